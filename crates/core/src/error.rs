@@ -1,0 +1,171 @@
+//! The one domain error type.
+//!
+//! Every failure the core reports carries a [`Kind`] (which maps 1:1 onto a gRPC status code in
+//! the transport layer), a ZITADEL-style site id (`COMMAND-M9dsd`) and an i18n message key
+//! (`Errors.User.NotFound`). Request-validation failures carry no id, like protoc-gen-validate's
+//! errors in ZITADEL, and their message is the full text.
+//!
+//! The precise internal reason (a database error, a wrong code) is kept in `cause` for the server
+//! log; it is never sent to the client.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// What went wrong, coarsely. Transports map this to their status codes in one place each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    InvalidArgument,
+    FailedPrecondition,
+    NotFound,
+    AlreadyExists,
+    PermissionDenied,
+    Unauthenticated,
+    /// A concurrent write won a race for the same aggregate; the caller may retry.
+    Aborted,
+    ResourceExhausted,
+    Unimplemented,
+    /// The store cannot be reached right now.
+    Unavailable,
+    Internal,
+}
+
+/// A domain error: kind, stable id, message key, and an optional internal cause for logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: Kind,
+    /// ZITADEL-style site id, e.g. `COMMAND-M9dsd`; empty for request-validation errors.
+    pub id: &'static str,
+    /// i18n key (`Errors.User.NotFound`), or the full text for validation errors.
+    pub key: Cow<'static, str>,
+    /// Internal detail for the server log only. Never contains a secret.
+    pub cause: Option<String>,
+}
+
+impl Error {
+    pub fn new(kind: Kind, id: &'static str, key: &'static str) -> Self {
+        Error { kind, id, key: Cow::Borrowed(key), cause: None }
+    }
+
+    /// A request-validation error in protoc-gen-validate's shape: no id, full message.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Error { kind: Kind::InvalidArgument, id: "", key: Cow::Owned(message.into()), cause: None }
+    }
+
+    /// Attach an internal cause (for the log, never for the client).
+    #[must_use]
+    pub fn with_cause(mut self, cause: impl fmt::Display) -> Self {
+        self.cause = Some(cause.to_string());
+        self
+    }
+
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        Error::new(Kind::Internal, "INTERNAL-9Xk2p", "Errors.Internal").with_cause(cause)
+    }
+
+    pub fn unavailable(cause: impl fmt::Display) -> Self {
+        Error::new(Kind::Unavailable, "STORE-Unav1", "Errors.Store.Unavailable").with_cause(cause)
+    }
+
+    pub fn conflict() -> Self {
+        Error::new(Kind::Aborted, "EVENT-Conc1", "Errors.Concurrency")
+    }
+
+    /// The human-readable text (English) of this error, without the id.
+    pub fn text(&self) -> Cow<'static, str> {
+        if self.id.is_empty() {
+            return self.key.clone();
+        }
+        match translate(&self.key) {
+            Some(t) => Cow::Borrowed(t),
+            None => self.key.clone(),
+        }
+    }
+
+    /// The message as ZITADEL renders it on the wire: `"<text> (<id>)"`.
+    pub fn message(&self) -> String {
+        if self.id.is_empty() { self.key.to_string() } else { format!("{} ({})", self.text(), self.id) }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("id", &self.id)
+            .field("key", &self.key)
+            .field("cause", &self.cause)
+            .finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())?;
+        if let Some(c) = &self.cause {
+            write!(f, ": {c}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// English texts of the message keys passlink uses (ZITADEL's wording where ZITADEL has one).
+/// Keys ZITADEL leaves untranslated ("membership not found") are their own text.
+pub fn translate(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "Errors.Internal" => "An internal error occurred",
+        "Errors.Store.Unavailable" => "The store is unavailable, try again",
+        "Errors.Concurrency" => "The object was changed concurrently, try again",
+        "Errors.Token.Missing" => "auth header missing",
+        "Errors.Token.Invalid" => "Token is invalid",
+        "Errors.Permission.Missing" => "No matching permissions found",
+        "Errors.User.NotFound" => "User could not be found",
+        "Errors.User.NotHuman" => "The User must be personal",
+        "Errors.User.NotMachine" => "The User must be a machine",
+        "Errors.User.AlreadyExists" => "User already exists",
+        "Errors.User.UsernameTaken" => "Username is already taken",
+        "Errors.User.NotActive" => "User is not active",
+        "Errors.User.AlreadyInactive" => "User is already deactivated",
+        "Errors.User.InvalidURLTemplate" => "URL Template is invalid",
+        "Errors.User.Code.Invalid" => "Code is invalid",
+        "Errors.User.Code.NoEmail" => "The user has no email address to send the link to",
+        "Errors.Org.NotFound" => "Organisation not found",
+        "Errors.Org.AlreadyExists" => "Organisation already exists",
+        "Errors.Org.NameTaken" => "Organisation name is already taken",
+        "Errors.Member.InvalidRole" => "The role is not valid for this resource",
+        "Errors.Member.AlreadyExists" => "Member already exists",
+        "Errors.PAT.ExpirationInPast" => "Expiration date is in the past",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_is_text_and_id() {
+        let e = Error::new(Kind::NotFound, "COMMAND-M9dsd", "Errors.User.NotFound");
+        assert_eq!(e.message(), "User could not be found (COMMAND-M9dsd)");
+        assert_eq!(e.text(), "User could not be found");
+    }
+
+    #[test]
+    fn validation_error_has_no_id() {
+        let e =
+            Error::validation("invalid X.UserId: value length must be between 1 and 200 runes, inclusive");
+        assert_eq!(e.id, "");
+        assert_eq!(e.kind, Kind::InvalidArgument);
+        assert!(e.message().starts_with("invalid X.UserId"));
+    }
+
+    #[test]
+    fn cause_is_not_in_the_wire_message() {
+        let e = Error::internal("disk on fire");
+        assert_eq!(e.message(), "An internal error occurred (INTERNAL-9Xk2p)");
+        assert!(e.to_string().contains("disk on fire"));
+    }
+}

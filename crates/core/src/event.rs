@@ -1,0 +1,204 @@
+//! Events: the facts passlink records, with ZITADEL's event type names.
+//!
+//! Each event belongs to one aggregate (instance, org or user) and gets the next sequence number
+//! of that aggregate. The store enforces that a sequence is written once (optimistic concurrency).
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Sealed;
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AggregateKind {
+    Instance,
+    Org,
+    User,
+}
+
+impl AggregateKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AggregateKind::Instance => "instance",
+            AggregateKind::Org => "org",
+            AggregateKind::User => "user",
+        }
+    }
+}
+
+/// A human user's profile and contact data as recorded in `user.human.added`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HumanProfile {
+    pub given_name: String,
+    pub family_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub nick_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub preferred_language: String,
+    #[serde(default)]
+    pub gender: i32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub email: String,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub phone: String,
+    #[serde(default)]
+    pub phone_verified: bool,
+}
+
+impl HumanProfile {
+    /// The display name ZITADEL derives when none is given: "Given Family".
+    pub fn effective_display_name(&self) -> String {
+        if self.display_name.is_empty() {
+            format!("{} {}", self.given_name, self.family_name).trim().to_string()
+        } else {
+            self.display_name.clone()
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MachineProfile {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default)]
+    pub access_token_type: i32,
+}
+
+/// Payload of `user.human.passwordless.initialization.code.requested`. Only the keyed hash of
+/// the code is recorded, never the code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeRequested {
+    pub id: String,
+    /// Hex of HMAC-SHA-256(server key, id || 0 || code).
+    pub code_hash: String,
+    /// Validity in seconds from the event's creation.
+    pub expiry_secs: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_template: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub code_returned: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload")]
+pub enum Event {
+    #[serde(rename = "instance.added")]
+    InstanceAdded { name: String },
+    #[serde(rename = "instance.default.org.set")]
+    InstanceDefaultOrgSet { org_id: String },
+    #[serde(rename = "instance.member.added")]
+    InstanceMemberAdded { user_id: String, roles: Vec<String> },
+    #[serde(rename = "org.added")]
+    OrgAdded { name: String },
+    #[serde(rename = "org.member.added")]
+    OrgMemberAdded { user_id: String, roles: Vec<String> },
+    #[serde(rename = "user.human.added")]
+    HumanAdded { username: String, profile: HumanProfile },
+    #[serde(rename = "user.machine.added")]
+    MachineAdded { username: String, profile: MachineProfile },
+    #[serde(rename = "user.personal.access.token.added")]
+    PatAdded { token_id: String, token_hash: String, expiration: Timestamp },
+    #[serde(rename = "user.deactivated")]
+    UserDeactivated {},
+    #[serde(rename = "user.removed")]
+    UserRemoved {},
+    #[serde(rename = "user.human.passwordless.initialization.code.requested")]
+    PasskeyCodeRequested(CodeRequested),
+    #[serde(rename = "user.human.passwordless.initialization.code.sent")]
+    PasskeyCodeSent { id: String },
+    #[serde(rename = "user.human.passwordless.initialization.code.check.failed")]
+    PasskeyCodeCheckFailed { id: String },
+    #[serde(rename = "user.human.passwordless.initialization.code.check.succeeded")]
+    PasskeyCodeCheckSucceeded { id: String },
+}
+
+impl Event {
+    /// ZITADEL's event type name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::InstanceAdded { .. } => "instance.added",
+            Event::InstanceDefaultOrgSet { .. } => "instance.default.org.set",
+            Event::InstanceMemberAdded { .. } => "instance.member.added",
+            Event::OrgAdded { .. } => "org.added",
+            Event::OrgMemberAdded { .. } => "org.member.added",
+            Event::HumanAdded { .. } => "user.human.added",
+            Event::MachineAdded { .. } => "user.machine.added",
+            Event::PatAdded { .. } => "user.personal.access.token.added",
+            Event::UserDeactivated {} => "user.deactivated",
+            Event::UserRemoved {} => "user.removed",
+            Event::PasskeyCodeRequested(_) => "user.human.passwordless.initialization.code.requested",
+            Event::PasskeyCodeSent { .. } => "user.human.passwordless.initialization.code.sent",
+            Event::PasskeyCodeCheckFailed { .. } => {
+                "user.human.passwordless.initialization.code.check.failed"
+            }
+            Event::PasskeyCodeCheckSucceeded { .. } => {
+                "user.human.passwordless.initialization.code.check.succeeded"
+            }
+        }
+    }
+}
+
+/// An event with its place in the log: aggregate, sequence, time, owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    pub aggregate_kind: AggregateKind,
+    pub aggregate_id: String,
+    pub sequence: u64,
+    pub created_at: Timestamp,
+    /// The org (or instance) the aggregate belongs to.
+    pub resource_owner: String,
+    /// The user id that caused the event ("" for the system).
+    pub creator: String,
+    pub event: Event,
+}
+
+/// A job for the delivery worker, written in the same transaction as the event that asks for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxJob {
+    pub id: String,
+    pub kind: String,
+    pub user_id: String,
+    pub org_id: String,
+    pub code_id: String,
+    pub created_at: Timestamp,
+    /// Deliveries after this instant are pointless (the code expired).
+    pub not_after: Timestamp,
+    /// `None` means the default link (the hosted registration page).
+    pub url_template: Option<String>,
+    /// The plaintext code, sealed with AES-256-GCM (aad = job id); erased after delivery.
+    pub sealed_code: Option<Sealed>,
+    pub attempts: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialized_type_matches_type_name() {
+        let all = vec![
+            Event::InstanceAdded { name: "i".into() },
+            Event::OrgMemberAdded { user_id: "u".into(), roles: vec!["ORG_OWNER".into()] },
+            Event::UserRemoved {},
+            Event::PasskeyCodeRequested(CodeRequested {
+                id: "1".into(),
+                code_hash: "ab".into(),
+                expiry_secs: 3600,
+                url_template: None,
+                code_returned: true,
+            }),
+            Event::PasskeyCodeCheckSucceeded { id: "1".into() },
+        ];
+        for e in all {
+            let v = serde_json::to_value(&e).unwrap_or_default();
+            assert_eq!(v["type"], e.type_name());
+            let back: Event = serde_json::from_value(v).unwrap_or(Event::UserDeactivated {});
+            assert_eq!(back, e);
+        }
+    }
+}

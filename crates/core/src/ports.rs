@@ -1,0 +1,75 @@
+//! The ports: what the core needs from the outside world, as traits.
+//!
+//! Time, ids and randomness are parameters, so every rule is testable with fixed values. The
+//! [`Store`](crate::store::Store) port lives in [`crate::store`].
+
+use crate::time::Timestamp;
+
+/// The current time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// Unique, decimal, roughly time-ordered ids (ZITADEL-style sonyflake strings).
+pub trait IdGenerator: Send + Sync {
+    fn next_id(&self) -> String;
+}
+
+/// A cryptographically secure random source.
+pub trait Entropy: Send + Sync {
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// A clock that always answers the same instant (tests) or a settable one.
+#[derive(Debug, Default)]
+pub struct FixedClock(pub std::sync::atomic::AtomicI64);
+
+impl FixedClock {
+    pub fn at(t: Timestamp) -> Self {
+        FixedClock(std::sync::atomic::AtomicI64::new(t.0))
+    }
+    pub fn set(&self, t: Timestamp) {
+        self.0.store(t.0, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+/// Deterministic "randomness" for tests: a counter-seeded xorshift stream. NOT for production.
+#[derive(Debug)]
+pub struct SeededEntropy(std::sync::Mutex<u64>);
+
+impl SeededEntropy {
+    pub fn new(seed: u64) -> Self {
+        SeededEntropy(std::sync::Mutex::new(seed | 1))
+    }
+}
+
+impl Entropy for SeededEntropy {
+    fn fill(&self, buf: &mut [u8]) {
+        let mut s = match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        for b in buf {
+            *s ^= *s << 13;
+            *s ^= *s >> 7;
+            *s ^= *s << 17;
+            *b = (*s >> 24) as u8;
+        }
+    }
+}
+
+/// Sequential ids for tests: "1", "2", ...
+#[derive(Debug, Default)]
+pub struct SequentialIds(std::sync::atomic::AtomicU64);
+
+impl IdGenerator for SequentialIds {
+    fn next_id(&self) -> String {
+        (self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1).to_string()
+    }
+}

@@ -1,0 +1,54 @@
+//! The storage port. Adapters (SQLite, PostgreSQL) implement [`Store`]; the contract is:
+//!
+//! - [`Store::commit`] is atomic and durable when it returns `Ok`: every event, unique claim,
+//!   read-model change and outbox job of the [`Commit`] is written, or none is.
+//! - An event whose (aggregate, sequence) already exists fails the whole commit with
+//!   [`Kind::Aborted`](crate::error::Kind) (optimistic concurrency; the caller reloads and retries).
+//! - A unique claim that is already taken fails the whole commit with the claim's own error.
+//! - Reads see every commit that returned before the read started (read-your-writes).
+//! - A store that cannot be reached answers [`Kind::Unavailable`](crate::error::Kind).
+
+use async_trait::async_trait;
+
+use crate::code::CodeView;
+use crate::error::{Error, Result};
+use crate::event::{AggregateKind, OutboxJob, Recorded};
+use crate::view::{Change, InstanceView, Membership, OrgView, PatView, UserView};
+
+/// A value that must be unique within its kind (a username, an org name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueClaim {
+    pub kind: &'static str,
+    pub value: String,
+    /// The error to answer when the value is taken.
+    pub taken: Error,
+}
+
+/// Everything one command writes, in one transaction.
+#[derive(Debug, Default, Clone)]
+pub struct Commit {
+    pub events: Vec<Recorded>,
+    pub claims: Vec<UniqueClaim>,
+    pub changes: Vec<Change>,
+    pub outbox: Vec<OutboxJob>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn commit(&self, commit: Commit) -> Result<()>;
+
+    async fn instance(&self) -> Result<Option<InstanceView>>;
+    async fn org(&self, id: &str) -> Result<Option<OrgView>>;
+    async fn user(&self, id: &str) -> Result<Option<UserView>>;
+    async fn memberships_of(&self, user_id: &str) -> Result<Vec<Membership>>;
+    async fn pat_by_hash(&self, hash: &[u8; 32]) -> Result<Option<PatView>>;
+    async fn code(&self, id: &str) -> Result<Option<CodeView>>;
+
+    /// The events of one aggregate, in sequence order.
+    async fn events_of(&self, kind: AggregateKind, id: &str) -> Result<Vec<Recorded>>;
+    /// Outbox jobs not yet finished, oldest first.
+    async fn pending_jobs(&self, limit: usize) -> Result<Vec<OutboxJob>>;
+
+    /// Is the store reachable? (readiness)
+    async fn ping(&self) -> Result<()>;
+}

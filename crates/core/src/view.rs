@@ -1,0 +1,166 @@
+//! Read models: the current state of each aggregate, folded from its events.
+//!
+//! Folding is pure ([`UserView::apply`] and friends). The application layer folds the events it
+//! is about to append onto the view it loaded and hands both to the store, which writes them in
+//! one transaction: read-your-writes without a projection worker.
+
+use serde::{Deserialize, Serialize};
+
+use crate::code::CodeView;
+use crate::event::{Event, HumanProfile, MachineProfile, Recorded};
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceView {
+    pub id: String,
+    pub name: String,
+    pub default_org_id: String,
+    pub sequence: u64,
+    pub created_at: Timestamp,
+    pub changed_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgView {
+    pub id: String,
+    pub name: String,
+    pub sequence: u64,
+    pub created_at: Timestamp,
+    pub changed_at: Timestamp,
+}
+
+/// ZITADEL's UserState numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserState {
+    Active = 1,
+    Inactive = 2,
+    Deleted = 3,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserKind {
+    Human(HumanProfile),
+    Machine(MachineProfile),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub id: String,
+    pub org_id: String,
+    pub username: String,
+    pub state: UserState,
+    pub kind: UserKind,
+    pub sequence: u64,
+    pub created_at: Timestamp,
+    pub changed_at: Timestamp,
+}
+
+impl UserView {
+    /// The view after a user's first event; `None` if the event does not create a user.
+    pub fn created(r: &Recorded) -> Option<UserView> {
+        let (username, kind) = match &r.event {
+            Event::HumanAdded { username, profile } => (username.clone(), UserKind::Human(profile.clone())),
+            Event::MachineAdded { username, profile } => {
+                (username.clone(), UserKind::Machine(profile.clone()))
+            }
+            _ => return None,
+        };
+        Some(UserView {
+            id: r.aggregate_id.clone(),
+            org_id: r.resource_owner.clone(),
+            username,
+            state: UserState::Active,
+            kind,
+            sequence: r.sequence,
+            created_at: r.created_at,
+            changed_at: r.created_at,
+        })
+    }
+
+    pub fn apply(&mut self, r: &Recorded) {
+        match &r.event {
+            Event::UserDeactivated {} => self.state = UserState::Inactive,
+            Event::UserRemoved {} => self.state = UserState::Deleted,
+            _ => {}
+        }
+        self.sequence = r.sequence;
+        self.changed_at = r.created_at;
+    }
+
+    pub fn is_human(&self) -> bool {
+        matches!(self.kind, UserKind::Human(_))
+    }
+
+    pub fn human(&self) -> Option<&HumanProfile> {
+        match &self.kind {
+            UserKind::Human(h) => Some(h),
+            UserKind::Machine(_) => None,
+        }
+    }
+}
+
+impl OrgView {
+    pub fn apply(&mut self, r: &Recorded) {
+        self.sequence = r.sequence;
+        self.changed_at = r.created_at;
+    }
+}
+
+impl InstanceView {
+    pub fn apply(&mut self, r: &Recorded) {
+        if let Event::InstanceDefaultOrgSet { org_id } = &r.event {
+            self.default_org_id = org_id.clone();
+        }
+        self.sequence = r.sequence;
+        self.changed_at = r.created_at;
+    }
+}
+
+/// Where a membership applies: the whole instance or one organization.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    Instance,
+    Org(String),
+}
+
+impl Scope {
+    /// The key a store uses for the scope ("" for the instance).
+    pub fn key(&self) -> &str {
+        match self {
+            Scope::Instance => "",
+            Scope::Org(id) => id,
+        }
+    }
+    pub fn from_key(k: &str) -> Scope {
+        if k.is_empty() { Scope::Instance } else { Scope::Org(k.to_string()) }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub user_id: String,
+    pub scope: Scope,
+    pub roles: Vec<String>,
+    pub created_at: Timestamp,
+}
+
+/// A personal access token as stored: only its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatView {
+    pub id: String,
+    pub user_id: String,
+    pub token_hash: [u8; 32],
+    pub expiration: Timestamp,
+    pub created_at: Timestamp,
+}
+
+/// One read-model write, applied by the store in the same transaction as the events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Instance(InstanceView),
+    Org(OrgView),
+    User(UserView),
+    Membership(Membership),
+    Pat(PatView),
+    Code(CodeView),
+}

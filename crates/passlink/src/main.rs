@@ -1,0 +1,109 @@
+//! `passlink`: the binary. Parses flags and `PASSLINK_*` variables, sets up logging, binds the
+//! listener and runs [`passlink_server::Server`] until SIGTERM/SIGINT. Nothing else lives here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use passlink_server::{Config, Server};
+
+#[derive(Parser)]
+#[command(name = "passlink", version, about = "Passkey enrollment server speaking ZITADEL's API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on; REST, gRPC, gRPC-web and Connect share it.
+    #[arg(long, env = "PASSLINK_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Directory for the SQLite database, the server keys and admin.pat.
+    #[arg(long, env = "PASSLINK_DATA_DIR", default_value = "passlink-data")]
+    data_dir: PathBuf,
+    /// Database URL: sqlite://PATH (default: <data-dir>/passlink.db).
+    #[arg(long, env = "PASSLINK_DATABASE")]
+    database: Option<String>,
+    /// Public origin of default links and the WebAuthn relying party (default http://<listen>).
+    #[arg(long, env = "PASSLINK_EXTERNAL_URL")]
+    external_url: Option<String>,
+    /// Server keys file (default <data-dir>/keys.json, generated with mode 0600 on first start).
+    #[arg(long, env = "PASSLINK_KEYS_FILE")]
+    keys_file: Option<PathBuf>,
+    /// Machine id (0-65535) for ids; give each replica its own when several share a database.
+    #[arg(long, env = "PASSLINK_MACHINE_ID")]
+    machine_id: Option<u16>,
+    /// Lifetime of passkey registration codes in seconds.
+    #[arg(long, env = "PASSLINK_CODE_LIFETIME_SECS", default_value_t = 3600)]
+    code_lifetime_secs: u64,
+    /// Log filter (tracing EnvFilter syntax), e.g. "info" or "passlink=debug".
+    #[arg(long, env = "PASSLINK_LOG", default_value = "info")]
+    log: String,
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+async fn run(args: ServeArgs) -> Result<(), String> {
+    let mut cfg = Config::new(args.listen, args.data_dir);
+    cfg.database = args.database;
+    cfg.external_url = args.external_url;
+    cfg.keys_file = args.keys_file;
+    cfg.machine_id = args.machine_id;
+    cfg.code_lifetime = Duration::from_secs(args.code_lifetime_secs);
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| format!("listen on {}: {e}", cfg.listen))?;
+    let server = Server::start(cfg, listener).await?;
+    server.wait_for(shutdown_signal()).await
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Serve(a)) => a,
+        None => cli.serve,
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("passlink: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("passlink: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Server configuration, passed down explicitly (never global).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on (default 127.0.0.1:8080).
+    pub listen: SocketAddr,
+    /// Directory for the embedded database, server keys and the admin token.
+    pub data_dir: PathBuf,
+    /// `sqlite://path` (default: `<data-dir>/passlink.db`).
+    pub database: Option<String>,
+    /// Public origin of default links and the WebAuthn relying party (default `http://<listen>`).
+    pub external_url: Option<String>,
+    /// Server keys file (default `<data-dir>/keys.json`, generated on first start).
+    pub keys_file: Option<PathBuf>,
+    /// Machine id for sonyflake ids; set it per replica when several share one database.
+    pub machine_id: Option<u16>,
+    /// Lifetime of passkey registration codes (default 1 h).
+    pub code_lifetime: Duration,
+}
+
+impl Config {
+    pub fn new(listen: SocketAddr, data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            listen,
+            data_dir: data_dir.into(),
+            database: None,
+            external_url: None,
+            keys_file: None,
+            machine_id: None,
+            code_lifetime: Duration::from_secs(3600),
+        }
+    }
+
+    pub fn sqlite_path(&self) -> Result<PathBuf, String> {
+        match &self.database {
+            None => Ok(self.data_dir.join("passlink.db")),
+            Some(url) => match url.strip_prefix("sqlite://") {
+                Some(p) => Ok(PathBuf::from(p)),
+                None if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                    Err("PostgreSQL is not supported by this build yet; use sqlite://".to_string())
+                }
+                None => Err(format!("unsupported --database URL {url:?}: expected sqlite://PATH")),
+            },
+        }
+    }
+
+    pub fn external_url(&self, bound: SocketAddr) -> String {
+        self.external_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_string()
+    }
+}

@@ -1,0 +1,139 @@
+//! Wiring: open the store, load keys, bootstrap, build the router, serve until shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use passlink_core::app::{App, AppConfig, Deps};
+use passlink_core::ids::Sonyflake;
+use passlink_core::ports::{Clock, Entropy};
+use passlink_core::secret;
+use passlink_store_sqlite::SqliteStore;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::auth::Authenticated;
+use crate::config::Config;
+use crate::platform::{OsEntropy, SystemClock, load_or_create_keys, machine_id, write_private};
+use crate::{rest, rpc};
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    /// `<data-dir>/admin.pat`: where the bootstrap admin's token was written.
+    pub admin_token_file: PathBuf,
+    /// The external URL default links point to.
+    pub external_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
+    match app.store().ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+        }
+    }
+}
+
+/// The one router: REST routes, health, and the RPC protocols as the fallback.
+pub fn router(app: Arc<App>) -> Router {
+    let dispatcher = Arc::new(Authenticated::new(rpc::services(app.clone()), app.clone()));
+    let connect = connectrpc::ConnectRpcService::from_arc(dispatcher.clone());
+    rest::routes(dispatcher)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz).with_state(app))
+        .fallback_service(connect)
+}
+
+fn build_app(cfg: &Config) -> Result<Arc<App>, String> {
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("{}: {e}", cfg.data_dir.display()))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy);
+    let keys_path = cfg.keys_file.clone().unwrap_or_else(|| cfg.data_dir.join("keys.json"));
+    let keys = load_or_create_keys(&keys_path, &*entropy).map_err(|e| e.to_string())?;
+    let db = cfg.sqlite_path()?;
+    let store = SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+    let deps = Deps {
+        store: Arc::new(store),
+        ids: Arc::new(Sonyflake::new(clock.clone(), machine_id(cfg.machine_id))),
+        clock,
+        entropy,
+        keys,
+    };
+    let app_cfg = AppConfig { code_lifetime: cfg.code_lifetime, ..AppConfig::default() };
+    Ok(Arc::new(App::new(deps, app_cfg)))
+}
+
+/// First start: create the instance and write the admin token (0600) before it becomes valid.
+async fn bootstrap(app: &App, token_file: &std::path::Path) -> Result<(), String> {
+    if app.store().instance().await.map_err(|e| e.to_string())?.is_some() {
+        return Ok(());
+    }
+    let token = secret::generate_token(&OsEntropy);
+    let pending = token_file.with_extension("pending");
+    write_private(&pending, token.expose().as_bytes()).map_err(|e| format!("{}: {e}", pending.display()))?;
+    match app.bootstrap("passlink", token).await.map_err(|e| e.to_string())? {
+        Some(b) => {
+            std::fs::rename(&pending, token_file).map_err(|e| format!("{}: {e}", token_file.display()))?;
+            tracing::info!(
+                admin_user_id = %b.admin_user_id,
+                org_id = %b.org_id,
+                token_file = %token_file.display(),
+                "created the instance, the default organization and the admin user; its token is in the file"
+            );
+        }
+        None => {
+            let _ = std::fs::remove_file(&pending);
+        }
+    }
+    Ok(())
+}
+
+impl Server {
+    /// Start serving on `listener` with `cfg`.
+    pub async fn start(cfg: Config, listener: TcpListener) -> Result<Server, String> {
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let app = build_app(&cfg)?;
+        let admin_token_file = cfg.data_dir.join("admin.pat");
+        bootstrap(&app, &admin_token_file).await?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let router = router(app.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        let external_url = cfg.external_url(addr);
+        tracing::info!(%addr, %external_url, "passlink is serving REST, gRPC, gRPC-web and Connect");
+        Ok(Server { addr, app, admin_token_file, external_url, shutdown: Some(tx), task })
+    }
+
+    /// Stop accepting connections, let in-flight requests finish, and return.
+    pub async fn shutdown(mut self) -> Result<(), String> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match (&mut self.task).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Wait until the server stops by itself (it does not, unless the listener fails).
+    pub async fn wait_for(self, signal: impl std::future::Future<Output = ()>) -> Result<(), String> {
+        signal.await;
+        tracing::info!("shutting down: draining in-flight requests");
+        self.shutdown().await
+    }
+}

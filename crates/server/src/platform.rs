@@ -1,0 +1,95 @@
+//! The real clock, randomness and key material: the adapters behind the core's ports.
+
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::Path;
+
+use passlink_core::error::{Error, Result};
+use passlink_core::ports::{Clock, Entropy};
+use passlink_core::secret::{Key, ServerKeys};
+use passlink_core::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // the one place that reads the wall clock
+    fn now(&self) -> Timestamp {
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Timestamp(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+    }
+}
+
+/// The operating system's CSPRNG.
+pub struct OsEntropy;
+
+impl Entropy for OsEntropy {
+    fn fill(&self, buf: &mut [u8]) {
+        if let Err(e) = getrandom::fill(buf) {
+            // Without randomness no code or token may be issued: stop rather than continue weakly.
+            tracing::error!(error = %e, "the operating system's random source failed");
+            std::process::abort();
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyFile {
+    code_hmac: String,
+    seal_key_id: String,
+    seal: String,
+}
+
+/// Write `contents` to `path` with mode 0600, atomically (temp file + rename).
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// Load the server keys from `path`, or generate them there (mode 0600) on first start.
+pub fn load_or_create_keys(path: &Path, entropy: &dyn Entropy) -> Result<ServerKeys> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => {
+            let f: KeyFile = serde_json::from_str(&s)
+                .map_err(|e| Error::internal(format!("{}: not a passlink key file: {e}", path.display())))?;
+            Ok(ServerKeys {
+                code_hmac: Key::from_base64(&f.code_hmac)?,
+                seal_key_id: f.seal_key_id,
+                seal: Key::from_base64(&f.seal)?,
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let keys = ServerKeys::generate(entropy);
+            let f = KeyFile {
+                code_hmac: keys.code_hmac.to_base64(),
+                seal_key_id: keys.seal_key_id.clone(),
+                seal: keys.seal.to_base64(),
+            };
+            let json = serde_json::to_vec_pretty(&f).map_err(Error::internal)?;
+            write_private(path, &json).map_err(|e| Error::internal(format!("{}: {e}", path.display())))?;
+            tracing::info!(path = %path.display(), "generated server keys");
+            Ok(keys)
+        }
+        Err(e) => Err(Error::internal(format!("{}: {e}", path.display()))),
+    }
+}
+
+/// A 16-bit machine id for sonyflake ids: from configuration, else hostname and pid mixed.
+pub fn machine_id(configured: Option<u16>) -> u16 {
+    configured.unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        let mut h: u32 = 0x811c_9dc5; // FNV-1a
+        for b in host.trim().bytes().chain(std::process::id().to_le_bytes()) {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+        (h ^ (h >> 16)) as u16
+    })
+}

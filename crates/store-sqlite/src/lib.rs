@@ -1,0 +1,199 @@
+//! The embedded SQLite adapter of passlink's [`Store`] port.
+//!
+//! Layout:
+//! - [`SqliteStore`]: opens the database, runs migrations, serves reads from a small pool of
+//!   read-only connections, and sends every [`Commit`] to one writer thread.
+//! - `writer`: the single writer. It takes every commit waiting in its queue, applies each in its
+//!   own savepoint inside one transaction, and commits once (group commit: one fsync per batch).
+//!   A caller's future resolves only after its batch is durable (WAL, `synchronous=FULL`).
+//! - `schema`: the migrations, applied in order at start.
+//!
+//! Nothing SQLite-specific leaves this crate: callers see the core's types and errors only.
+
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::mpsc;
+
+use async_trait::async_trait;
+use passlink_core::code::CodeView;
+use passlink_core::error::{Error, Result};
+use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
+use passlink_core::store::{Commit, Store};
+use passlink_core::view::{InstanceView, Membership, OrgView, PatView, Scope, UserView};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde_json::from_str;
+
+pub use writer::MAX_BATCH;
+
+/// SQLite-backed store: one writer thread, pooled readers.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: mpsc::Sender<writer::Job>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn open_reader(path: &Path) -> Result<Connection> {
+    let c = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(Error::unavailable)?;
+    c.busy_timeout(std::time::Duration::from_secs(5)).map_err(Error::unavailable)?;
+    Ok(c)
+}
+
+pub(crate) fn db_err(e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            Error::unavailable(e)
+        }
+        Some(
+            rusqlite::ErrorCode::CannotOpen
+            | rusqlite::ErrorCode::DiskFull
+            | rusqlite::ErrorCode::SystemIoFailure,
+        ) => Error::unavailable(e),
+        _ => Error::internal(e),
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
+    from_str(s)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database at `path` and run migrations.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path).map_err(Error::unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_err)?;
+        // WAL + synchronous=FULL: a commit is on disk when it returns; readers never block writers.
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;")
+            .map_err(db_err)?;
+        schema::migrate(&conn)?;
+        let writer = writer::spawn(conn)?;
+        Ok(SqliteStore { path, writer, readers: Mutex::new(Vec::new()) })
+    }
+
+    /// Run `f` on a pooled read-only connection. Reads are short, indexed point lookups, run
+    /// inline: SQLite in WAL mode does not block them behind the writer.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let pooled = self.readers.lock().ok().and_then(|mut p| p.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_reader(&self.path)?,
+        };
+        let r = f(&conn).map_err(db_err);
+        if let Ok(mut p) = self.readers.lock() {
+            if p.len() < 16 {
+                p.push(conn);
+            }
+        }
+        r
+    }
+
+    fn one<T: serde::de::DeserializeOwned>(&self, sql: &'static str, key: &str) -> Result<Option<T>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(sql)?;
+            let s: Option<String> = st.query_row([key], |r| r.get(0)).optional()?;
+            s.map(|s| json(&s)).transpose()
+        })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn commit(&self, commit: Commit) -> Result<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(writer::Job { commit, reply: tx })
+            .map_err(|_| Error::unavailable("sqlite writer stopped"))?;
+        rx.await.map_err(|_| Error::unavailable("sqlite writer stopped"))?
+    }
+
+    async fn instance(&self) -> Result<Option<InstanceView>> {
+        self.one("SELECT data FROM instances WHERE id = ?1 OR ?1 = '' LIMIT 1", "")
+    }
+
+    async fn org(&self, id: &str) -> Result<Option<OrgView>> {
+        self.one("SELECT data FROM orgs WHERE id = ?1", id)
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<UserView>> {
+        self.one("SELECT data FROM users WHERE id = ?1", id)
+    }
+
+    async fn memberships_of(&self, user_id: &str) -> Result<Vec<Membership>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT scope, roles, created_at FROM memberships WHERE user_id = ?1 ORDER BY scope",
+            )?;
+            let rows = st.query_map([user_id], |r| {
+                let scope: String = r.get(0)?;
+                let roles: String = r.get(1)?;
+                Ok(Membership {
+                    user_id: user_id.to_string(),
+                    scope: Scope::from_key(&scope),
+                    roles: json(&roles)?,
+                    created_at: passlink_core::time::Timestamp(r.get(2)?),
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    async fn pat_by_hash(&self, hash: &[u8; 32]) -> Result<Option<PatView>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached("SELECT data FROM pats WHERE token_hash = ?1")?;
+            let s: Option<String> = st.query_row([&hash[..]], |r| r.get(0)).optional()?;
+            s.map(|s| json(&s)).transpose()
+        })
+    }
+
+    async fn code(&self, id: &str) -> Result<Option<CodeView>> {
+        self.one("SELECT data FROM passkey_codes WHERE id = ?1", id)
+    }
+
+    async fn events_of(&self, kind: AggregateKind, id: &str) -> Result<Vec<Recorded>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT sequence, created_at, resource_owner, creator, payload FROM events \
+                 WHERE aggregate_type = ?1 AND aggregate_id = ?2 ORDER BY sequence",
+            )?;
+            let rows = st.query_map(params![kind.as_str(), id], |r| {
+                let payload: String = r.get(4)?;
+                Ok(Recorded {
+                    aggregate_kind: kind,
+                    aggregate_id: id.to_string(),
+                    sequence: r.get::<_, i64>(0)? as u64,
+                    created_at: passlink_core::time::Timestamp(r.get(1)?),
+                    resource_owner: r.get(2)?,
+                    creator: r.get(3)?,
+                    event: json(&payload)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    async fn pending_jobs(&self, limit: usize) -> Result<Vec<OutboxJob>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT data FROM outbox WHERE state = 'pending' ORDER BY created_at, id LIMIT ?1",
+            )?;
+            let rows = st.query_map([limit as i64], |r| {
+                let s: String = r.get(0)?;
+                json(&s)
+            })?;
+            rows.collect()
+        })
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| c.query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get::<_, i64>(0)))?;
+        Ok(())
+    }
+}

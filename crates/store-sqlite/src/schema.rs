@@ -1,0 +1,71 @@
+//! Migrations, applied in order at start inside one transaction each.
+
+use passlink_core::error::Result;
+use rusqlite::Connection;
+
+use crate::db_err;
+
+/// (version, SQL). Append only; never edit a released migration.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE events (
+        aggregate_type TEXT NOT NULL,
+        aggregate_id TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        event_type TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        resource_owner TEXT NOT NULL,
+        creator TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        PRIMARY KEY (aggregate_type, aggregate_id, sequence)
+    ) WITHOUT ROWID;
+    CREATE TABLE unique_constraints (
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (kind, value)
+    ) WITHOUT ROWID;
+    CREATE TABLE instances (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE orgs (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE users (id TEXT PRIMARY KEY, org_id TEXT NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX users_org ON users (org_id);
+    CREATE TABLE memberships (
+        user_id TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        roles TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (user_id, scope)
+    ) WITHOUT ROWID;
+    CREATE TABLE pats (token_hash BLOB PRIMARY KEY, id TEXT NOT NULL, user_id TEXT NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX pats_user ON pats (user_id);
+    CREATE TABLE passkey_codes (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX passkey_codes_user ON passkey_codes (user_id);
+    CREATE TABLE outbox (
+        id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX outbox_pending ON outbox (state, next_attempt_at);",
+)];
+
+pub(crate) fn migrate(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .map_err(db_err)?;
+    let current: i64 = conn
+        .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
+        .map_err(db_err)?;
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let batch = format!(
+            "BEGIN IMMEDIATE; {sql}; INSERT INTO schema_migrations (version, applied_at) VALUES ({version}, unixepoch()); COMMIT;"
+        );
+        if let Err(e) = conn.execute_batch(&batch) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(db_err(e));
+        }
+        tracing::info!(version, "applied sqlite migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! The single writer thread and its group commit.
+
+use std::sync::mpsc;
+
+use passlink_core::error::{Error, Result};
+use passlink_core::store::Commit;
+use passlink_core::view::Change;
+use rusqlite::{Connection, ErrorCode, params};
+
+use crate::db_err;
+
+/// The most commits applied in one transaction.
+pub const MAX_BATCH: usize = 1024;
+
+pub(crate) struct Job {
+    pub commit: Commit,
+    pub reply: tokio::sync::oneshot::Sender<Result<()>>,
+}
+
+pub(crate) fn spawn(conn: Connection) -> Result<mpsc::Sender<Job>> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || run(conn, rx))
+        .map_err(Error::internal)?;
+    Ok(tx)
+}
+
+fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
+    // Ends when every sender (the store) is dropped.
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let results = write_batch(&conn, &batch);
+        for (job, r) in batch.into_iter().zip(results) {
+            let _ = job.reply.send(r);
+        }
+    }
+}
+
+/// Apply every job in its own savepoint, commit once. A job that fails rolls back only itself.
+fn write_batch(conn: &Connection, batch: &[Job]) -> Vec<Result<()>> {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let err = db_err(e);
+        return batch.iter().map(|_| Err(err.clone())).collect();
+    }
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        let r = savepoint(conn, |c| apply(c, &job.commit));
+        results.push(r);
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
+        let err = db_err(e);
+        tracing::error!(error = %err, "sqlite group commit failed");
+        return batch.iter().map(|_| Err(err.clone())).collect();
+    }
+    results
+}
+
+fn savepoint(conn: &Connection, f: impl FnOnce(&Connection) -> Result<()>) -> Result<()> {
+    conn.execute_batch("SAVEPOINT job").map_err(db_err)?;
+    match f(conn) {
+        Ok(()) => conn.execute_batch("RELEASE job").map_err(db_err),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            Err(e)
+        }
+    }
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(Error::internal)
+}
+
+fn apply(c: &Connection, commit: &Commit) -> Result<()> {
+    for claim in &commit.claims {
+        let mut st = c
+            .prepare_cached("INSERT INTO unique_constraints (kind, value) VALUES (?1, ?2)")
+            .map_err(db_err)?;
+        if let Err(e) = st.execute(params![claim.kind, claim.value]) {
+            return Err(if is_constraint(&e) { claim.taken.clone() } else { db_err(e) });
+        }
+    }
+    for ev in &commit.events {
+        let mut st = c
+            .prepare_cached(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, created_at, \
+                 resource_owner, creator, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(db_err)?;
+        let payload = to_json(&ev.event)?;
+        if let Err(e) = st.execute(params![
+            ev.aggregate_kind.as_str(),
+            ev.aggregate_id,
+            ev.sequence as i64,
+            ev.event.type_name(),
+            ev.created_at.0,
+            ev.resource_owner,
+            ev.creator,
+            payload
+        ]) {
+            return Err(if is_constraint(&e) { Error::conflict() } else { db_err(e) });
+        }
+    }
+    for ch in &commit.changes {
+        apply_change(c, ch)?;
+    }
+    for job in &commit.outbox {
+        exec(
+            c,
+            "INSERT INTO outbox (id, state, created_at, next_attempt_at, data) VALUES (?1, 'pending', ?2, ?2, ?3)",
+            params![job.id, job.created_at.0, to_json(job)?],
+        )?;
+    }
+    Ok(())
+}
+
+fn exec(c: &Connection, sql: &'static str, p: impl rusqlite::Params) -> Result<()> {
+    c.prepare_cached(sql).and_then(|mut st| st.execute(p)).map(|_| ()).map_err(db_err)
+}
+
+fn apply_change(c: &Connection, ch: &Change) -> Result<()> {
+    match ch {
+        Change::Instance(v) => {
+            exec(c, "INSERT OR REPLACE INTO instances (id, data) VALUES (?1, ?2)", params![v.id, to_json(v)?])
+        }
+        Change::Org(v) => {
+            exec(c, "INSERT OR REPLACE INTO orgs (id, data) VALUES (?1, ?2)", params![v.id, to_json(v)?])
+        }
+        Change::User(v) => exec(
+            c,
+            "INSERT OR REPLACE INTO users (id, org_id, data) VALUES (?1, ?2, ?3)",
+            params![v.id, v.org_id, to_json(v)?],
+        ),
+        Change::Membership(m) => exec(
+            c,
+            "INSERT OR REPLACE INTO memberships (user_id, scope, roles, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![m.user_id, m.scope.key(), to_json(&m.roles)?, m.created_at.0],
+        ),
+        Change::Pat(p) => exec(
+            c,
+            "INSERT OR REPLACE INTO pats (token_hash, id, user_id, data) VALUES (?1, ?2, ?3, ?4)",
+            params![&p.token_hash[..], p.id, p.user_id, to_json(p)?],
+        ),
+        Change::Code(v) => exec(
+            c,
+            "INSERT OR REPLACE INTO passkey_codes (id, user_id, data) VALUES (?1, ?2, ?3)",
+            params![v.id, v.user_id, to_json(v)?],
+        ),
+    }
+}

@@ -1,0 +1,676 @@
+// passlink wire-conformance test: drives a running passlink with ZITADEL's PUBLISHED client
+// descriptors (@zitadel/proto), so any field-number / field-name / oneof / type mismatch between
+// passlink's own .proto files and ZITADEL's contract shows up as a failure here.
+//
+// How to run
+//   cd tests/conformance
+//   npm ci                                   # exact versions from package-lock.json (node >= 20)
+//   PASSLINK_URL=http://127.0.0.1:8080 \
+//   PASSLINK_TOKEN="$(cat ../../passlink-data/admin.pat)" \
+//   node conformance.mjs
+//
+// Environment
+//   PASSLINK_URL         base URL of passlink (plaintext; h2c is used for gRPC). Required.
+//   PASSLINK_TOKEN       personal access token of an IAM_OWNER (sent as `authorization: Bearer …`). Required.
+//   PASSLINK_TRANSPORTS  optional comma-separated subset of: grpc, grpc-web, connect-json, connect-proto
+//   PASSLINK_TIMEOUT_MS  optional per-call timeout (default 15000)
+//
+// What it does
+//   The same async scenario (`scenario()` below) runs once per transport:
+//     grpc           createGrpcTransport({baseUrl})                                   (HTTP/2 cleartext)
+//     grpc-web       createGrpcWebTransport({baseUrl, httpVersion: "1.1"})
+//     connect-json   createConnectTransport({baseUrl, httpVersion: "1.1", useBinaryFormat: false})
+//                    (JSON. connect-node defaults to binary, hence the explicit false. Unknown JSON
+//                    fields in responses are an ERROR here, so a misnamed field is caught.)
+//     connect-proto  createConnectTransport({baseUrl, httpVersion: "2", useBinaryFormat: true})
+//   Every request is checked against the descriptor before it is sent (unknown field, wrong oneof
+//   shape, wrong scalar type → the check fails locally), and every binary response is checked for
+//   unknown fields (`$unknown`: a field number ZITADEL's descriptor does not have).
+//   Scenario: AddOrganization, CreateUser (human + machine), AddPersonalAccessToken,
+//   CreateAdministrator, AddHumanUser (v2beta, v2), GetUserByID (v2beta, v2),
+//   CreatePasskeyRegistrationLink (v2beta, v2: returnCode / sendLink / no medium; sequences;
+//   org-scoped caller; cross-org; error codes and zitadel.v1.ErrorDetail), DeactivateUser,
+//   DeleteUser. All names carry a random suffix, so it can run repeatedly against one server.
+//
+// Output: one line per check, "PASS <transport> <check>" or "FAIL <transport> <check>: <reason>",
+// then "N passed, M failed". Exit code 1 if anything failed, 2 on bad configuration.
+
+import { create, isMessage } from "@bufbuild/protobuf";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+} from "@connectrpc/connect-node";
+import { ErrorDetailSchema } from "@zitadel/proto/zitadel/message_pb.js";
+import { OrganizationService } from "@zitadel/proto/zitadel/org/v2/org_service_pb.js";
+import { InternalPermissionService } from "@zitadel/proto/zitadel/internal_permission/v2beta/internal_permission_service_pb.js";
+import { UserService as UserServiceV2 } from "@zitadel/proto/zitadel/user/v2/user_service_pb.js";
+import { UserService as UserServiceV2beta } from "@zitadel/proto/zitadel/user/v2beta/user_service_pb.js";
+
+// ---------------------------------------------------------------------------------------------
+// configuration
+
+const BASE_URL = (process.env.PASSLINK_URL ?? "").replace(/\/+$/, "");
+const ADMIN_TOKEN = process.env.PASSLINK_TOKEN ?? "";
+const TIMEOUT_MS = Number(process.env.PASSLINK_TIMEOUT_MS ?? 15000);
+if (!BASE_URL || !ADMIN_TOKEN) {
+  console.error("PASSLINK_URL and PASSLINK_TOKEN must be set (see the header of conformance.mjs)");
+  process.exit(2);
+}
+
+const TRANSPORTS = {
+  grpc: () => createGrpcTransport({ baseUrl: BASE_URL }),
+  "grpc-web": () => createGrpcWebTransport({ baseUrl: BASE_URL, httpVersion: "1.1" }),
+  "connect-json": () =>
+    createConnectTransport({
+      baseUrl: BASE_URL,
+      httpVersion: "1.1",
+      // connect-node defaults to the BINARY format (useBinaryFormat ?? true), so JSON must be asked for.
+      useBinaryFormat: false,
+      // connect-es ignores unknown JSON fields by default; for conformance they are an error.
+      jsonOptions: { ignoreUnknownFields: false },
+    }),
+  "connect-proto": () =>
+    createConnectTransport({ baseUrl: BASE_URL, httpVersion: "2", useBinaryFormat: true }),
+};
+const selected = (process.env.PASSLINK_TRANSPORTS ?? Object.keys(TRANSPORTS).join(","))
+  .split(",")
+  .map((s) => s.trim())
+  .filter(Boolean);
+for (const name of selected) {
+  if (!TRANSPORTS[name]) {
+    console.error(`unknown transport "${name}" in PASSLINK_TRANSPORTS; known: ${Object.keys(TRANSPORTS).join(", ")}`);
+    process.exit(2);
+  }
+}
+
+const URL_TEMPLATE =
+  "https://example.com/passkey/register?userID={{.UserID}}&orgID={{.OrgID}}&codeID={{.CodeID}}&code={{.Code}}";
+const UNKNOWN_USER_ID = "999999999999999999";
+
+// ---------------------------------------------------------------------------------------------
+// reporting
+
+let passed = 0;
+let failed = 0;
+
+class Abort extends Error {}
+
+function report(ok, transport, name, reason) {
+  if (ok) {
+    passed++;
+    console.log(`PASS ${transport} ${name}`);
+  } else {
+    failed++;
+    console.log(`FAIL ${transport} ${name}: ${reason}`);
+  }
+}
+
+function describeError(e) {
+  if (e instanceof ConnectError) {
+    const details = e.findDetails(ErrorDetailSchema).map((d) => `${d.id}: ${d.message}`);
+    return `ConnectError ${Code[e.code]} "${e.rawMessage}"${details.length ? ` details=[${details.join("; ")}]` : ""}${e.cause ? ` cause=${e.cause}` : ""}`;
+  }
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+function assertEq(actual, expected, what) {
+  if (actual !== expected) {
+    throw new Error(`${what}: expected ${fmt(expected)}, got ${fmt(actual)}`);
+  }
+}
+
+function fmt(v) {
+  if (typeof v === "bigint") return `${v}n`;
+  if (v === undefined) return "undefined";
+  try {
+    return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? `${x}n` : x));
+  } catch {
+    return String(v);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// descriptor-strict request building and response checking
+
+// Throws if `init` uses a key that is not a field/oneof of `desc`, sets a oneof member directly,
+// uses a wrong oneof shape or a wrong scalar type. protobuf-es would silently drop unknown keys,
+// so without this a typo in this script would go unnoticed.
+function validateInit(desc, init, path) {
+  if (init === undefined || init === null) return;
+  if (isMessage(init)) {
+    assert(init.$typeName === desc.typeName, `${path}: message ${init.$typeName}, expected ${desc.typeName}`);
+    return;
+  }
+  assert(typeof init === "object" && !Array.isArray(init), `${path}: expected an object for ${desc.typeName}`);
+  for (const [key, value] of Object.entries(init)) {
+    const oneof = desc.oneofs.find((o) => o.localName === key);
+    if (oneof) {
+      assert(value && typeof value === "object" && "case" in value,
+        `${path}.${key}: oneof ${oneof.name} of ${desc.typeName} must be {case, value}`);
+      if (value.case === undefined) continue;
+      const member = oneof.fields.find((f) => f.localName === value.case);
+      assert(member, `${path}.${key}: "${value.case}" is not a member of oneof ${oneof.name} (members: ${oneof.fields.map((f) => f.localName).join(", ")})`);
+      validateField(member, value.value, `${path}.${key}.${value.case}`);
+      continue;
+    }
+    const field = desc.fields.find((f) => f.localName === key);
+    assert(field, `${path}.${key}: ${desc.typeName} has no field "${key}" (fields: ${desc.fields.map((f) => f.localName).join(", ")}; oneofs: ${desc.oneofs.map((o) => o.localName).join(", ") || "none"})`);
+    assert(!field.oneof || field.oneof.kind !== "oneof" || field.proto.proto3Optional,
+      `${path}.${key}: field is a member of oneof "${field.oneof?.localName}"; set it as {case: "${key}", value}`);
+    validateField(field, value, `${path}.${key}`);
+  }
+}
+
+const SCALAR_JS = {
+  1: "number", 2: "number", 3: "bigint", 4: "bigint", 5: "number", 6: "bigint", 7: "number",
+  8: "boolean", 9: "string", 12: "bytes", 13: "number", 15: "number", 16: "bigint", 17: "number", 18: "bigint",
+};
+
+function validateScalar(scalar, value, path) {
+  const want = SCALAR_JS[scalar];
+  if (want === "bytes") {
+    assert(value instanceof Uint8Array, `${path}: expected Uint8Array`);
+  } else {
+    assert(typeof value === want, `${path}: expected ${want}, got ${typeof value}`);
+  }
+}
+
+function validateField(field, value, path) {
+  if (value === undefined) return;
+  switch (field.fieldKind) {
+    case "scalar":
+      validateScalar(field.scalar, value, path);
+      break;
+    case "enum":
+      assert(typeof value === "number", `${path}: expected an enum number`);
+      break;
+    case "message":
+      validateInit(field.message, value, path);
+      break;
+    case "list":
+      assert(Array.isArray(value), `${path}: expected an array`);
+      value.forEach((v, i) => {
+        if (field.listKind === "message") validateInit(field.message, v, `${path}[${i}]`);
+        else if (field.listKind === "scalar") validateScalar(field.scalar, v, `${path}[${i}]`);
+      });
+      break;
+    case "map":
+      assert(typeof value === "object", `${path}: expected an object for a map`);
+      break;
+  }
+}
+
+// Walks a decoded response and returns paths of messages that carry unknown fields (field numbers
+// that are not in ZITADEL's descriptor; only visible with the binary codecs).
+function findUnknown(msg, path = "") {
+  const out = [];
+  if (!isMessage(msg)) return out;
+  if (msg.$unknown && msg.$unknown.length) {
+    out.push(`${path || msg.$typeName} has unknown field number(s) ${msg.$unknown.map((u) => u.no).join(",")}`);
+  }
+  for (const [k, v] of Object.entries(msg)) {
+    if (k.startsWith("$")) continue;
+    if (Array.isArray(v)) v.forEach((x, i) => out.push(...findUnknown(x, `${path}.${k}[${i}]`)));
+    else if (v && typeof v === "object" && "case" in v && "value" in v) out.push(...findUnknown(v.value, `${path}.${k}.${v.case}`));
+    else if (isMessage(v)) out.push(...findUnknown(v, `${path}.${k}`));
+  }
+  return out;
+}
+
+// A client whose methods take (init, token): the request is validated against the descriptor,
+// built with create(), sent with the bearer token, and the response checked for unknown fields.
+function strictClient(service, transport) {
+  const client = createClient(service, transport);
+  const out = {};
+  for (const [localName, method] of Object.entries(service.method)) {
+    out[localName] = async (init, token) => {
+      validateInit(method.input, init, `${method.input.typeName}`);
+      const req = create(method.input, init);
+      const res = await client[localName](req, {
+        headers: { authorization: `Bearer ${token}` },
+        timeoutMs: TIMEOUT_MS,
+      });
+      const unknown = findUnknown(res);
+      if (unknown.length) throw new Error(`response ${method.output.typeName}: ${unknown.join("; ")}`);
+      return res;
+    };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// assertion helpers for ZITADEL shapes
+
+function assertTimestampSet(ts, what) {
+  assert(ts, `${what} missing`);
+  assert(typeof ts.seconds === "bigint", `${what}.seconds is not a bigint`);
+  assert(ts.seconds > 0n, `${what}.seconds = ${ts.seconds}`);
+}
+
+function assertRecent(ts, what) {
+  assertTimestampSet(ts, what);
+  assert(typeof ts.nanos === "number" && ts.nanos >= 0 && ts.nanos < 1e9, `${what}.nanos = ${ts.nanos}`);
+  const skew = Math.abs(timestampDate(ts).getTime() - Date.now());
+  assert(skew <= 60_000, `${what} is ${skew} ms away from now (${timestampDate(ts).toISOString()})`);
+}
+
+// integration.AssertDetails: sequence != 0, changeDate within ±1 min, resourceOwner equal.
+function assertDetails(details, orgId, what = "details") {
+  assert(details, `${what} missing`);
+  assert(typeof details.sequence === "bigint", `${what}.sequence is not a bigint`);
+  assert(details.sequence > 0n, `${what}.sequence = ${details.sequence}n, want > 0n`);
+  assertRecent(details.changeDate, `${what}.changeDate`);
+  assertEq(details.resourceOwner, orgId, `${what}.resourceOwner`);
+}
+
+function assertNonEmpty(s, what) {
+  assert(typeof s === "string" && s.length > 0, `${what} is empty`);
+}
+
+// Expects the call to fail with one of `codes`. Returns the ConnectError.
+async function expectError(promise, codes, what = "call") {
+  codes = Array.isArray(codes) ? codes : [codes];
+  let res;
+  try {
+    res = await promise;
+  } catch (e) {
+    if (!(e instanceof ConnectError)) throw e; // local validation error etc.
+    assert(codes.includes(e.code),
+      `${what}: expected ${codes.map((c) => Code[c]).join(" or ")}, got ${describeError(e)}`);
+    return e;
+  }
+  throw new Error(`${what}: expected ${codes.map((c) => Code[c]).join(" or ")}, but it succeeded: ${fmt(res)}`);
+}
+
+// ZITADEL error shape: message "<text> (<ID>)", details = [zitadel.v1.ErrorDetail{id, message}].
+function assertZitadelError(err, { id, message } = {}) {
+  const details = err.findDetails(ErrorDetailSchema);
+  assert(details.length >= 1, `no zitadel.v1.ErrorDetail in error details (${describeError(err)})`);
+  const d = details[0];
+  assertNonEmpty(d.id, "ErrorDetail.id");
+  assert(err.rawMessage.endsWith(`(${d.id})`),
+    `message "${err.rawMessage}" does not end with "(${d.id})"`);
+  if (id !== undefined) assertEq(d.id, id, "ErrorDetail.id");
+  if (message !== undefined) {
+    assertEq(err.rawMessage, `${message} (${d.id})`, "error message");
+    assertEq(d.message, message, "ErrorDetail.message");
+  }
+  return d;
+}
+
+function assertCodeShape(code, what = "code") {
+  assert(code, `${what} missing`);
+  assert(/^\d+$/.test(code.id), `${what}.id ${fmt(code.id)} is not a decimal id`);
+  assert(/^[A-Za-z0-9]{12}$/.test(code.code), `${what}.code ${fmt(code.code)} does not match /^[A-Za-z0-9]{12}$/`);
+}
+
+function suffix() {
+  return `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+}
+
+function inOneDay() {
+  return timestampFromDate(new Date(Date.now() + 24 * 3600 * 1000));
+}
+
+// ---------------------------------------------------------------------------------------------
+// the scenario, identical for every transport
+
+async function scenario(tname, transport) {
+  const org = strictClient(OrganizationService, transport);
+  const perm = strictClient(InternalPermissionService, transport);
+  const u2 = strictClient(UserServiceV2, transport);
+  const u2b = strictClient(UserServiceV2beta, transport);
+  const ADMIN = ADMIN_TOKEN;
+  const s = {}; // state shared between checks
+
+  // check(): a failing check is reported and the scenario continues.
+  // setup(): a failing setup step is reported and aborts this transport's scenario.
+  const check = async (name, fn) => {
+    try {
+      await fn();
+      report(true, tname, name);
+      return true;
+    } catch (e) {
+      report(false, tname, name, describeError(e));
+      return false;
+    }
+  };
+  const setup = async (name, fn) => {
+    if (!(await check(name, fn))) throw new Abort(name);
+  };
+  const need = (...keys) => {
+    for (const k of keys) if (!s[k]) throw new Error(`prerequisite "${k}" missing (an earlier check failed)`);
+  };
+
+  const sfx = suffix();
+  const human = (name) => ({
+    profile: { givenName: `Given${name}`, familyName: `Family${name}` },
+    email: { email: `${name.toLowerCase()}-${sfx}@example.com`, verification: { case: "isVerified", value: true } },
+  });
+
+  // 1. organizations -------------------------------------------------------------------------
+  await setup("org.v2 AddOrganization", async () => {
+    const res = await org.addOrganization({ name: `passlink-conf-${sfx}` }, ADMIN);
+    assertNonEmpty(res.organizationId, "organizationId");
+    s.orgId = res.organizationId;
+  });
+  await setup("org.v2 AddOrganization (second org)", async () => {
+    const res = await org.addOrganization({ name: `passlink-conf-other-${sfx}` }, ADMIN);
+    assertNonEmpty(res.organizationId, "organizationId");
+    assert(res.organizationId !== s.orgId, "second org has the same id as the first");
+    s.otherOrgId = res.organizationId;
+  });
+
+  // 2. CreateUser (human, machine) -----------------------------------------------------------
+  await check("user.v2 CreateUser human", async () => {
+    const res = await u2.createUser({
+      organizationId: s.orgId,
+      username: `human-${sfx}`,
+      userType: {
+        case: "human",
+        value: {
+          profile: { givenName: "CreateGiven", familyName: "CreateFamily" },
+          email: { email: `human-${sfx}@example.com` },
+        },
+      },
+    }, ADMIN);
+    assertNonEmpty(res.id, "id");
+    assertRecent(res.creationDate, "creationDate");
+    s.createdHumanId = res.id;
+  });
+  const createMachine = async (label) => {
+    const res = await u2.createUser({
+      organizationId: s.orgId,
+      username: `${label}-${sfx}`,
+      userType: { case: "machine", value: { name: `${label} ${sfx}`, description: "passlink conformance" } },
+    }, ADMIN);
+    assertNonEmpty(res.id, "id");
+    assertRecent(res.creationDate, "creationDate");
+    return res.id;
+  };
+  await setup("user.v2 CreateUser machine", async () => {
+    s.machineId = await createMachine("machine");
+  });
+
+  // 3. AddPersonalAccessToken ----------------------------------------------------------------
+  const addPat = async (userId) => {
+    const res = await u2.addPersonalAccessToken({ userId, expirationDate: inOneDay() }, ADMIN);
+    assertNonEmpty(res.token, "token");
+    assertNonEmpty(res.tokenId, "tokenId");
+    assertRecent(res.creationDate, "creationDate");
+    return res.token;
+  };
+  await setup("user.v2 AddPersonalAccessToken", async () => {
+    s.orgOwnerPat = await addPat(s.machineId);
+  });
+
+  // 4. CreateAdministrator -------------------------------------------------------------------
+  const grant = async (userId, orgId, roles) => {
+    const res = await perm.createAdministrator({
+      userId,
+      // ResourceType is a message whose oneof is also named "resource".
+      resource: { resource: { case: "organizationId", value: orgId } },
+      roles,
+    }, ADMIN);
+    assertRecent(res.creationDate, "creationDate");
+  };
+  await setup("internal_permission.v2beta CreateAdministrator ORG_OWNER", async () => {
+    await grant(s.machineId, s.orgId, ["ORG_OWNER"]);
+  });
+
+  // 5. AddHumanUser (v2beta, v2) -------------------------------------------------------------
+  await check("user.v2beta AddHumanUser", async () => {
+    const res = await u2b.addHumanUser({
+      username: `beta-${sfx}`,
+      organization: { org: { case: "orgId", value: s.orgId } },
+      ...human("Beta"),
+    }, ADMIN);
+    assertNonEmpty(res.userId, "userId");
+    assertDetails(res.details, s.orgId);
+    s.betaUserId = res.userId;
+  });
+  await check("user.v2 AddHumanUser", async () => {
+    const res = await u2.addHumanUser({
+      username: `v2-${sfx}`,
+      organization: { org: { case: "orgId", value: s.orgId } },
+      ...human("Vtwo"),
+    }, ADMIN);
+    assertNonEmpty(res.userId, "userId");
+    assertDetails(res.details, s.orgId);
+    s.v2UserId = res.userId;
+  });
+  await check("user.v2 AddHumanUser (second org)", async () => {
+    const res = await u2.addHumanUser({
+      username: `victim-${sfx}`,
+      organization: { org: { case: "orgId", value: s.otherOrgId } },
+      ...human("Victim"),
+    }, ADMIN);
+    assertNonEmpty(res.userId, "userId");
+    assertDetails(res.details, s.otherOrgId);
+    s.victimId = res.userId;
+  });
+
+  // 6. GetUserByID (v2beta, v2) --------------------------------------------------------------
+  for (const [ver, svc] of [["v2beta", u2b], ["v2", u2]]) {
+    await check(`user.${ver} GetUserByID (AddHumanUser user)`, async () => {
+      const [id, given] = ver === "v2beta" ? [s.betaUserId, "GivenBeta"] : [s.v2UserId, "GivenVtwo"];
+      need(ver === "v2beta" ? "betaUserId" : "v2UserId");
+      const res = await svc.getUserByID({ userId: id }, ADMIN);
+      assert(res.user, "user missing");
+      assertEq(res.user.userId, id, "user.userId");
+      assertEq(res.user.type.case, "human", "user.type.case");
+      assertEq(res.user.type.value.profile?.givenName, given, "user.type.value.profile.givenName");
+      assert(res.details, "details missing");
+      assertEq(res.details.resourceOwner, s.orgId, "details.resourceOwner");
+    });
+    await check(`user.${ver} GetUserByID (CreateUser human)`, async () => {
+      need("createdHumanId");
+      const res = await svc.getUserByID({ userId: s.createdHumanId }, ADMIN);
+      assertEq(res.user?.userId, s.createdHumanId, "user.userId");
+      assertEq(res.user.type.case, "human", "user.type.case");
+      assertEq(res.user.type.value.profile?.givenName, "CreateGiven", "user.type.value.profile.givenName");
+      assertEq(res.user.type.value.profile?.familyName, "CreateFamily", "user.type.value.profile.familyName");
+      assertEq(res.details?.resourceOwner, s.orgId, "details.resourceOwner");
+    });
+    await check(`user.${ver} GetUserByID (machine)`, async () => {
+      const res = await svc.getUserByID({ userId: s.machineId }, ADMIN);
+      assertEq(res.user?.userId, s.machineId, "user.userId");
+      assertEq(res.user.type.case, "machine", "user.type.case");
+      assertEq(res.details?.resourceOwner, s.orgId, "details.resourceOwner");
+    });
+  }
+
+  // callers with restricted roles (used in 9) --------------------------------------------------
+  await check("setup: machine user without roles + PAT", async () => {
+    const id = await createMachine("noroles");
+    s.noRolesPat = await addPat(id);
+  });
+  await check("setup: machine user with ORG_USER_MANAGER + PAT", async () => {
+    const id = await createMachine("usermgr");
+    await grant(id, s.orgId, ["ORG_USER_MANAGER"]);
+    s.userManagerPat = await addPat(id);
+  });
+
+  // 7.–9. CreatePasskeyRegistrationLink, per API version --------------------------------------
+  for (const [ver, svc] of [["v2beta", u2b], ["v2", u2]]) {
+    const key = ver === "v2beta" ? "betaUserId" : "v2UserId";
+    const link = (init, token = ADMIN) => svc.createPasskeyRegistrationLink(init, token);
+    const sequences = [];
+    const p = `user.${ver} CreatePasskeyRegistrationLink`;
+
+    // 7. success variants
+    await check(`${p} returnCode`, async () => {
+      need(key);
+      const res = await link({ userId: s[key], medium: { case: "returnCode", value: {} } });
+      assertDetails(res.details, s.orgId);
+      assertCodeShape(res.code);
+      sequences.push(res.details.sequence);
+    });
+    await check(`${p} sendLink urlTemplate`, async () => {
+      need(key);
+      const res = await link({ userId: s[key], medium: { case: "sendLink", value: { urlTemplate: URL_TEMPLATE } } });
+      assertDetails(res.details, s.orgId);
+      assertEq(res.code, undefined, "code");
+      sequences.push(res.details.sequence);
+    });
+    await check(`${p} sendLink {}`, async () => {
+      need(key);
+      const res = await link({ userId: s[key], medium: { case: "sendLink", value: {} } });
+      assertDetails(res.details, s.orgId);
+      assertEq(res.code, undefined, "code");
+      sequences.push(res.details.sequence);
+    });
+    await check(`${p} no medium`, async () => {
+      need(key);
+      const res = await link({ userId: s[key] });
+      assertDetails(res.details, s.orgId);
+      assertEq(res.code, undefined, "code");
+      sequences.push(res.details.sequence);
+    });
+    await check(`${p} returnCode again (new code id)`, async () => {
+      need(key);
+      const res = await link({ userId: s[key], medium: { case: "returnCode", value: {} } });
+      assertDetails(res.details, s.orgId);
+      assertCodeShape(res.code);
+      sequences.push(res.details.sequence);
+    });
+    await check(`${p} sequences strictly increase`, async () => {
+      assert(sequences.length >= 2, `only ${sequences.length} successful calls to compare`);
+      for (let i = 1; i < sequences.length; i++) {
+        assert(sequences[i] > sequences[i - 1], `sequences not strictly increasing: ${sequences.map((x) => `${x}n`).join(", ")}`);
+      }
+    });
+
+    // 8. org-scoped caller (ORG_OWNER of the first org)
+    await check(`${p} as ORG_OWNER, user in own org`, async () => {
+      need(key, "orgOwnerPat");
+      const res = await link({ userId: s[key], medium: { case: "returnCode", value: {} } }, s.orgOwnerPat);
+      assertDetails(res.details, s.orgId);
+      assertCodeShape(res.code);
+    });
+    await check(`${p} as ORG_OWNER, user in another org → NotFound`, async () => {
+      need("victimId", "orgOwnerPat");
+      const err = await expectError(
+        link({ userId: s.victimId, medium: { case: "returnCode", value: {} } }, s.orgOwnerPat),
+        Code.NotFound);
+      assertZitadelError(err);
+    });
+    await check(`${p} IAM_OWNER, user in second org (control)`, async () => {
+      need("victimId");
+      const res = await link({ userId: s.victimId, medium: { case: "returnCode", value: {} } });
+      assertDetails(res.details, s.otherOrgId);
+      assertCodeShape(res.code);
+    });
+
+    // 9. errors
+    await check(`${p} unknown user → NotFound (COMMAND-M9dsd)`, async () => {
+      const err = await expectError(
+        link({ userId: UNKNOWN_USER_ID, medium: { case: "returnCode", value: {} } }), Code.NotFound);
+      assertZitadelError(err, { id: "COMMAND-M9dsd", message: "User could not be found" });
+    });
+    await check(`${p} invalid token → Unauthenticated`, async () => {
+      need(key);
+      const err = await expectError(
+        link({ userId: s[key], medium: { case: "returnCode", value: {} } }, `invalid-${sfx}`),
+        Code.Unauthenticated);
+      assertZitadelError(err);
+    });
+    await check(`${p} machine user as target → FailedPrecondition`, async () => {
+      const err = await expectError(
+        link({ userId: s.machineId, medium: { case: "returnCode", value: {} } }), Code.FailedPrecondition);
+      assertZitadelError(err);
+    });
+    await check(`${p} urlTemplate "{{" → InvalidArgument DOMAIN-oGh5e`, async () => {
+      need(key);
+      const err = await expectError(
+        link({ userId: s[key], medium: { case: "sendLink", value: { urlTemplate: "{{" } } }), Code.InvalidArgument);
+      assertZitadelError(err, { id: "DOMAIN-oGh5e" });
+    });
+    await check(`${p} urlTemplate {{.LoginName}} → InvalidArgument DOMAIN-ieYa7`, async () => {
+      need(key);
+      const err = await expectError(
+        link({ userId: s[key], medium: { case: "sendLink", value: { urlTemplate: "https://x/{{.LoginName}}" } } }),
+        Code.InvalidArgument);
+      assertZitadelError(err, { id: "DOMAIN-ieYa7" });
+    });
+    await check(`${p} urlTemplate "" → InvalidArgument`, async () => {
+      need(key);
+      await expectError(
+        link({ userId: s[key], medium: { case: "sendLink", value: { urlTemplate: "" } } }), Code.InvalidArgument);
+    });
+    await check(`${p} userId "" → InvalidArgument`, async () => {
+      await expectError(link({ userId: "", medium: { case: "returnCode", value: {} } }), Code.InvalidArgument);
+    });
+    await check(`${p} caller without any role → NotFound or PermissionDenied`, async () => {
+      need(key, "noRolesPat");
+      const err = await expectError(
+        link({ userId: s[key], medium: { case: "returnCode", value: {} } }, s.noRolesPat),
+        [Code.NotFound, Code.PermissionDenied]);
+      assertZitadelError(err);
+    });
+    await check(`${p} caller with only ORG_USER_MANAGER → PermissionDenied`, async () => {
+      need(key, "userManagerPat");
+      const err = await expectError(
+        link({ userId: s[key], medium: { case: "returnCode", value: {} } }, s.userManagerPat),
+        Code.PermissionDenied);
+      assertZitadelError(err);
+    });
+  }
+
+  // 10. DeactivateUser / DeleteUser, then a link for the deleted user ----------------------------
+  await check("user.v2 AddHumanUser (to delete)", async () => {
+    const res = await u2.addHumanUser({
+      username: `doomed-${sfx}`,
+      organization: { org: { case: "orgId", value: s.orgId } },
+      ...human("Doomed"),
+    }, ADMIN);
+    assertNonEmpty(res.userId, "userId");
+    s.doomedId = res.userId;
+  });
+  await check("user.v2 DeactivateUser", async () => {
+    need("doomedId");
+    const res = await u2.deactivateUser({ userId: s.doomedId }, ADMIN);
+    assertDetails(res.details, s.orgId);
+  });
+  await check("user.v2 DeleteUser", async () => {
+    need("doomedId");
+    const res = await u2.deleteUser({ userId: s.doomedId }, ADMIN);
+    assertDetails(res.details, s.orgId);
+    s.deleted = true;
+  });
+  for (const [ver, svc] of [["v2beta", u2b], ["v2", u2]]) {
+    await check(`user.${ver} CreatePasskeyRegistrationLink deleted user → NotFound`, async () => {
+      need("deleted");
+      const err = await expectError(
+        svc.createPasskeyRegistrationLink({ userId: s.doomedId, medium: { case: "returnCode", value: {} } }, ADMIN),
+        Code.NotFound);
+      assertZitadelError(err);
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// main
+
+for (const tname of selected) {
+  try {
+    await scenario(tname, TRANSPORTS[tname]());
+  } catch (e) {
+    if (e instanceof Abort) {
+      report(false, tname, "scenario", `aborted after failed setup step "${e.message}"`);
+    } else {
+      report(false, tname, "scenario", `crashed: ${e?.stack ?? e}`);
+    }
+  }
+}
+
+console.log(`${passed} passed, ${failed} failed`);
+// HTTP/2 sessions may keep the event loop alive; exit explicitly.
+process.exit(failed > 0 ? 1 : 0);
