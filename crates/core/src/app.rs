@@ -126,7 +126,7 @@ pub struct UserCreated {
 #[derive(Debug, Clone)]
 pub enum OrgAdmin {
     Existing { user_id: String, roles: Vec<String> },
-    New { human: NewHuman, roles: Vec<String> },
+    New { human: Box<NewHuman>, roles: Vec<String> },
 }
 
 #[derive(Debug, Clone)]
@@ -235,9 +235,12 @@ impl Tx {
 
 /// The in-memory cache of verified tokens: one hash lookup per request instead of store reads.
 /// Entries live for `token_cache_ttl`; local writes that change who may do what clear it.
+/// Token hash → (principal, when it was loaded).
+type TokenMap = HashMap<[u8; 32], (Arc<Principal>, Timestamp)>;
+
 #[derive(Default)]
 struct TokenCache {
-    entries: RwLock<HashMap<[u8; 32], (Arc<Principal>, Timestamp)>>,
+    entries: RwLock<TokenMap>,
 }
 
 impl TokenCache {
@@ -614,7 +617,7 @@ impl App {
                     (user_id, roles)
                 }
                 OrgAdmin::New { human, roles } => {
-                    let mut human = human;
+                    let mut human = *human;
                     human.org_id = Some(org_id.clone());
                     let id = self.record_new_human(&mut tx, &human, &org_id)?;
                     (id, roles)

@@ -77,10 +77,8 @@ impl CodeView {
     /// Fold one event of the owning user's aggregate onto the code.
     pub fn apply(&mut self, event: &Event) {
         match event {
-            Event::PasskeyCodeSent { id } if *id == self.id => {
-                if self.state == CodeState::Requested {
-                    self.state = CodeState::Active;
-                }
+            Event::PasskeyCodeSent { id } if *id == self.id && self.state == CodeState::Requested => {
+                self.state = CodeState::Active;
             }
             Event::PasskeyCodeCheckFailed { id } if *id == self.id => {
                 self.failed_checks += 1;

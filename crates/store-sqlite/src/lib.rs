@@ -87,10 +87,10 @@ impl SqliteStore {
             None => open_reader(&self.path)?,
         };
         let r = f(&conn).map_err(db_err);
-        if let Ok(mut p) = self.readers.lock() {
-            if p.len() < 16 {
-                p.push(conn);
-            }
+        if let Ok(mut p) = self.readers.lock()
+            && p.len() < 16
+        {
+            p.push(conn);
         }
         r
     }

@@ -1,6 +1,8 @@
 //! The storage contract suite (`passlink_core::contract`) run against the SQLite adapter, one
 //! fresh database file per test.
 
+#![allow(clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -2,8 +2,8 @@
 //!
 //! - `user_v2beta` / `user_v2`: zitadel.user.{v2beta,v2}.UserService (shared handlers in
 //!   `user_common.rs`, compiled once per package);
-//! - [`org_v2`]: zitadel.org.v2.OrganizationService;
-//! - [`permission_v2beta`]: zitadel.internal_permission.v2beta.InternalPermissionService.
+//! - [`org_v2`] serves zitadel.org.v2.OrganizationService;
+//! - [`permission_v2beta`] serves zitadel.internal_permission.v2beta.InternalPermissionService.
 
 use std::sync::Arc;
 

@@ -56,7 +56,7 @@ impl pb::OrganizationService for OrganizationService {
                     Some(OrgAdmin::Existing { user_id: id.clone(), roles: a.roles.clone() })
                 }
                 Some(UserType::Human(h)) => {
-                    Some(OrgAdmin::New { human: new_human(h), roles: a.roles.clone() })
+                    Some(OrgAdmin::New { human: Box::new(new_human(h)), roles: a.roles.clone() })
                 }
                 None => None,
             })

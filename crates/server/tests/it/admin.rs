@@ -1,0 +1,205 @@
+//! The supporting RPCs (organizations, users, tokens, administrators) on every protocol.
+
+use serde_json::{Value, json};
+
+use crate::clients::{self, has_rest};
+use crate::harness;
+use crate::setup::{LINK_V2, ok, world};
+
+#[tokio::test]
+async fn supporting_rpcs_on_every_protocol() {
+    let s = harness::start("admin").await;
+    let w = world(&s, "adm").await;
+    for (i, api) in clients::all(&s.base).into_iter().enumerate() {
+        let api = &*api;
+        let n = api.name();
+        // AddOrganization with a new human admin.
+        let org = ok(api
+            .call(
+                "zitadel.org.v2.OrganizationService/AddOrganization",
+                json!({"name": format!("org-{n}"), "admins": [{"human": {"profile": {"givenName": "A", "familyName": "B"},
+                    "email": {"email": format!("owner-{n}@example.com")}}}]}),
+                Some(&w.admin),
+                None,
+            )
+            .await);
+        let org_id = org["organizationId"].as_str().unwrap().to_string();
+        assert_eq!(org["details"]["resourceOwner"], org_id.as_str());
+        assert_eq!(org["createdAdmins"].as_array().unwrap().len(), 1);
+        // Same name again: 409 AlreadyExists.
+        let dup = api
+            .call(
+                "zitadel.org.v2.OrganizationService/AddOrganization",
+                json!({"name": format!("org-{n}")}),
+                Some(&w.admin),
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(dup.code, 6, "[{n}] {dup:?}");
+
+        for version in ["v2beta", "v2"] {
+            let rpc = format!("zitadel.user.{version}.UserService/AddHumanUser");
+            let r = ok(api
+                .call(
+                    &rpc,
+                    json!({"organization": {"orgId": org_id}, "profile": {"givenName": "Grace", "familyName": "Hopper", "preferredLanguage": "en"},
+                           "email": {"email": format!("grace-{n}-{version}@example.com"), "isVerified": true},
+                           "password": {"password": "ignored-Secr3t!", "changeRequired": false}}),
+                    Some(&w.admin),
+                    None,
+                )
+                .await);
+            let uid = r["userId"].as_str().unwrap().to_string();
+            assert_eq!(r["details"]["resourceOwner"], org_id.as_str());
+            assert_eq!(r["details"]["sequence"], "1");
+            let got = ok(api
+                .call(
+                    &format!("zitadel.user.{version}.UserService/GetUserByID"),
+                    json!({"userId": uid}),
+                    Some(&w.admin),
+                    None,
+                )
+                .await);
+            let u = &got["user"];
+            assert_eq!(u["userId"], uid.as_str());
+            assert_eq!(u["state"], "USER_STATE_ACTIVE");
+            assert_eq!(u["username"], format!("grace-{n}-{version}@example.com"));
+            assert_eq!(u["human"]["profile"]["givenName"], "Grace");
+            assert_eq!(u["human"]["profile"]["displayName"], "Grace Hopper");
+            assert_eq!(
+                u["human"]["email"],
+                json!({"email": format!("grace-{n}-{version}@example.com"), "isVerified": true})
+            );
+            assert_eq!(got["details"]["resourceOwner"], org_id.as_str());
+            // Deactivate, then delete: the user disappears.
+            let d = ok(api
+                .call(
+                    &format!("zitadel.user.{version}.UserService/DeactivateUser"),
+                    json!({"userId": uid}),
+                    Some(&w.admin),
+                    None,
+                )
+                .await);
+            assert_eq!(d["details"]["sequence"], "2");
+            let again = api
+                .call(
+                    &format!("zitadel.user.{version}.UserService/DeactivateUser"),
+                    json!({"userId": uid}),
+                    Some(&w.admin),
+                    None,
+                )
+                .await;
+            assert_eq!(again.unwrap_err().code, 9);
+            ok(api
+                .call(
+                    &format!("zitadel.user.{version}.UserService/DeleteUser"),
+                    json!({"userId": uid}),
+                    Some(&w.admin),
+                    None,
+                )
+                .await);
+            let gone = api
+                .call(
+                    &format!("zitadel.user.{version}.UserService/GetUserByID"),
+                    json!({"userId": uid}),
+                    Some(&w.admin),
+                    None,
+                )
+                .await;
+            assert_eq!(gone.unwrap_err().code, 5);
+        }
+
+        if has_rest("zitadel.user.v2.UserService/CreateUser") {
+            panic!("CreateUser has no REST binding in ZITADEL");
+        }
+        if n == "rest" {
+            continue; // CreateUser, AddPersonalAccessToken: RPC protocols only, as in ZITADEL.
+        }
+        // CreateUser (machine) + AddPersonalAccessToken + CreateAdministrator, then use the token.
+        let m = ok(api
+            .call(
+                "zitadel.user.v2.UserService/CreateUser",
+                json!({"organizationId": org_id, "username": format!("svc-{n}"), "machine": {"name": "svc"}}),
+                Some(&w.admin),
+                None,
+            )
+            .await);
+        let mid = m["id"].as_str().unwrap().to_string();
+        assert!(m["creationDate"].is_string());
+        let h = ok(api
+            .call("zitadel.user.v2.UserService/CreateUser", json!({"organizationId": org_id, "human": {"profile": {"givenName": "H", "familyName": "U"}, "email": {"email": format!("h-{n}@example.com")}}}), Some(&w.admin), None)
+            .await);
+        let hid = h["id"].as_str().unwrap().to_string();
+        let pat = ok(api
+            .call(
+                "zitadel.user.v2.UserService/AddPersonalAccessToken",
+                json!({"userId": mid, "expirationDate": "2099-01-01T00:00:00Z"}),
+                Some(&w.admin),
+                None,
+            )
+            .await);
+        let token = pat["token"].as_str().unwrap().to_string();
+        assert!(!pat["tokenId"].as_str().unwrap().is_empty());
+        // Without a role the token authenticates but grants nothing.
+        let denied = api
+            .call(LINK_V2, json!({"userId": hid, "returnCode": {}}), Some(&token), None)
+            .await
+            .unwrap_err();
+        assert_eq!(denied.code, 7);
+        let adm = ok(api
+            .call(
+                "zitadel.internal_permission.v2beta.InternalPermissionService/CreateAdministrator",
+                json!({"userId": mid, "resource": {"organizationId": org_id}, "roles": ["ORG_OWNER"]}),
+                Some(&w.admin),
+                None,
+            )
+            .await);
+        assert!(adm["creationDate"].is_string());
+        // The new role applies at once.
+        let r = ok(api.call(LINK_V2, json!({"userId": hid, "returnCode": {}}), Some(&token), None).await);
+        assert_eq!(r["details"]["resourceOwner"], org_id.as_str());
+        // Invalid role for the scope, and a PAT for a human: 400s.
+        let bad = api
+            .call(
+                "zitadel.internal_permission.v2beta.InternalPermissionService/CreateAdministrator",
+                json!({"userId": mid, "resource": {"instance": true}, "roles": ["ORG_OWNER"]}),
+                Some(&w.admin),
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code, 3, "[{n}] {bad:?}");
+        let human_pat = api
+            .call(
+                "zitadel.user.v2.UserService/AddPersonalAccessToken",
+                json!({"userId": hid}),
+                Some(&w.admin),
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(human_pat.code, 9);
+        // Deactivating the machine user invalidates its token at once.
+        ok(api
+            .call("zitadel.user.v2.UserService/DeactivateUser", json!({"userId": mid}), Some(&w.admin), None)
+            .await);
+        let e = api
+            .call(LINK_V2, json!({"userId": hid, "returnCode": {}}), Some(&token), None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, 16, "[{n}] deactivated caller");
+        let _: &Value = &org;
+        let _ = i;
+    }
+    s.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let s = harness::start("health").await;
+    let c = reqwest::Client::new();
+    assert_eq!(c.get(format!("{}/healthz", s.base)).send().await.unwrap().status(), 200);
+    assert_eq!(c.get(format!("{}/readyz", s.base)).send().await.unwrap().status(), 200);
+    s.server.shutdown().await.unwrap();
+}

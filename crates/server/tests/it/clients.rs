@@ -1,0 +1,357 @@
+//! One real client per protocol, behind one interface so every case runs on every protocol:
+//! REST (reqwest, grpc-gateway paths), Connect JSON (reqwest), Connect binary, gRPC (h2c) and
+//! gRPC-web (connectrpc's generated clients). Every response is normalised to protojson and every
+//! error to `Failure { grpc code, message, detail ids, http status }` for field-by-field checks.
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use buffa::Message as _;
+use connectrpc::client::{CallOptions, ClientConfig, HttpClient};
+use connectrpc::{ConnectError, Protocol};
+use passlink_wire::zitadel;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub code: u32,
+    pub message: String,
+    /// (id, message) of each zitadel.v1.ErrorDetail.
+    pub details: Vec<(String, String)>,
+    /// The HTTP status, where the protocol exposes one meaningfully (REST, Connect).
+    pub http: Option<u16>,
+}
+
+pub type Outcome = Result<Value, Failure>;
+
+#[async_trait]
+pub trait Api: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Does the protocol carry JSON (so malformed JSON / double oneofs can be sent)?
+    fn is_json(&self) -> bool;
+    /// Call `rpc` ("zitadel.user.v2beta.UserService/CreatePasskeyRegistrationLink") with a
+    /// protojson request and headers (token, org).
+    async fn call(&self, rpc: &str, req: Value, token: Option<&str>, org: Option<&str>) -> Outcome;
+    /// Send a raw body (JSON protocols only).
+    async fn raw(&self, rpc: &str, body: &str, token: &str) -> Outcome;
+}
+
+fn grpc_code_of(name: &str) -> u32 {
+    match name {
+        "canceled" => 1,
+        "unknown" => 2,
+        "invalid_argument" => 3,
+        "deadline_exceeded" => 4,
+        "not_found" => 5,
+        "already_exists" => 6,
+        "permission_denied" => 7,
+        "resource_exhausted" => 8,
+        "failed_precondition" => 9,
+        "aborted" => 10,
+        "unimplemented" => 12,
+        "internal" => 13,
+        "unavailable" => 14,
+        "unauthenticated" => 16,
+        _ => 99,
+    }
+}
+
+fn decode_detail(b64: &str) -> (String, String) {
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD.decode(b64.trim_end_matches('=')).unwrap();
+    let d = zitadel::v1::ErrorDetail::decode_from_slice(&bytes).unwrap();
+    (d.id, d.message)
+}
+
+fn from_connect_error(e: ConnectError, http: Option<u16>) -> Failure {
+    Failure {
+        code: e.code.grpc_code(),
+        message: e.message.unwrap_or_default(),
+        details: e
+            .details
+            .iter()
+            .filter(|d| d.type_url.ends_with("zitadel.v1.ErrorDetail"))
+            .map(|d| decode_detail(d.value.as_deref().unwrap_or_default()))
+            .collect(),
+        http,
+    }
+}
+
+// ------------------------------------------------------------------ REST
+
+pub struct Rest {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+fn rest_route(rpc: &str) -> (&'static str, &'static str, u16) {
+    passlink_wire::REST_ROUTES
+        .iter()
+        .find(|r| r.2 == rpc)
+        .map(|r| (r.0, r.1, r.3))
+        .unwrap_or_else(|| panic!("{rpc} has no REST binding"))
+}
+
+pub fn has_rest(rpc: &str) -> bool {
+    passlink_wire::REST_ROUTES.iter().any(|r| r.2 == rpc)
+}
+
+async fn rest_response(resp: reqwest::Response, success: u16) -> Outcome {
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    if status == success {
+        return Ok(body);
+    }
+    assert!(status >= 400, "unexpected status {status}: {body}");
+    let details = body["details"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|d| {
+                    assert_eq!(d["@type"], "type.googleapis.com/zitadel.v1.ErrorDetail");
+                    (d["id"].as_str().unwrap().to_string(), d["message"].as_str().unwrap().to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Err(Failure {
+        code: body["code"].as_u64().unwrap() as u32,
+        message: body["message"].as_str().unwrap_or_default().to_string(),
+        details,
+        http: Some(status),
+    })
+}
+
+impl Rest {
+    fn request(&self, rpc: &str, req: &Value, body: Option<String>) -> (reqwest::RequestBuilder, u16) {
+        let (method, template, success) = rest_route(rpc);
+        let mut path = template.to_string();
+        for (snake, camel) in [("user_id", "userId"), ("passkey_id", "passkeyId")] {
+            if let Some(v) = req.get(camel).and_then(Value::as_str) {
+                path = path.replace(&format!("{{{snake}}}"), v);
+            }
+        }
+        let url = format!("{}{path}", self.base);
+        let rb = match method {
+            "GET" => self.http.get(url),
+            "DELETE" => self.http.delete(url),
+            _ => self
+                .http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.unwrap_or_else(|| req.to_string())),
+        };
+        (rb, success)
+    }
+}
+
+#[async_trait]
+impl Api for Rest {
+    fn name(&self) -> &'static str {
+        "rest"
+    }
+    fn is_json(&self) -> bool {
+        true
+    }
+    async fn call(&self, rpc: &str, req: Value, token: Option<&str>, org: Option<&str>) -> Outcome {
+        let (mut rb, success) = self.request(rpc, &req, None);
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(o) = org {
+            rb = rb.header("x-zitadel-orgid", o);
+        }
+        rest_response(rb.send().await.unwrap(), success).await
+    }
+    async fn raw(&self, rpc: &str, body: &str, token: &str) -> Outcome {
+        let req: Value = serde_json::from_str(body).unwrap_or(json!({}));
+        let (rb, success) = self.request(rpc, &req, Some(body.to_string()));
+        rest_response(rb.bearer_auth(token).send().await.unwrap(), success).await
+    }
+}
+
+// ------------------------------------------------------------------ Connect JSON (plain HTTP)
+
+pub struct ConnectJson {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl ConnectJson {
+    async fn send(&self, rpc: &str, body: String, token: Option<&str>, org: Option<&str>) -> Outcome {
+        let mut rb = self
+            .http
+            .post(format!("{}/{rpc}", self.base))
+            .header("content-type", "application/json")
+            .header("connect-protocol-version", "1")
+            .body(body);
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(o) = org {
+            rb = rb.header("x-zitadel-orgid", o);
+        }
+        let resp = rb.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap();
+        if status == 200 {
+            return Ok(body);
+        }
+        Err(Failure {
+            code: grpc_code_of(body["code"].as_str().unwrap()),
+            message: body["message"].as_str().unwrap_or_default().to_string(),
+            details: body["details"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|d| {
+                            assert_eq!(d["type"], "zitadel.v1.ErrorDetail");
+                            decode_detail(d["value"].as_str().unwrap())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            http: Some(status),
+        })
+    }
+}
+
+#[async_trait]
+impl Api for ConnectJson {
+    fn name(&self) -> &'static str {
+        "connect-json"
+    }
+    fn is_json(&self) -> bool {
+        true
+    }
+    async fn call(&self, rpc: &str, req: Value, token: Option<&str>, org: Option<&str>) -> Outcome {
+        self.send(rpc, req.to_string(), token, org).await
+    }
+    async fn raw(&self, rpc: &str, body: &str, token: &str) -> Outcome {
+        self.send(rpc, body.to_string(), Some(token), None).await
+    }
+}
+
+// ------------------------------------------------------------------ generated clients (binary)
+
+pub struct Generated {
+    pub name: &'static str,
+    pub config: ClientConfig,
+    pub transport: HttpClient,
+}
+
+impl Generated {
+    pub fn new(name: &'static str, base: &str, protocol: Protocol) -> Generated {
+        let transport = match protocol {
+            Protocol::Grpc => HttpClient::plaintext_http2_only(),
+            _ => HttpClient::plaintext(),
+        };
+        let config = ClientConfig::new(base.parse().unwrap()).with_protocol(protocol);
+        Generated { name, config, transport }
+    }
+}
+
+/// Decode the protojson request into the typed message, call, and encode the response as JSON.
+macro_rules! typed {
+    ($client:expr, $opts:expr, $json:expr, $method:ident, $Req:ty) => {{
+        let req: $Req = serde_json::from_value($json).expect("request JSON");
+        match $client.$method(req, $opts).await {
+            Ok(r) => Ok(serde_json::to_value(&r.into_owned_parts().1).unwrap()),
+            Err(e) => Err(from_connect_error(e, None)),
+        }
+    }};
+}
+
+#[async_trait]
+impl Api for Generated {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn is_json(&self) -> bool {
+        false
+    }
+    async fn call(&self, rpc: &str, req: Value, token: Option<&str>, org: Option<&str>) -> Outcome {
+        use zitadel::internal_permission::v2beta as perm;
+        use zitadel::org::v2 as org_pb;
+        use zitadel::user::{v2, v2beta};
+        let mut o = CallOptions::default();
+        if let Some(t) = token {
+            o = o.with_header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(g) = org {
+            o = o.with_header("x-zitadel-orgid", g.to_string());
+        }
+        let (t, c) = (self.transport.clone(), self.config.clone());
+        let b = v2beta::UserServiceClient::new(t.clone(), c.clone());
+        let u = v2::UserServiceClient::new(t.clone(), c.clone());
+        let og = org_pb::OrganizationServiceClient::new(t.clone(), c.clone());
+        let p = perm::InternalPermissionServiceClient::new(t, c);
+        let m = rpc.rsplit('/').next().unwrap();
+        match (rpc.split('/').next().unwrap(), m) {
+            ("zitadel.user.v2beta.UserService", "AddHumanUser") => {
+                typed!(b, o, req, add_human_user_with_options, v2beta::AddHumanUserRequest)
+            }
+            ("zitadel.user.v2beta.UserService", "GetUserByID") => {
+                typed!(b, o, req, get_user_by_id_with_options, v2beta::GetUserByIDRequest)
+            }
+            ("zitadel.user.v2beta.UserService", "DeactivateUser") => {
+                typed!(b, o, req, deactivate_user_with_options, v2beta::DeactivateUserRequest)
+            }
+            ("zitadel.user.v2beta.UserService", "DeleteUser") => {
+                typed!(b, o, req, delete_user_with_options, v2beta::DeleteUserRequest)
+            }
+            ("zitadel.user.v2beta.UserService", "CreatePasskeyRegistrationLink") => typed!(
+                b,
+                o,
+                req,
+                create_passkey_registration_link_with_options,
+                v2beta::CreatePasskeyRegistrationLinkRequest
+            ),
+            ("zitadel.user.v2.UserService", "AddHumanUser") => {
+                typed!(u, o, req, add_human_user_with_options, v2::AddHumanUserRequest)
+            }
+            ("zitadel.user.v2.UserService", "CreateUser") => {
+                typed!(u, o, req, create_user_with_options, v2::CreateUserRequest)
+            }
+            ("zitadel.user.v2.UserService", "GetUserByID") => {
+                typed!(u, o, req, get_user_by_id_with_options, v2::GetUserByIDRequest)
+            }
+            ("zitadel.user.v2.UserService", "DeactivateUser") => {
+                typed!(u, o, req, deactivate_user_with_options, v2::DeactivateUserRequest)
+            }
+            ("zitadel.user.v2.UserService", "DeleteUser") => {
+                typed!(u, o, req, delete_user_with_options, v2::DeleteUserRequest)
+            }
+            ("zitadel.user.v2.UserService", "AddPersonalAccessToken") => {
+                typed!(u, o, req, add_personal_access_token_with_options, v2::AddPersonalAccessTokenRequest)
+            }
+            ("zitadel.user.v2.UserService", "CreatePasskeyRegistrationLink") => typed!(
+                u,
+                o,
+                req,
+                create_passkey_registration_link_with_options,
+                v2::CreatePasskeyRegistrationLinkRequest
+            ),
+            ("zitadel.org.v2.OrganizationService", "AddOrganization") => {
+                typed!(og, o, req, add_organization_with_options, org_pb::AddOrganizationRequest)
+            }
+            ("zitadel.internal_permission.v2beta.InternalPermissionService", "CreateAdministrator") => {
+                typed!(p, o, req, create_administrator_with_options, perm::CreateAdministratorRequest)
+            }
+            _ => panic!("no typed client for {rpc}"),
+        }
+    }
+    async fn raw(&self, _: &str, _: &str, _: &str) -> Outcome {
+        panic!("binary protocols take no raw JSON")
+    }
+}
+
+/// Every protocol against one server.
+pub fn all(base: &str) -> Vec<Box<dyn Api>> {
+    let http = reqwest::Client::new();
+    vec![
+        Box::new(Rest { base: base.to_string(), http: http.clone() }),
+        Box::new(ConnectJson { base: base.to_string(), http }),
+        Box::new(Generated::new("connect-proto", base, Protocol::Connect)),
+        Box::new(Generated::new("grpc", base, Protocol::Grpc)),
+        Box::new(Generated::new("grpc-web", base, Protocol::GrpcWeb)),
+    ]
+}

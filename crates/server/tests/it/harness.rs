@@ -1,0 +1,36 @@
+//! Start the real server in-process on 127.0.0.1:0 with a fresh data directory.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use passlink_server::{Config, Server};
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "passlink-it-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+pub struct TestServer {
+    pub server: Server,
+    pub base: String,
+    pub admin_token: String,
+}
+
+pub async fn start_in(dir: PathBuf) -> TestServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::start(Config::new(addr, &dir), listener).await.unwrap();
+    let admin_token = std::fs::read_to_string(dir.join("admin.pat")).unwrap().trim().to_string();
+    TestServer { base: format!("http://{addr}"), server, admin_token }
+}
+
+pub async fn start(tag: &str) -> TestServer {
+    start_in(temp_dir(tag)).await
+}

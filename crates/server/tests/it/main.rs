@@ -1,0 +1,11 @@
+//! The in-process integration suite: the real server on 127.0.0.1:0, driven over real sockets by
+//! a real client per protocol. Every case runs on REST, Connect JSON, Connect binary, gRPC and
+//! gRPC-web, and responses are compared field by field.
+
+mod clients;
+mod harness;
+mod setup;
+
+mod admin;
+mod link;
+mod restart;
