@@ -2,6 +2,8 @@
 //! a real client per protocol. Every case runs on REST, Connect JSON, Connect binary, gRPC and
 //! gRPC-web, and responses are compared field by field.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a panic
+
 mod clients;
 mod harness;
 mod setup;
