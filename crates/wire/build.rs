@@ -60,8 +60,22 @@ fn main() {
 
     let protoc = protoc_bin_vendored::protoc_bin_path().expect("vendored protoc");
     // SAFETY: build scripts are single-threaded; connectrpc-build reads PROTOC from the environment.
-    unsafe { std::env::set_var("PROTOC", protoc) };
+    unsafe { std::env::set_var("PROTOC", &protoc) };
     let include = protoc_bin_vendored::include_path().expect("vendored protoc includes");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    // The descriptor set (with source info) the wire-conformance check compares with ZITADEL's.
+    let status = std::process::Command::new(&protoc)
+        .arg("-I")
+        .arg(&root)
+        .arg("-I")
+        .arg(&include)
+        .arg("--include_imports")
+        .arg("--include_source_info")
+        .arg(format!("--descriptor_set_out={}", out.join("passlink.pb").display()))
+        .args(&files)
+        .status()
+        .expect("run protoc");
+    assert!(status.success(), "protoc failed");
     connectrpc_build::Config::new()
         .files(&files)
         .includes(&[root.clone(), include])
@@ -81,6 +95,5 @@ fn main() {
         }
     }
     routes.push_str("];\n");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     std::fs::write(out.join("rest_routes.rs"), routes).expect("write routes");
 }

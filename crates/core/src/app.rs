@@ -283,11 +283,28 @@ pub struct App {
     deps: Deps,
     cfg: AppConfig,
     tokens: TokenCache,
+    /// Striped per-aggregate locks: writes to one aggregate from this process queue up instead
+    /// of losing optimistic-concurrency races to each other. Races with other replicas are still
+    /// caught by the store's sequence check and retried.
+    stripes: Vec<async_lock::Mutex<()>>,
 }
+
+const STRIPES: usize = 1024;
 
 impl App {
     pub fn new(deps: Deps, cfg: AppConfig) -> App {
-        App { deps, cfg, tokens: TokenCache::default() }
+        let stripes = (0..STRIPES).map(|_| async_lock::Mutex::new(())).collect();
+        App { deps, cfg, tokens: TokenCache::default(), stripes }
+    }
+
+    /// Hold the write lock of one aggregate (by id) for the duration of a command.
+    async fn lock_aggregate(&self, id: &str) -> async_lock::MutexGuard<'_, ()> {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325; // FNV-1a
+        for b in id.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.stripes[(h % STRIPES as u64) as usize].lock().await
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -487,6 +504,7 @@ impl App {
             validate::runes_between("SendPasskeyRegistrationLink", "UrlTemplate", t, 1, 200)
                 .map_err(|e| validate::embedded(MSG, "SendLink", e))?;
         }
+        let _lock = self.lock_aggregate(user_id).await;
         retry!(self, async {
             let user = self.visible_user(user_id).await?;
             require_in(ms, perm::USER_PASSKEY_WRITE, &user.org_id, user_not_found)?;
@@ -804,6 +822,7 @@ impl App {
         let ms = &caller.principal.memberships;
         require_somewhere(ms, permission)?;
         validate::runes_between(msg, "UserId", user_id, 1, 200)?;
+        let _lock = self.lock_aggregate(user_id).await;
         let details = retry!(self, async {
             let user = self.visible_user(user_id).await?;
             require_in(ms, permission, &user.org_id, user_not_found)?;
@@ -843,6 +862,7 @@ impl App {
         if expiration <= now {
             return Err(Error::new(Kind::InvalidArgument, "COMMAND-dv3t5", "Errors.PAT.ExpirationInPast"));
         }
+        let _lock = self.lock_aggregate(user_id).await;
         retry!(self, async {
             let user = self.visible_user(user_id).await?;
             require_in(ms, perm::USER_WRITE, &user.org_id, user_not_found)?;
@@ -899,6 +919,7 @@ impl App {
         }
         check_roles(&scope, &roles)?;
         let now = self.now();
+        let _lock = self.lock_aggregate(scope.key()).await;
         retry!(self, async {
             let user = self.visible_user(user_id).await?;
             let existing = self.deps.store.memberships_of(user_id).await?;

@@ -299,3 +299,30 @@ async fn context_org_header_selects_the_org_of_new_users() {
     }
     s.server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_links_for_one_user_all_succeed_with_distinct_sequences() {
+    let s = harness::start("link-conc").await;
+    let w = world(&s, "conc").await;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let base = s.base.clone();
+        let (admin, user) = (w.admin.clone(), w.human_a.clone());
+        tasks.push(tokio::spawn(async move {
+            let apis = clients::all(&base);
+            let api = &apis[i % apis.len()];
+            ok(api.call(LINK_V2BETA, json!({"userId": user, "returnCode": {}}), Some(&admin), None).await)
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        seqs.push(r["details"]["sequence"].as_str().unwrap().parse::<u64>().unwrap());
+    }
+    seqs.sort_unstable();
+    let first = seqs[0];
+    assert_eq!(seqs, (first..first + 60).collect::<Vec<_>>(), "gap-free, no duplicates");
+    let events = s.server.app.store().events_of(AggregateKind::User, &w.human_a).await.unwrap();
+    assert_eq!(events.last().unwrap().sequence, first + 59);
+    s.server.shutdown().await.unwrap();
+}

@@ -1,0 +1,166 @@
+//! The binary end to end: flags and PASSLINK_* variables, first-start bootstrap (admin.pat 0600),
+//! health, SIGTERM draining in-flight requests, a second start reusing everything, and no secret
+//! in the logs even at debug level.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("passlink-bin-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn spawn(args: &[&str], env: &[(&str, &str)], log: &Path) -> Child {
+    let log = std::fs::File::create(log).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_passlink"));
+    cmd.args(args).stdout(Stdio::null()).stderr(log).env("PASSLINK_LOG", "debug");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+async fn wait_healthy(base: &str) {
+    let c = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = c.get(format!("{base}/healthz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("server at {base} did not become healthy");
+}
+
+fn terminate(child: &Child) {
+    let ok = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap().success();
+    assert!(ok, "kill -TERM failed");
+}
+
+async fn post(c: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
+    let r = c.post(url).bearer_auth(token).json(&body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn serve_bootstrap_drain_restart_and_no_secrets_in_logs() {
+    let dir = temp_dir("e2e");
+    let data = dir.join("data");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{port}");
+
+    // First start, configured through PASSLINK_* variables.
+    let log1 = dir.join("first.log");
+    let mut child =
+        spawn(&[], &[("PASSLINK_LISTEN", &listen), ("PASSLINK_DATA_DIR", data.to_str().unwrap())], &log1);
+    wait_healthy(&base).await;
+    let pat_path = data.join("admin.pat");
+    let mode = std::fs::metadata(&pat_path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "admin.pat must be private");
+    assert_eq!(std::fs::metadata(data.join("keys.json")).unwrap().permissions().mode() & 0o777, 0o600);
+    let token = std::fs::read_to_string(&pat_path).unwrap().trim().to_string();
+    let c = reqwest::Client::new();
+    assert_eq!(c.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+
+    let (s, org) = post(&c, format!("{base}/v2/organizations"), &token, json!({"name": "e2e"})).await;
+    assert_eq!(s, 201, "{org}");
+    let org_id = org["organizationId"].as_str().unwrap().to_string();
+    let (s, user) = post(
+        &c,
+        format!("{base}/v2beta/users/human"),
+        &token,
+        json!({"organization": {"orgId": org_id}, "profile": {"givenName": "E", "familyName": "E"}, "email": {"email": "e@example.com"}}),
+    )
+    .await;
+    assert_eq!(s, 201, "{user}");
+    let user_id = user["userId"].as_str().unwrap().to_string();
+    let link = format!("{base}/v2beta/users/{user_id}/passkeys/registration_link");
+
+    // Continuous load from 16 connections, SIGTERM in the middle of it: every request that
+    // reached the server is answered (checked through the sequence below), the process exits 0.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..16 {
+        let (link, token, done) = (link.clone(), token.clone(), done.clone());
+        workers.push(tokio::spawn(async move {
+            let c = reqwest::Client::new();
+            let mut codes = Vec::new();
+            loop {
+                match c.post(&link).bearer_auth(&token).json(&json!({"returnCode": {}})).send().await {
+                    Ok(r) => {
+                        assert_eq!(r.status(), 200, "a request was answered with an error during shutdown");
+                        let body: Value = r.json().await.unwrap();
+                        codes.push(body["code"]["code"].as_str().unwrap().to_string());
+                        done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    // Refused or closed before the server read it: the server is going away.
+                    Err(_) => return codes,
+                }
+            }
+        }));
+    }
+    while done.load(std::sync::atomic::Ordering::SeqCst) < 100 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    terminate(&child);
+    let mut codes = Vec::new();
+    for w in workers {
+        codes.extend(tokio::time::timeout(Duration::from_secs(20), w).await.unwrap().unwrap());
+    }
+    let answered = codes.len();
+    assert!(answered >= 100);
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+
+    // Second start on the same data dir, configured through flags: everything is reused.
+    let log2 = dir.join("second.log");
+    let mut child = spawn(&["serve", "--listen", &listen, "--data-dir", data.to_str().unwrap()], &[], &log2);
+    wait_healthy(&base).await;
+    assert_eq!(std::fs::read_to_string(&pat_path).unwrap().trim(), token);
+    let (s, again) = post(&c, link.clone(), &token, json!({"returnCode": {}})).await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(
+        again["details"]["sequence"],
+        (answered + 2).to_string(),
+        "sequences continue across restarts"
+    );
+    codes.push(again["code"]["code"].as_str().unwrap().to_string());
+    terminate(&child);
+    assert!(tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap().success());
+
+    // No token or code in any log line, at debug level.
+    let logs = std::fs::read_to_string(&log1).unwrap() + &std::fs::read_to_string(&log2).unwrap();
+    assert!(logs.contains("admin.pat"), "the token file path is logged");
+    assert!(!logs.contains(&token), "the admin token leaked into the log");
+    for code in &codes {
+        assert!(!logs.contains(code.as_str()), "a code leaked into the log");
+    }
+    assert_eq!(logs.matches("created the instance").count(), 1, "bootstrap runs once");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_configuration_fails_with_a_clear_message() {
+    let dir = temp_dir("badcfg");
+    let out = Command::new(env!("CARGO_BIN_EXE_passlink"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir", dir.to_str().unwrap(), "--database", "mysql://x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unsupported --database URL"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
