@@ -34,10 +34,10 @@ fn spawn(args: &[&str], env: &[(&str, &str)], log: &Path) -> Child {
 async fn wait_healthy(base: &str) {
     let c = reqwest::Client::new();
     for _ in 0..200 {
-        if let Ok(r) = c.get(format!("{base}/healthz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
+        if let Ok(r) = c.get(format!("{base}/healthz")).send().await
+            && r.status() == 200
+        {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
