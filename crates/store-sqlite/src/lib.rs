@@ -109,7 +109,7 @@ impl Store for SqliteStore {
     async fn commit(&self, commit: Commit) -> Result<()> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.writer
-            .send(writer::Job { commit, reply: tx })
+            .send(writer::Job::Commit { commit, reply: tx })
             .map_err(|_| Error::unavailable("sqlite writer stopped"))?;
         rx.await.map_err(|_| Error::unavailable("sqlite writer stopped"))?
     }
@@ -193,6 +193,13 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
+        // Reachable means: the database file is still there, the writer thread is running, and a
+        // read succeeds.
+        std::fs::metadata(&self.path)
+            .map_err(|e| Error::unavailable(format!("{}: {e}", self.path.display())))?;
+        if self.writer.send(writer::Job::Ping).is_err() {
+            return Err(Error::unavailable("sqlite writer stopped"));
+        }
         self.read(|c| c.query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get::<_, i64>(0)))?;
         Ok(())
     }

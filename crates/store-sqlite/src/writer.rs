@@ -12,9 +12,13 @@ use crate::db_err;
 /// The most commits applied in one transaction.
 pub const MAX_BATCH: usize = 1024;
 
-pub(crate) struct Job {
-    pub commit: Commit,
-    pub reply: tokio::sync::oneshot::Sender<Result<()>>,
+pub(crate) enum Job {
+    Commit {
+        commit: Commit,
+        reply: tokio::sync::oneshot::Sender<Result<()>>,
+    },
+    /// A liveness probe: succeeds to send only while the writer thread runs.
+    Ping,
 }
 
 pub(crate) fn spawn(conn: Connection) -> Result<mpsc::Sender<Job>> {
@@ -29,30 +33,37 @@ pub(crate) fn spawn(conn: Connection) -> Result<mpsc::Sender<Job>> {
 fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
     // Ends when every sender (the store) is dropped.
     while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            if let Job::Commit { commit, reply } = job {
+                batch.push((commit, reply));
+            }
+            if batch.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
             }
         }
+        if batch.is_empty() {
+            continue;
+        }
         let results = write_batch(&conn, &batch);
-        for (job, r) in batch.into_iter().zip(results) {
-            let _ = job.reply.send(r);
+        for ((_, reply), r) in batch.into_iter().zip(results) {
+            let _ = reply.send(r);
         }
     }
 }
 
 /// Apply every job in its own savepoint, commit once. A job that fails rolls back only itself.
-fn write_batch(conn: &Connection, batch: &[Job]) -> Vec<Result<()>> {
+type Pending = (Commit, tokio::sync::oneshot::Sender<Result<()>>);
+
+fn write_batch(conn: &Connection, batch: &[Pending]) -> Vec<Result<()>> {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let err = db_err(e);
         return batch.iter().map(|_| Err(err.clone())).collect();
     }
     let mut results = Vec::with_capacity(batch.len());
-    for job in batch {
-        let r = savepoint(conn, |c| apply(c, &job.commit));
-        results.push(r);
+    for (commit, _) in batch {
+        results.push(savepoint(conn, |c| apply(c, commit)));
     }
     if let Err(e) = conn.execute_batch("COMMIT") {
         let _ = conn.execute_batch("ROLLBACK");

@@ -201,5 +201,9 @@ async fn health_and_readiness() {
     let c = reqwest::Client::new();
     assert_eq!(c.get(format!("{}/healthz", s.base)).send().await.unwrap().status(), 200);
     assert_eq!(c.get(format!("{}/readyz", s.base)).send().await.unwrap().status(), 200);
+    // The database disappears: not ready, but still alive.
+    std::fs::remove_file(s.dir.join("passlink.db")).unwrap();
+    assert_eq!(c.get(format!("{}/readyz", s.base)).send().await.unwrap().status(), 503);
+    assert_eq!(c.get(format!("{}/healthz", s.base)).send().await.unwrap().status(), 200);
     s.server.shutdown().await.unwrap();
 }

@@ -21,6 +21,7 @@ pub struct TestServer {
     pub server: Server,
     pub base: String,
     pub admin_token: String,
+    pub dir: PathBuf,
 }
 
 pub async fn start_in(dir: PathBuf) -> TestServer {
@@ -28,7 +29,7 @@ pub async fn start_in(dir: PathBuf) -> TestServer {
     let addr = listener.local_addr().unwrap();
     let server = Server::start(Config::new(addr, &dir), listener).await.unwrap();
     let admin_token = std::fs::read_to_string(dir.join("admin.pat")).unwrap().trim().to_string();
-    TestServer { base: format!("http://{addr}"), server, admin_token }
+    TestServer { base: format!("http://{addr}"), server, admin_token, dir }
 }
 
 pub async fn start(tag: &str) -> TestServer {
