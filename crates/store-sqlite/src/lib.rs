@@ -33,6 +33,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: mpsc::Sender<writer::Job>,
     readers: Mutex<Vec<Connection>>,
+    /// Dropping it stops the checkpoint thread.
+    _checkpointer: mpsc::Sender<()>,
 }
 
 fn open_reader(path: &Path) -> Result<Connection> {
@@ -71,11 +73,17 @@ impl SqliteStore {
         let conn = Connection::open(&path).map_err(Error::unavailable)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_err)?;
         // WAL + synchronous=FULL: a commit is on disk when it returns; readers never block writers.
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;")
-            .map_err(db_err)?;
+        // Statement journals stay in memory; checkpoints run on their own thread, not on the
+        // commit path (wal_autocheckpoint=0).
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; \
+             PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=0;",
+        )
+        .map_err(db_err)?;
         schema::migrate(&conn)?;
+        let checkpointer = writer::spawn_checkpointer(&path)?;
         let writer = writer::spawn(conn)?;
-        Ok(SqliteStore { path, writer, readers: Mutex::new(Vec::new()) })
+        Ok(SqliteStore { path, writer, readers: Mutex::new(Vec::new()), _checkpointer: checkpointer })
     }
 
     /// Run `f` on a pooled read-only connection. Reads are short, indexed point lookups, run

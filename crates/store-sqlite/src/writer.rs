@@ -53,33 +53,52 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Apply every job in its own savepoint, commit once. A job that fails rolls back only itself.
 type Pending = (Commit, tokio::sync::oneshot::Sender<Result<()>>);
 
+/// Apply a batch in one transaction and commit once. Fast path: every commit applied straight
+/// away. If any fails (a lost race, a taken claim), the transaction is rolled back and the batch
+/// replayed with one savepoint per commit, so a failing commit rolls back only itself.
 fn write_batch(conn: &Connection, batch: &[Pending]) -> Vec<Result<()>> {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let err = db_err(e);
-        return batch.iter().map(|_| Err(err.clone())).collect();
+    let fast = transaction(conn, |c| {
+        for (commit, _) in batch {
+            apply(c, commit)?;
+        }
+        Ok(batch.iter().map(|_| Ok(())).collect())
+    });
+    match fast {
+        Ok(results) => results,
+        Err(_) => transaction(conn, |c| {
+            Ok(batch.iter().map(|(commit, _)| savepoint(c, |c| apply(c, commit))).collect())
+        })
+        .unwrap_or_else(|err| batch.iter().map(|_| Err(err.clone())).collect()),
     }
-    let mut results = Vec::with_capacity(batch.len());
-    for (commit, _) in batch {
-        results.push(savepoint(conn, |c| apply(c, commit)));
-    }
-    if let Err(e) = conn.execute_batch("COMMIT") {
+}
+
+/// `BEGIN IMMEDIATE`, run `f`, `COMMIT` (or `ROLLBACK` when `f` or the commit fails).
+fn transaction(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<Vec<Result<()>>>,
+) -> Result<Vec<Result<()>>> {
+    exec(conn, "BEGIN IMMEDIATE", [])?;
+    let r = f(conn).and_then(|results| exec(conn, "COMMIT", []).map(|()| results));
+    if r.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
-        let err = db_err(e);
-        tracing::error!(error = %err, "sqlite group commit failed");
-        return batch.iter().map(|_| Err(err.clone())).collect();
     }
-    results
+    if let Err(e) = &r
+        && e.kind != passlink_core::error::Kind::Aborted
+        && e.kind != passlink_core::error::Kind::AlreadyExists
+    {
+        tracing::warn!(error = %e, "sqlite batch failed");
+    }
+    r
 }
 
 fn savepoint(conn: &Connection, f: impl FnOnce(&Connection) -> Result<()>) -> Result<()> {
-    conn.execute_batch("SAVEPOINT job").map_err(db_err)?;
+    exec(conn, "SAVEPOINT job", [])?;
     match f(conn) {
-        Ok(()) => conn.execute_batch("RELEASE job").map_err(db_err),
+        Ok(()) => exec(conn, "RELEASE job", []),
         Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            let _ = exec(conn, "ROLLBACK TO job", []).and_then(|()| exec(conn, "RELEASE job", []));
             Err(e)
         }
     }
@@ -142,31 +161,61 @@ fn exec(c: &Connection, sql: &'static str, p: impl rusqlite::Params) -> Result<(
 
 fn apply_change(c: &Connection, ch: &Change) -> Result<()> {
     match ch {
-        Change::Instance(v) => {
-            exec(c, "INSERT OR REPLACE INTO instances (id, data) VALUES (?1, ?2)", params![v.id, to_json(v)?])
-        }
-        Change::Org(v) => {
-            exec(c, "INSERT OR REPLACE INTO orgs (id, data) VALUES (?1, ?2)", params![v.id, to_json(v)?])
-        }
+        Change::Instance(v) => exec(
+            c,
+            "INSERT INTO instances (id, data) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            params![v.id, to_json(v)?],
+        ),
+        Change::Org(v) => exec(
+            c,
+            "INSERT INTO orgs (id, data) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            params![v.id, to_json(v)?],
+        ),
         Change::User(v) => exec(
             c,
-            "INSERT OR REPLACE INTO users (id, org_id, data) VALUES (?1, ?2, ?3)",
+            "INSERT INTO users (id, org_id, data) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data",
             params![v.id, v.org_id, to_json(v)?],
         ),
         Change::Membership(m) => exec(
             c,
-            "INSERT OR REPLACE INTO memberships (user_id, scope, roles, created_at) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO memberships (user_id, scope, roles, created_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (user_id, scope) DO UPDATE SET roles = excluded.roles",
             params![m.user_id, m.scope.key(), to_json(&m.roles)?, m.created_at.0],
         ),
         Change::Pat(p) => exec(
             c,
-            "INSERT OR REPLACE INTO pats (token_hash, id, user_id, data) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO pats (token_hash, id, user_id, data) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (token_hash) DO UPDATE SET data = excluded.data",
             params![&p.token_hash[..], p.id, p.user_id, to_json(p)?],
         ),
         Change::Code(v) => exec(
             c,
-            "INSERT OR REPLACE INTO passkey_codes (id, user_id, data) VALUES (?1, ?2, ?3)",
+            "INSERT INTO passkey_codes (id, user_id, data) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data",
             params![v.id, v.user_id, to_json(v)?],
         ),
     }
+}
+
+/// Checkpoint the WAL in the background (PASSIVE: never blocks the writer or readers), every
+/// half second, until the returned sender is dropped.
+pub(crate) fn spawn_checkpointer(path: &std::path::Path) -> Result<mpsc::Sender<()>> {
+    let conn = Connection::open(path).map_err(db_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_err)?;
+    let (tx, rx) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(std::time::Duration::from_millis(500))
+            {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "wal checkpoint failed");
+                }
+            }
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        })
+        .map_err(Error::internal)?;
+    Ok(tx)
 }

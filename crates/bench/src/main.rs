@@ -1,0 +1,672 @@
+//! `passlink-bench`: the documented benchmark.
+//!
+//! Against a release build of `passlink` (spawned here on a free port with a fresh data dir, or an
+//! already-running server given by `--url`), it creates passkey registration links over REST
+//! (`POST /v2beta/users/{userId}/passkeys/registration_link`) on N concurrent HTTP/1.1 keep-alive
+//! connections for T seconds after a warm-up, then does the same for `GET /healthz`, and prints
+//! requests, errors, req/s, p50, p99 and max latency for both plus the throughput ratio.
+//!
+//! Every link is acknowledged by the server only after its commit is on disk, so the links row is
+//! a durable-write benchmark; `/healthz` is the transport's ceiling on the same machine.
+//!
+//! Each connection is its own hyper HTTP/1.1 client connection, driving sequential requests, and
+//! uses its own user (created during setup) so that concurrent requests never contend on one
+//! aggregate's sequence. Non-200 responses and transport errors count as errors; the process exits
+//! non-zero if any request failed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+type Res<T> = Result<T, String>;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Medium {
+    /// The code is returned in the response (no outbox job).
+    #[value(name = "returnCode")]
+    ReturnCode,
+    /// The link is "sent": an outbox job with the sealed code is written in the same commit.
+    #[value(name = "sendLink")]
+    SendLink,
+}
+
+impl Medium {
+    fn name(self) -> &'static str {
+        match self {
+            Medium::ReturnCode => "returnCode",
+            Medium::SendLink => "sendLink",
+        }
+    }
+}
+
+#[derive(Parser)]
+#[command(
+    name = "passlink-bench",
+    about = "Durable passkey-link creation over REST vs /healthz on N keep-alive connections"
+)]
+struct Cli {
+    /// Concurrent keep-alive connections (one user per connection for the links phase).
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Measured seconds per phase.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Warm-up seconds per phase (requests run, but are not measured).
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// The passlink binary to spawn (default: next to this binary, else target/release/passlink).
+    #[arg(long)]
+    passlink: Option<PathBuf>,
+    /// Use an already-running server, e.g. http://127.0.0.1:8080 (requires --token-file).
+    #[arg(long, requires = "token_file", conflicts_with_all = ["passlink", "data_dir"])]
+    url: Option<String>,
+    /// File with an IAM_OWNER bearer token (default: <data-dir>/admin.pat of the spawned server).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Data dir for the spawned server (default: a fresh temp dir, removed afterwards).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// How the link is delivered.
+    #[arg(long, value_enum, default_value = "returnCode")]
+    medium: Medium,
+    /// Worker threads of the load generator's runtime (default: the core count).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Log filter passed to the spawned server (--log).
+    #[arg(long, default_value = "warn")]
+    server_log: String,
+}
+
+// ------------------------------------------------------------------------------------------ HTTP
+
+/// One HTTP/1.1 keep-alive connection; requests on it are sequential.
+struct Conn {
+    sender: http1::SendRequest<Full<Bytes>>,
+}
+
+impl Conn {
+    async fn open(addr: &str) -> Res<Conn> {
+        let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+        stream.set_nodelay(true).map_err(|e| format!("set_nodelay: {e}"))?;
+        let (sender, conn) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("handshake with {addr}: {e}"))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Conn { sender })
+    }
+
+    async fn send(&mut self, req: Request<Full<Bytes>>) -> Res<(StatusCode, Bytes)> {
+        self.sender.ready().await.map_err(|e| format!("connection closed: {e}"))?;
+        let resp = self.sender.send_request(req).await.map_err(|e| format!("request failed: {e}"))?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await.map_err(|e| format!("reading the body: {e}"))?.to_bytes();
+        Ok((status, body))
+    }
+}
+
+/// What a phase sends: the same request on every connection, except for the path.
+struct RequestSpec {
+    method: Method,
+    host: HeaderValue,
+    auth: Option<HeaderValue>,
+    body: Bytes,
+}
+
+impl RequestSpec {
+    fn build(&self, path: &str) -> Res<Request<Full<Bytes>>> {
+        let mut b =
+            Request::builder().method(self.method.clone()).uri(path).header(header::HOST, self.host.clone());
+        if let Some(a) = &self.auth {
+            b = b.header(header::AUTHORIZATION, a.clone());
+        }
+        if !self.body.is_empty() {
+            b = b.header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        b.body(Full::new(self.body.clone())).map_err(|e| format!("building a request for {path}: {e}"))
+    }
+}
+
+fn body_text(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    if s.len() > 500 { format!("{}…", s.chars().take(500).collect::<String>()) } else { s.into_owned() }
+}
+
+// ------------------------------------------------------------------------------------- the server
+
+/// A passlink spawned for this run; stopped (SIGTERM, then wait) and cleaned up on drop.
+struct Spawned {
+    child: Option<Child>,
+    temp_dir: Option<PathBuf>,
+}
+
+impl Spawned {
+    fn exited(&mut self) -> Option<String> {
+        let child = self.child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(st)) => Some(format!("passlink exited during start-up ({st})")),
+            Ok(None) => None,
+            Err(e) => Some(format!("waiting for passlink: {e}")),
+        }
+    }
+
+    async fn stop(&mut self) -> Res<()> {
+        let mut out = Ok(());
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().to_string();
+            // SIGTERM lets the server drain; `kill` avoids unsafe libc calls (the workspace denies them).
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(st)) => {
+                        if !st.success() {
+                            out = Err(format!("passlink exited with {st} after SIGTERM"));
+                        }
+                        break;
+                    }
+                    Ok(None) if Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    _ => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        out = Err("passlink did not stop within 15s of SIGTERM; killed it".into());
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(d) = self.temp_dir.take() {
+            let _ = std::fs::remove_dir_all(&d);
+        }
+        out
+    }
+}
+
+impl Drop for Spawned {
+    /// Only on early exits (errors): the normal path calls [`Spawned::stop`] first.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(d) = self.temp_dir.take() {
+            let _ = std::fs::remove_dir_all(&d);
+        }
+    }
+}
+
+fn default_passlink() -> PathBuf {
+    let sibling = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("passlink")));
+    match sibling {
+        Some(p) if p.is_file() => p,
+        _ => PathBuf::from("target/release/passlink"),
+    }
+}
+
+/// A per-run tag for unique names (org name, e-mails, temp dir): pid + a random number.
+fn unique_tag() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    format!("{}-{:08x}", std::process::id(), random & 0xffff_ffff)
+}
+
+fn free_port() -> Res<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("finding a free port: {e}"))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+fn spawn_server(cli: &Cli, binary: &Path, data_dir: &Path, addr: &str) -> Res<Child> {
+    Command::new(binary)
+        .arg("--listen")
+        .arg(addr)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--log")
+        .arg(&cli.server_log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| {
+            format!("starting {}: {e} (build it: cargo build --release -p passlink)", binary.display())
+        })
+}
+
+/// Poll GET /readyz until 200, the child exits, or 30 s pass.
+async fn wait_ready(addr: &str, server: &mut Spawned) -> Res<()> {
+    let spec = RequestSpec { method: Method::GET, host: host_value(addr)?, auth: None, body: Bytes::new() };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(e) = server.exited() {
+            return Err(e);
+        }
+        if let Ok(mut c) = Conn::open(addr).await
+            && let Ok((StatusCode::OK, _)) = c.send(spec.build("/readyz")?).await
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{addr}/readyz did not answer 200 within 30s"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn host_value(addr: &str) -> Res<HeaderValue> {
+    HeaderValue::from_str(addr).map_err(|e| format!("bad host {addr}: {e}"))
+}
+
+/// `http://host:port[/]` → `host:port`.
+fn parse_url(url: &str) -> Res<String> {
+    let uri: hyper::Uri = url.parse().map_err(|e| format!("--url {url}: {e}"))?;
+    if uri.scheme_str().is_some_and(|s| s != "http") {
+        return Err(format!("--url {url}: only http:// is supported"));
+    }
+    let host = uri.host().ok_or_else(|| format!("--url {url}: no host"))?;
+    Ok(format!("{host}:{}", uri.port_u16().unwrap_or(80)))
+}
+
+// ---------------------------------------------------------------------------------------- setup
+
+struct Api {
+    conn: Conn,
+    spec_host: HeaderValue,
+    auth: HeaderValue,
+}
+
+impl Api {
+    async fn post(&mut self, path: &str, body: serde_json::Value) -> Res<serde_json::Value> {
+        let spec = RequestSpec {
+            method: Method::POST,
+            host: self.spec_host.clone(),
+            auth: Some(self.auth.clone()),
+            body: Bytes::from(body.to_string()),
+        };
+        let (status, resp) = self.conn.send(spec.build(path)?).await?;
+        if !status.is_success() {
+            return Err(format!("POST {path}: HTTP {status}: {}", body_text(&resp)));
+        }
+        serde_json::from_slice(&resp)
+            .map_err(|e| format!("POST {path}: bad JSON ({e}): {}", body_text(&resp)))
+    }
+}
+
+fn str_field(v: &serde_json::Value, name: &str) -> Res<String> {
+    v.get(name)
+        .and_then(|s| s.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| format!("no \"{name}\" in the response: {v}"))
+}
+
+/// One organization and `n` active human users in it; returns the user ids.
+async fn setup(addr: &str, token: &str, n: usize) -> Res<(String, Vec<String>)> {
+    let auth = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| "the token is not a valid header value".to_string())?;
+    let mut api = Api { conn: Conn::open(addr).await?, spec_host: host_value(addr)?, auth };
+    let tag = unique_tag();
+    let org = api.post("/v2/organizations", serde_json::json!({ "name": format!("bench-{tag}") })).await?;
+    let org_id = str_field(&org, "organizationId")?;
+    let mut users = Vec::with_capacity(n);
+    for i in 0..n {
+        let u = api
+            .post(
+                "/v2/users/human",
+                serde_json::json!({
+                    "organization": { "orgId": org_id },
+                    "profile": { "givenName": "B", "familyName": format!("{i}") },
+                    "email": { "email": format!("b{i}.{tag}@example.com"), "isVerified": true },
+                }),
+            )
+            .await?;
+        users.push(str_field(&u, "userId")?);
+    }
+    Ok((org_id, users))
+}
+
+// ---------------------------------------------------------------------------------------- phases
+
+#[derive(Default)]
+struct Stats {
+    /// Latencies of successful requests completed inside the measured window, in µs.
+    lat_us: Vec<u32>,
+    /// Failed requests completed inside the measured window.
+    errors: u64,
+    /// Failed requests outside it (warm-up, or finishing after the end).
+    errors_outside: u64,
+    /// Failures by kind ("HTTP 409", "transport").
+    kinds: BTreeMap<String, u64>,
+    first_error: Option<String>,
+}
+
+impl Stats {
+    fn error(&mut self, kind: String, detail: String, measured: bool) {
+        if measured {
+            self.errors += 1;
+        } else {
+            self.errors_outside += 1;
+        }
+        *self.kinds.entry(kind).or_default() += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(detail);
+        }
+    }
+
+    fn merge(&mut self, o: Stats) {
+        self.lat_us.extend(o.lat_us);
+        self.errors += o.errors;
+        self.errors_outside += o.errors_outside;
+        for (k, v) in o.kinds {
+            *self.kinds.entry(k).or_default() += v;
+        }
+        if self.first_error.is_none() {
+            self.first_error = o.first_error;
+        }
+    }
+}
+
+struct Window {
+    start: Instant,
+    end: Instant,
+}
+
+async fn worker(addr: Arc<str>, spec: Arc<RequestSpec>, path: String, w: Arc<Window>) -> Res<Stats> {
+    let mut stats = Stats::default();
+    let mut conn: Option<Conn> = None;
+    while Instant::now() < w.end {
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => match Conn::open(&addr).await {
+                Ok(c) => conn.insert(c),
+                Err(e) => {
+                    let now = Instant::now();
+                    stats.error("transport".into(), e, now >= w.start && now <= w.end);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let req = spec.build(&path)?;
+        let t = Instant::now();
+        let r = c.send(req).await;
+        let done = Instant::now();
+        let measured = done >= w.start && done <= w.end;
+        match r {
+            Ok((StatusCode::OK, _)) => {
+                if measured {
+                    let us = done.duration_since(t).as_micros();
+                    stats.lat_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+                }
+            }
+            Ok((status, body)) => {
+                let detail = format!("{} {path}: HTTP {status}: {}", spec.method, body_text(&body));
+                stats.error(format!("HTTP {}", status.as_u16()), detail, measured);
+            }
+            Err(e) => {
+                stats.error("transport".into(), format!("{} {path}: {e}", spec.method), measured);
+                conn = None;
+            }
+        }
+    }
+    Ok(stats)
+}
+
+struct PhaseResult {
+    label: String,
+    stats: Stats,
+    secs: f64,
+}
+
+impl PhaseResult {
+    fn ok(&self) -> usize {
+        self.stats.lat_us.len()
+    }
+    fn rps(&self) -> f64 {
+        self.ok() as f64 / self.secs
+    }
+    fn pct_ms(&self, p: f64) -> f64 {
+        let v = &self.stats.lat_us;
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        // Nearest rank.
+        let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+        let i = rank.clamp(1, v.len()) - 1;
+        f64::from(v[i]) / 1000.0
+    }
+}
+
+async fn run_phase(
+    label: &str,
+    addr: &str,
+    spec: RequestSpec,
+    paths: &[String],
+    n: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> Res<PhaseResult> {
+    let addr: Arc<str> = Arc::from(addr);
+    let spec = Arc::new(spec);
+    let start = Instant::now() + warmup;
+    let w = Arc::new(Window { start, end: start + duration });
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let path = paths.get(i % paths.len().max(1)).cloned().ok_or("no request path")?;
+        tasks.push(tokio::spawn(worker(addr.clone(), spec.clone(), path, w.clone())));
+    }
+    let mut stats = Stats::default();
+    for t in tasks {
+        stats.merge(t.await.map_err(|e| format!("a worker failed: {e}"))??);
+    }
+    stats.lat_us.sort_unstable();
+    Ok(PhaseResult { label: label.to_string(), stats, secs: duration.as_secs_f64() })
+}
+
+// ----------------------------------------------------------------------------------------- main
+
+fn secs(name: &str, v: f64) -> Res<Duration> {
+    Duration::try_from_secs_f64(v).map_err(|e| format!("--{name} {v}: {e}"))
+}
+
+fn print_table(results: &[&PhaseResult]) {
+    println!();
+    println!(
+        "{:<44} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8}",
+        "route", "requests", "errors", "req/s", "p50 ms", "p99 ms", "max ms"
+    );
+    for r in results {
+        println!(
+            "{:<44} {:>9} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>8.2}",
+            r.label,
+            r.ok() as u64 + r.stats.errors,
+            r.stats.errors,
+            r.rps(),
+            r.pct_ms(50.0),
+            r.pct_ms(99.0),
+            r.pct_ms(100.0),
+        );
+    }
+}
+
+fn report_errors(r: &PhaseResult) {
+    let s = &r.stats;
+    if s.errors + s.errors_outside == 0 {
+        return;
+    }
+    println!(
+        "{}: {} failed requests in the measured window, {} outside it (warm-up / after the end)",
+        r.label, s.errors, s.errors_outside
+    );
+    for (k, v) in &s.kinds {
+        println!("  {k}: {v}");
+    }
+    if let Some(e) = &s.first_error {
+        println!("  first error: {e}");
+    }
+}
+
+async fn bench(cli: &Cli, addr: &str, token: &str) -> Res<bool> {
+    let n = cli.connections;
+    let warmup = secs("warmup", cli.warmup)?;
+    let duration = secs("duration", cli.duration)?;
+    let t = Instant::now();
+    let (org_id, users) = setup(addr, token, n).await?;
+    println!("setup: organization {org_id}, {} users ({:.1}s)", users.len(), t.elapsed().as_secs_f64());
+
+    let body = match cli.medium {
+        Medium::ReturnCode => r#"{"returnCode":{}}"#,
+        Medium::SendLink => r#"{"sendLink":{}}"#,
+    };
+    let auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| "bad token".to_string())?;
+    let links_spec = RequestSpec {
+        method: Method::POST,
+        host: host_value(addr)?,
+        auth: Some(auth),
+        body: Bytes::from_static(body.as_bytes()),
+    };
+    let link_paths: Vec<String> =
+        users.iter().map(|u| format!("/v2beta/users/{u}/passkeys/registration_link")).collect();
+    println!(
+        "phase A: POST /v2beta/users/{{userId}}/passkeys/registration_link {body}, {n} connections, {:.1}s warm-up + {:.1}s",
+        warmup.as_secs_f64(),
+        duration.as_secs_f64()
+    );
+    let links = run_phase(
+        &format!("POST …/passkeys/registration_link ({})", cli.medium.name()),
+        addr,
+        links_spec,
+        &link_paths,
+        n,
+        warmup,
+        duration,
+    )
+    .await?;
+
+    let health_spec =
+        RequestSpec { method: Method::GET, host: host_value(addr)?, auth: None, body: Bytes::new() };
+    println!(
+        "phase B: GET /healthz, {n} connections, {:.1}s warm-up + {:.1}s",
+        warmup.as_secs_f64(),
+        duration.as_secs_f64()
+    );
+    let health =
+        run_phase("GET /healthz", addr, health_spec, &["/healthz".to_string()], n, warmup, duration).await?;
+
+    print_table(&[&links, &health]);
+    let ratio = if health.rps() > 0.0 { links.rps() / health.rps() } else { f64::NAN };
+    println!("links/healthz throughput ratio: {ratio:.3}");
+    report_errors(&links);
+    report_errors(&health);
+    let failed = [&links, &health].iter().any(|r| r.stats.errors + r.stats.errors_outside > 0);
+    Ok(!failed)
+}
+
+fn run(cli: &Cli) -> Res<bool> {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = cli.threads.unwrap_or(cores).max(1);
+    if cli.connections == 0 {
+        return Err("--connections must be at least 1".into());
+    }
+    let cmdline: Vec<String> = std::env::args().collect();
+    println!("command: {}", cmdline.join(" "));
+    println!("cores: {cores} (load generator: {threads} runtime threads, sharing the cores with the server)");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+
+    if let Some(url) = &cli.url {
+        let addr = parse_url(url)?;
+        let token_file = cli.token_file.as_deref().ok_or("--url requires --token-file")?;
+        let token = read_token(token_file)?;
+        println!("server: {url} (already running)");
+        return rt.block_on(bench(cli, &addr, &token));
+    }
+
+    let binary = cli.passlink.clone().unwrap_or_else(default_passlink);
+    let (data_dir, temp) = match &cli.data_dir {
+        Some(d) => (d.clone(), false),
+        None => (std::env::temp_dir().join(format!("passlink-bench-{}", unique_tag())), true),
+    };
+    std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let mut server = Spawned { child: None, temp_dir: temp.then(|| data_dir.clone()) };
+    // A free port can be taken between probing and binding; try a few.
+    let mut addr = String::new();
+    let mut last_err = String::new();
+    for _ in 0..3 {
+        addr = format!("127.0.0.1:{}", free_port()?);
+        server.child = Some(spawn_server(cli, &binary, &data_dir, &addr)?);
+        match rt.block_on(wait_ready(&addr, &mut server)) {
+            Ok(()) => {
+                last_err.clear();
+                break;
+            }
+            Err(e) => {
+                last_err = e;
+                if let Some(mut c) = server.child.take() {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+            }
+        }
+    }
+    if !last_err.is_empty() {
+        return Err(last_err);
+    }
+    println!(
+        "server: spawned {} on {addr}, data dir {}{}",
+        binary.display(),
+        data_dir.display(),
+        if temp { " (removed afterwards)" } else { "" }
+    );
+    let token_file = cli.token_file.clone().unwrap_or_else(|| data_dir.join("admin.pat"));
+    let token = read_token(&token_file)?;
+    let result = rt.block_on(bench(cli, &addr, &token));
+    let stopped = rt.block_on(server.stop());
+    let ok = result?;
+    stopped?;
+    Ok(ok)
+}
+
+fn read_token(path: &Path) -> Res<String> {
+    let t = std::fs::read_to_string(path).map_err(|e| format!("token file {}: {e}", path.display()))?;
+    let t = t.trim().to_string();
+    if t.is_empty() {
+        return Err(format!("token file {} is empty", path.display()));
+    }
+    Ok(t)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("passlink-bench: some requests failed");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("passlink-bench: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
