@@ -839,6 +839,10 @@ impl App {
             let mut after = user.clone();
             after.apply(&r);
             tx.commit.changes.push(Change::User(after));
+            if matches!(event, Event::UserRemoved {}) {
+                // The username may be used again; the id stays taken.
+                tx.commit.released.push(("username", user.username.to_lowercase()));
+            }
             let details = tx.details(seq, &user.org_id, false);
             self.deps.store.commit(tx.commit).await?;
             Ok(details)

@@ -124,6 +124,7 @@ fn create_user_commit(id: &str, org: &str, username: &str) -> Commit {
         claims: vec![claim("user_id", id), claim("username", username)],
         changes: vec![Change::User(v)],
         outbox: vec![],
+        released: vec![],
     }
 }
 
@@ -386,6 +387,7 @@ pub async fn commit_then_read_back(store: &dyn Store) {
             Change::Code(code1.clone()),
         ],
         outbox: vec![job_old.clone(), job_mid.clone()],
+        released: vec![],
     };
     store.commit(commit1).await.expect("commit 1");
 
@@ -440,6 +442,7 @@ pub async fn commit_then_read_back(store: &dyn Store) {
         claims: vec![],
         changes: vec![Change::User(alice_view5.clone()), Change::Code(code1_after.clone())],
         outbox: vec![job_new.clone()],
+        released: vec![],
     };
     store.commit(commit2).await.expect("commit 2");
 
@@ -482,6 +485,7 @@ pub async fn stale_sequence_is_aborted_and_writes_nothing(store: &dyn Store) {
         claims: vec![],
         changes: vec![Change::User(winner_view.clone()), Change::Code(winner_code.clone())],
         outbox: vec![],
+        released: vec![],
     };
     store.commit(winner).await.expect("the first writer wins");
 
@@ -525,6 +529,7 @@ pub async fn stale_sequence_is_aborted_and_writes_nothing(store: &dyn Store) {
                 }),
             ],
             outbox: vec![job(&format!("oc-job-{n}"), user, org, &loser_code.id, at(2))],
+            released: vec![],
         };
         let err = store.commit(loser.clone()).await.expect_err("a stale sequence must fail");
         assert_eq!(err.kind, Kind::Aborted, "stale sequence (conflict first: {conflict_first}): {err:?}");
@@ -600,6 +605,20 @@ pub async fn taken_claim_fails_with_its_error_and_writes_nothing(store: &dyn Sto
     };
     assert_eq!(store.commit(again).await.expect_err("still taken"), claim("username", "alice").taken);
     assert_claims_free(store, &[claim("email", "fresh@example.com")], "taken claim first").await;
+}
+
+/// A released claim can be taken again, in the same commit that releases it or later; releasing
+/// a value nobody holds is harmless.
+pub async fn released_claims_are_free_again(store: &dyn Store) {
+    store.commit(create_user_commit("rel-1", "rel-org", "bob")).await.expect("bob");
+    let release = Commit {
+        released: vec![("username", "bob".into()), ("username", "nobody".into())],
+        ..Commit::default()
+    };
+    store.commit(release).await.expect("release");
+    store.commit(create_user_commit("rel-2", "rel-org", "bob")).await.expect("bob again after the release");
+    let err = store.commit(create_user_commit("rel-3", "rel-org", "bob")).await.expect_err("taken again");
+    assert_eq!(err, claim("username", "bob").taken);
 }
 
 /// A commit whose later part fails leaves no trace of its earlier parts: a conflicting event
@@ -687,6 +706,7 @@ pub async fn concurrent_commits_on_one_aggregate_serialize(store: &dyn Store) {
                 claims: vec![claim("code_id", &code_id)],
                 changes: vec![Change::User(after), Change::Code(code)],
                 outbox: vec![],
+                released: vec![],
             };
             match store.commit(commit).await {
                 Ok(()) => return attempts,
@@ -892,6 +912,7 @@ where
             claims: vec![],
             changes: vec![Change::User(v2.clone()), Change::Code(code.clone())],
             outbox: vec![j.clone()],
+            released: vec![],
         })
         .await
         .expect("commit 2");

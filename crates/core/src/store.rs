@@ -31,6 +31,8 @@ pub struct Commit {
     pub claims: Vec<UniqueClaim>,
     pub changes: Vec<Change>,
     pub outbox: Vec<OutboxJob>,
+    /// Unique values given back (kind, value), e.g. the username of a removed user.
+    pub released: Vec<(&'static str, String)>,
 }
 
 #[async_trait]

@@ -121,6 +121,9 @@ fn apply(c: &Connection, commit: &Commit) -> Result<()> {
             return Err(if is_constraint(&e) { claim.taken.clone() } else { db_err(e) });
         }
     }
+    for (kind, value) in &commit.released {
+        exec(c, "DELETE FROM unique_constraints WHERE kind = ?1 AND value = ?2", params![kind, value])?;
+    }
     for ev in &commit.events {
         let mut st = c
             .prepare_cached(

@@ -108,6 +108,15 @@ async fn supporting_rpcs_on_every_protocol() {
                 )
                 .await;
             assert_eq!(gone.unwrap_err().code, 5);
+            // The username is free again after the removal; taken usernames are AlreadyExists.
+            let same = |given: &str| {
+                json!({"organization": {"orgId": org_id}, "profile": {"givenName": given, "familyName": "Again"},
+                       "email": {"email": format!("grace-{n}-{version}@example.com")}})
+            };
+            let again = ok(api.call(&rpc, same("Grace"), Some(&w.admin), None).await);
+            assert_ne!(again["userId"], uid.as_str());
+            let dup = api.call(&rpc, same("Dup"), Some(&w.admin), None).await.unwrap_err();
+            assert_eq!(dup.code, 6, "[{n}] {dup:?}");
         }
 
         if has_rest("zitadel.user.v2.UserService/CreateUser") {
