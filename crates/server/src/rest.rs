@@ -93,7 +93,11 @@ pub fn routes<D: Dispatcher>(dispatcher: Arc<D>) -> Router {
         };
         router = router.route(path, on(filter, handler));
     }
-    router
+    // A known path with another method: grpc-gateway answers 405 with code 12 (Unimplemented).
+    router.method_not_allowed_fallback(|| async {
+        let body = serde_json::json!({"code": 12, "message": "Method Not Allowed"}).to_string();
+        json_response(StatusCode::METHOD_NOT_ALLOWED, Bytes::from(body))
+    })
 }
 
 #[cfg(test)]

@@ -210,6 +210,13 @@ async fn health_and_readiness() {
     let c = reqwest::Client::new();
     assert_eq!(c.get(format!("{}/healthz", s.base)).send().await.unwrap().status(), 200);
     assert_eq!(c.get(format!("{}/readyz", s.base)).send().await.unwrap().status(), 200);
+    // A REST path with the wrong method: grpc-gateway's 405 with code 12.
+    let r = c.get(format!("{}/v2beta/users/1/passkeys/registration_link", s.base)).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"code": 12, "message": "Method Not Allowed"})
+    );
     // The database disappears: not ready, but still alive.
     std::fs::remove_file(s.dir.join("passlink.db")).unwrap();
     assert_eq!(c.get(format!("{}/readyz", s.base)).send().await.unwrap().status(), 503);
