@@ -20,6 +20,8 @@ use crate::time::Timestamp;
 use crate::validate;
 use crate::view::{Change, InstanceView, Membership, OrgView, PatView, Scope, UserState, UserView};
 
+pub use passkeys::{PasskeyListed, PasskeyStarted, RegisterPasskey, RegistrationInfo};
+
 /// Tunables of the core, with ZITADEL's defaults.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
@@ -47,6 +49,8 @@ impl Default for AppConfig {
 /// The ports the core needs.
 pub struct Deps {
     pub store: Arc<dyn Store>,
+    /// The WebAuthn relying parties (from the external URL and extra origins).
+    pub webauthn: crate::passkey::Ceremony,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     pub entropy: Arc<dyn Entropy>,
@@ -156,6 +160,10 @@ pub struct Bootstrapped {
 pub struct UserRead {
     pub user: UserView,
     pub details: Details,
+}
+
+pub(crate) fn unauthenticated() -> Error {
+    Error::new(Kind::Unauthenticated, "AUTH-7fs1e", "Errors.Token.Missing")
 }
 
 const NEVER_EXPIRES: Timestamp = Timestamp::from_unix_secs(253_402_300_799); // 9999-12-31T23:59:59Z
@@ -278,6 +286,8 @@ macro_rules! retry {
         }
     }};
 }
+
+mod passkeys;
 
 pub struct App {
     deps: Deps,

@@ -115,6 +115,13 @@ pub enum Event {
     PasskeyCodeCheckFailed { id: String },
     #[serde(rename = "user.human.passwordless.initialization.code.check.succeeded")]
     PasskeyCodeCheckSucceeded { id: String },
+    /// A registration started: the pending passkey and its server-side ceremony state.
+    #[serde(rename = "user.human.passwordless.token.added")]
+    PasskeyAdded { id: String, rp_id: String, code_id: Option<String>, registration_state: String },
+    #[serde(rename = "user.human.passwordless.token.verified")]
+    PasskeyVerified { id: String, name: String, cred_id: String, credential: String },
+    #[serde(rename = "user.human.passwordless.token.removed")]
+    PasskeyRemoved { id: String },
 }
 
 impl Event {
@@ -139,6 +146,9 @@ impl Event {
             Event::PasskeyCodeCheckSucceeded { .. } => {
                 "user.human.passwordless.initialization.code.check.succeeded"
             }
+            Event::PasskeyAdded { .. } => "user.human.passwordless.token.added",
+            Event::PasskeyVerified { .. } => "user.human.passwordless.token.verified",
+            Event::PasskeyRemoved { .. } => "user.human.passwordless.token.removed",
         }
     }
 }

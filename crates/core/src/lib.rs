@@ -2,7 +2,8 @@
 //!
 //! Layout (read in this order):
 //! - [`event`]: the facts passlink records, with ZITADEL's event type names.
-//! - [`view`]: read models folded from events; [`code`]: the registration code state machine.
+//! - [`view`]: read models folded from events; [`code`]: the registration code state machine;
+//!   [`passkey`]: passkeys folded from a user's events, and the WebAuthn ceremony.
 //! - [`permission`]: roles → permissions, and the target-org authorization rule.
 //! - [`template`], [`validate`]: request checks (URL templates, field lengths).
 //! - [`secret`]: codes, tokens, keys (redacting `Debug`, HMAC, AES-GCM).
@@ -19,6 +20,7 @@ pub mod contract;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod passkey;
 pub mod permission;
 pub mod ports;
 pub mod secret;

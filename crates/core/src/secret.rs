@@ -102,6 +102,16 @@ impl ServerKeys {
         mac.finalize().into_bytes().into()
     }
 
+    /// The WebAuthn user handle of a user: stable, opaque, and not the login name
+    /// (HMAC-SHA-256 of the user id under the code key, domain-separated).
+    pub fn user_handle(&self, user_id: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256>>::new_from_slice(&self.code_hmac.0)
+            .unwrap_or_else(|_| <Hmac<Sha256>>::new(&Default::default()));
+        mac.update(b"passlink webauthn user handle\0");
+        mac.update(user_id.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// Constant-time check of a presented code against a stored hash.
     pub fn code_matches(&self, code_id: &str, presented: &Secret, stored: &[u8]) -> bool {
         let h = self.hash_code(code_id, presented);

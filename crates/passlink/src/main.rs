@@ -35,7 +35,8 @@ struct ServeArgs {
     /// Database URL: sqlite://PATH (default: <data-dir>/passlink.db).
     #[arg(long, env = "PASSLINK_DATABASE")]
     database: Option<String>,
-    /// Public origin of default links and the WebAuthn relying party (default http://<listen>).
+    /// Public origin of default links and the WebAuthn relying party (default http://localhost:<port>
+    /// on loopback, else http://<listen>).
     #[arg(long, env = "PASSLINK_EXTERNAL_URL")]
     external_url: Option<String>,
     /// Server keys file (default <data-dir>/keys.json, generated with mode 0600 on first start).
@@ -47,6 +48,10 @@ struct ServeArgs {
     /// Lifetime of passkey registration codes in seconds.
     #[arg(long, env = "PASSLINK_CODE_LIFETIME_SECS", default_value_t = 3600)]
     code_lifetime_secs: u64,
+    /// More WebAuthn origins (besides --external-url) whose hosts may be relying party ids;
+    /// repeat the flag or separate with commas.
+    #[arg(long = "webauthn-origin", env = "PASSLINK_WEBAUTHN_ORIGINS", value_delimiter = ',')]
+    webauthn_origins: Vec<String>,
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "passlink=debug".
     #[arg(long, env = "PASSLINK_LOG", default_value = "info")]
     log: String,
@@ -74,6 +79,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     cfg.keys_file = args.keys_file;
     cfg.machine_id = args.machine_id;
     cfg.code_lifetime = Duration::from_secs(args.code_lifetime_secs);
+    cfg.webauthn_origins = args.webauthn_origins;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| format!("listen on {}: {e}", cfg.listen))?;

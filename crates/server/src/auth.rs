@@ -24,6 +24,16 @@ impl<D> Authenticated<D> {
     }
 }
 
+/// RPCs a registration code can authorize on its own.
+fn allows_anonymous(path: &str) -> bool {
+    path.ends_with("/RegisterPasskey") || path.ends_with("/VerifyPasskeyRegistration")
+}
+
+/// The caller, if the request carried a token (only for [`allows_anonymous`] RPCs can it be absent).
+pub fn optional_caller(ctx: &RequestContext) -> Option<Caller> {
+    ctx.extensions().get::<Caller>().cloned()
+}
+
 /// The authenticated caller of the current request (set by [`Authenticated`]).
 pub fn caller(ctx: &RequestContext) -> Result<Caller, ConnectError> {
     ctx.extensions()
@@ -50,9 +60,14 @@ impl<D: Dispatcher> Dispatcher for Authenticated<D> {
         Box::pin(async move {
             let header = |name: &str| ctx.header(name).and_then(|v| v.to_str().ok()).map(str::to_string);
             let (authorization, org) = (header("authorization"), header("x-zitadel-orgid"));
-            let principal = app.authenticate(authorization.as_deref()).await.map_err(|e| to_connect(&e))?;
-            let caller = app.caller(principal, org.as_deref());
-            ctx.extensions_mut().insert(caller);
+            // A registration code authorizes the passkey ceremony without a token: those two RPCs
+            // run anonymously when no Authorization header is sent (a sent one must be valid).
+            if authorization.is_some() || !allows_anonymous(&path) {
+                let principal =
+                    app.authenticate(authorization.as_deref()).await.map_err(|e| to_connect(&e))?;
+                let caller = app.caller(principal, org.as_deref());
+                ctx.extensions_mut().insert(caller);
+            }
             inner.call_unary(&path, ctx, request, format).await
         })
     }

@@ -12,7 +12,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://path` (default: `<data-dir>/passlink.db`).
     pub database: Option<String>,
-    /// Public origin of default links and the WebAuthn relying party (default `http://<listen>`).
+    /// Public origin of default links and the WebAuthn relying party (see [`Config::external_url`]).
     pub external_url: Option<String>,
     /// Server keys file (default `<data-dir>/keys.json`, generated on first start).
     pub keys_file: Option<PathBuf>,
@@ -20,6 +20,9 @@ pub struct Config {
     pub machine_id: Option<u16>,
     /// Lifetime of passkey registration codes (default 1 h).
     pub code_lifetime: Duration,
+    /// More WebAuthn origins besides the external URL (each origin's host becomes an allowed RP
+    /// id, selectable with RegisterPasskey's `domain`).
+    pub webauthn_origins: Vec<String>,
 }
 
 impl Config {
@@ -32,6 +35,7 @@ impl Config {
             keys_file: None,
             machine_id: None,
             code_lifetime: Duration::from_secs(3600),
+            webauthn_origins: Vec::new(),
         }
     }
 
@@ -48,11 +52,16 @@ impl Config {
         }
     }
 
+    /// The configured external URL, else `http://localhost:<port>` on a loopback or unspecified
+    /// address (WebAuthn refuses IP addresses as relying party ids), else `http://<addr>`.
     pub fn external_url(&self, bound: SocketAddr) -> String {
-        self.external_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{bound}"))
-            .trim_end_matches('/')
-            .to_string()
+        let default = || {
+            if bound.ip().is_loopback() || bound.ip().is_unspecified() {
+                format!("http://localhost:{}", bound.port())
+            } else {
+                format!("http://{bound}")
+            }
+        };
+        self.external_url.clone().unwrap_or_else(default).trim_end_matches('/').to_string()
     }
 }

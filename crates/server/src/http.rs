@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::auth::Authenticated;
 use crate::config::Config;
 use crate::platform::{OsEntropy, SystemClock, load_or_create_keys, machine_id, write_private};
-use crate::{rest, rpc};
+use crate::{rest, rpc, ui};
 
 /// A running server.
 pub struct Server {
@@ -49,14 +49,15 @@ pub fn router(app: Arc<App>) -> Router {
     let dispatcher = Arc::new(Authenticated::new(rpc::services(app.clone()), app.clone()));
     let connect = connectrpc::ConnectRpcService::from_arc(dispatcher.clone());
     rest::routes(dispatcher)
+        .merge(ui::routes(app.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz).with_state(app))
         .fallback_service(connect)
 }
 
-fn build_app(cfg: &Config) -> Result<Arc<App>, String> {
+fn build_app(cfg: &Config, external_url: &str, clock: Arc<dyn Clock>) -> Result<Arc<App>, String> {
     std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("{}: {e}", cfg.data_dir.display()))?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let webauthn = passlink_core::passkey::Ceremony::new("passlink", external_url, &cfg.webauthn_origins)?;
     let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy);
     let keys_path = cfg.keys_file.clone().unwrap_or_else(|| cfg.data_dir.join("keys.json"));
     let keys = load_or_create_keys(&keys_path, &*entropy).map_err(|e| e.to_string())?;
@@ -64,6 +65,7 @@ fn build_app(cfg: &Config) -> Result<Arc<App>, String> {
     let store = SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
     let deps = Deps {
         store: Arc::new(store),
+        webauthn,
         ids: Arc::new(Sonyflake::new(clock.clone(), machine_id(cfg.machine_id))),
         clock,
         entropy,
@@ -101,8 +103,18 @@ async fn bootstrap(app: &App, token_file: &std::path::Path) -> Result<(), String
 impl Server {
     /// Start serving on `listener` with `cfg`.
     pub async fn start(cfg: Config, listener: TcpListener) -> Result<Server, String> {
+        Server::start_with_clock(cfg, listener, Arc::new(SystemClock)).await
+    }
+
+    /// Start with a given clock (tests move time forward to expire codes).
+    pub async fn start_with_clock(
+        cfg: Config,
+        listener: TcpListener,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Server, String> {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let app = build_app(&cfg)?;
+        let external_url = cfg.external_url(addr);
+        let app = build_app(&cfg, &external_url, clock)?;
         let admin_token_file = cfg.data_dir.join("admin.pat");
         bootstrap(&app, &admin_token_file).await?;
         let (tx, rx) = oneshot::channel::<()>();
@@ -114,7 +126,6 @@ impl Server {
                 })
                 .await
         });
-        let external_url = cfg.external_url(addr);
         tracing::info!(%addr, %external_url, "passlink is serving REST, gRPC, gRPC-web and Connect");
         Ok(Server { addr, app, admin_token_file, external_url, shutdown: Some(tx), task })
     }

@@ -9,6 +9,8 @@
 //! 3. [`rpc`]: one implementation per ZITADEL service: convert, call the core's
 //!    [`App`](passlink_core::app::App), convert back. Errors map in [`error`], once per protocol.
 //!
+//! [`ui`] serves the hosted registration page the default link opens.
+//!
 //! [`Server::start`] takes an already-bound listener (port 0 in tests) and runs until
 //! [`Server::shutdown`]; `platform` holds the real clock, randomness and key files.
 
@@ -19,6 +21,7 @@ pub mod http;
 pub mod platform;
 pub mod rest;
 pub mod rpc;
+pub mod ui;
 
 pub use config::Config;
 pub use http::Server;

@@ -66,6 +66,20 @@ pub mod user_v2beta {
         ) -> ServiceResult<pb::DeleteUserResponse> {
             common::delete_user(&self.0, ctx, req.to_owned_message()).await
         }
+        async fn register_passkey(
+            &self,
+            ctx: RequestContext,
+            req: ServiceRequest<'_, pb::RegisterPasskeyRequest>,
+        ) -> ServiceResult<pb::RegisterPasskeyResponse> {
+            common::register_passkey(&self.0, ctx, req.to_owned_message()).await
+        }
+        async fn verify_passkey_registration(
+            &self,
+            ctx: RequestContext,
+            req: ServiceRequest<'_, pb::VerifyPasskeyRegistrationRequest>,
+        ) -> ServiceResult<pb::VerifyPasskeyRegistrationResponse> {
+            common::verify_passkey_registration(&self.0, ctx, req.to_owned_message()).await
+        }
         async fn create_passkey_registration_link(
             &self,
             ctx: RequestContext,
@@ -213,6 +227,66 @@ pub mod user_v2 {
                 creation_date: timestamp(pat.creation_date).into(),
                 token_id: pat.token_id,
                 token: pat.token.expose().to_string(),
+                ..Default::default()
+            })
+        }
+        async fn register_passkey(
+            &self,
+            ctx: RequestContext,
+            req: ServiceRequest<'_, pb::RegisterPasskeyRequest>,
+        ) -> ServiceResult<pb::RegisterPasskeyResponse> {
+            common::register_passkey(&self.0, ctx, req.to_owned_message()).await
+        }
+        async fn verify_passkey_registration(
+            &self,
+            ctx: RequestContext,
+            req: ServiceRequest<'_, pb::VerifyPasskeyRegistrationRequest>,
+        ) -> ServiceResult<pb::VerifyPasskeyRegistrationResponse> {
+            common::verify_passkey_registration(&self.0, ctx, req.to_owned_message()).await
+        }
+        async fn list_passkeys(
+            &self,
+            ctx: RequestContext,
+            req: ServiceRequest<'_, pb::ListPasskeysRequest>,
+        ) -> ServiceResult<pb::ListPasskeysResponse> {
+            let req = req.to_owned_message();
+            let caller = crate::auth::optional_caller(&ctx);
+            let (listed, seq) =
+                self.0.list_passkeys(caller.as_ref(), &req.user_id).await.map_err(|e| to_connect(&e))?;
+            Response::ok(pb::ListPasskeysResponse {
+                details: obj::ListDetails {
+                    total_result: listed.len() as u64,
+                    processed_sequence: seq,
+                    timestamp: timestamp(self.0.now()).into(),
+                    ..Default::default()
+                }
+                .into(),
+                result: listed
+                    .into_iter()
+                    .map(|p| pb::Passkey {
+                        id: p.id,
+                        state: pb::AuthFactorState::AUTH_FACTOR_STATE_READY.into(),
+                        name: p.name,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+        }
+        async fn remove_passkey(
+            &self,
+            ctx: RequestContext,
+            req: ServiceRequest<'_, pb::RemovePasskeyRequest>,
+        ) -> ServiceResult<pb::RemovePasskeyResponse> {
+            let req = req.to_owned_message();
+            let caller = crate::auth::optional_caller(&ctx);
+            let d = self
+                .0
+                .remove_passkey(caller.as_ref(), &req.user_id, &req.passkey_id)
+                .await
+                .map_err(|e| to_connect(&e))?;
+            Response::ok(pb::RemovePasskeyResponse {
+                details: common::details(&d).into(),
                 ..Default::default()
             })
         }

@@ -185,3 +185,55 @@ pub(super) async fn create_passkey_registration_link(
         ..Default::default()
     })
 }
+
+fn caller_opt(ctx: &RequestContext) -> Option<passlink_core::app::Caller> {
+    crate::auth::optional_caller(ctx)
+}
+
+pub(super) async fn register_passkey(
+    app: &App,
+    ctx: RequestContext,
+    req: pb::RegisterPasskeyRequest,
+) -> ServiceResult<pb::RegisterPasskeyResponse> {
+    use passlink_core::passkey::Attachment;
+    let caller = caller_opt(&ctx);
+    let code = req.code.as_option().map(|c| (c.id.clone(), passlink_core::secret::Secret::new(c.code.clone())));
+    let attachment = match req.authenticator.as_known() {
+        Some(pb::PasskeyAuthenticator::PASSKEY_AUTHENTICATOR_PLATFORM) => Some(Attachment::Platform),
+        Some(pb::PasskeyAuthenticator::PASSKEY_AUTHENTICATOR_CROSS_PLATFORM) => Some(Attachment::CrossPlatform),
+        _ => None,
+    };
+    let started = app
+        .register_passkey(
+            caller.as_ref(),
+            passlink_core::app::RegisterPasskey { user_id: req.user_id.clone(), code, attachment, domain: req.domain.clone() },
+        )
+        .await
+        .map_err(|e| to_connect(&e))?;
+    let options: buffa_types::google::protobuf::Struct = serde_json::from_value(started.options)
+        .map_err(|e| to_connect(&passlink_core::Error::internal(format!("options: {e}"))))?;
+    Response::ok(pb::RegisterPasskeyResponse {
+        details: details(&started.details).into(),
+        passkey_id: started.passkey_id,
+        public_key_credential_creation_options: options.into(),
+        ..Default::default()
+    })
+}
+
+pub(super) async fn verify_passkey_registration(
+    app: &App,
+    ctx: RequestContext,
+    req: pb::VerifyPasskeyRegistrationRequest,
+) -> ServiceResult<pb::VerifyPasskeyRegistrationResponse> {
+    let caller = caller_opt(&ctx);
+    let credential = match req.public_key_credential.as_option() {
+        Some(s) => serde_json::to_value(s)
+            .map_err(|e| to_connect(&passlink_core::Error::internal(format!("credential: {e}"))))?,
+        None => serde_json::Value::Null,
+    };
+    let d = app
+        .verify_passkey(caller.as_ref(), &req.user_id, &req.passkey_id, &credential, &req.passkey_name)
+        .await
+        .map_err(|e| to_connect(&e))?;
+    Response::ok(pb::VerifyPasskeyRegistrationResponse { details: details(&d).into(), ..Default::default() })
+}

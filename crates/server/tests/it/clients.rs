@@ -323,6 +323,32 @@ impl Api for Generated {
             ("zitadel.user.v2.UserService", "AddPersonalAccessToken") => {
                 typed!(u, o, req, add_personal_access_token_with_options, v2::AddPersonalAccessTokenRequest)
             }
+            ("zitadel.user.v2beta.UserService", "RegisterPasskey") => {
+                typed!(b, o, req, register_passkey_with_options, v2beta::RegisterPasskeyRequest)
+            }
+            ("zitadel.user.v2beta.UserService", "VerifyPasskeyRegistration") => typed!(
+                b,
+                o,
+                req,
+                verify_passkey_registration_with_options,
+                v2beta::VerifyPasskeyRegistrationRequest
+            ),
+            ("zitadel.user.v2.UserService", "RegisterPasskey") => {
+                typed!(u, o, req, register_passkey_with_options, v2::RegisterPasskeyRequest)
+            }
+            ("zitadel.user.v2.UserService", "VerifyPasskeyRegistration") => typed!(
+                u,
+                o,
+                req,
+                verify_passkey_registration_with_options,
+                v2::VerifyPasskeyRegistrationRequest
+            ),
+            ("zitadel.user.v2.UserService", "ListPasskeys") => {
+                typed!(u, o, req, list_passkeys_with_options, v2::ListPasskeysRequest)
+            }
+            ("zitadel.user.v2.UserService", "RemovePasskey") => {
+                typed!(u, o, req, remove_passkey_with_options, v2::RemovePasskeyRequest)
+            }
             ("zitadel.user.v2.UserService", "CreatePasskeyRegistrationLink") => typed!(
                 u,
                 o,

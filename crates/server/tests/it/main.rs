@@ -10,4 +10,5 @@ mod setup;
 
 mod admin;
 mod link;
+mod passkey;
 mod restart;

@@ -1,0 +1,297 @@
+//! Passkeys: their events folded into views, and the WebAuthn ceremony (a thin wrapper over
+//! webauthn-rs-core, built once at start from the relying-party configuration).
+//!
+//! Policy, fixed here: discoverable credentials (resident key required), user verification
+//! required, attestation "none", existing passkeys excluded, the WebAuthn user handle derived
+//! from the user id with a server key (stable, not the login name). The registration state
+//! (challenge) is kept server-side in the `token.added` event and never sent to the client.
+//! webauthn-rs draws the challenge from its own CSPRNG: the one place the core does not take
+//! randomness as a parameter.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use url::Url;
+use webauthn_rs_core::WebauthnCore;
+use webauthn_rs_core::proto::{
+    AttestationConveyancePreference, AuthenticatorAttachment, COSEAlgorithm, Credential, CredentialID,
+    RegisterPublicKeyCredential, RegistrationState, UserVerificationPolicy,
+};
+
+use crate::error::{Error, Kind};
+use crate::event::{Event, Recorded};
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PasskeyState {
+    NotReady,
+    Ready,
+    Removed,
+}
+
+/// One passkey of a user, folded from the user's events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyView {
+    pub id: String,
+    pub state: PasskeyState,
+    pub name: String,
+    pub rp_id: String,
+    /// The registration code that authorized this registration, if any.
+    pub code_id: Option<String>,
+    /// webauthn-rs registration state (JSON), server-side only.
+    pub registration_state: String,
+    /// The verified credential (JSON) and its id (base64url, unpadded), once READY.
+    pub credential: Option<String>,
+    pub cred_id: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// Every passkey of a user, in creation order, from the user's events.
+pub fn fold(events: &[Recorded]) -> Vec<PasskeyView> {
+    let mut out: Vec<PasskeyView> = Vec::new();
+    for r in events {
+        match &r.event {
+            Event::PasskeyAdded { id, rp_id, code_id, registration_state } => out.push(PasskeyView {
+                id: id.clone(),
+                state: PasskeyState::NotReady,
+                name: String::new(),
+                rp_id: rp_id.clone(),
+                code_id: code_id.clone(),
+                registration_state: registration_state.clone(),
+                credential: None,
+                cred_id: None,
+                created_at: r.created_at,
+            }),
+            Event::PasskeyVerified { id, name, cred_id, credential } => {
+                if let Some(p) = out.iter_mut().find(|p| p.id == *id) {
+                    p.state = PasskeyState::Ready;
+                    p.name = name.clone();
+                    p.cred_id = Some(cred_id.clone());
+                    p.credential = Some(credential.clone());
+                }
+            }
+            Event::PasskeyRemoved { id } => {
+                if let Some(p) = out.iter_mut().find(|p| p.id == *id) {
+                    p.state = PasskeyState::Removed;
+                }
+            }
+            Event::UserRemoved {} => out.iter_mut().for_each(|p| p.state = PasskeyState::Removed),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The authenticator attachment a registration may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attachment {
+    Platform,
+    CrossPlatform,
+}
+
+/// A credential verified by the ceremony, ready to be stored.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub cred_id: String,
+    pub credential: String,
+}
+
+fn webauthn_error(key: &'static str, id: &'static str, cause: impl std::fmt::Display) -> Error {
+    Error::new(Kind::InvalidArgument, id, key).with_cause(cause)
+}
+
+/// The relying parties passlink serves: one per allowed RP id, each with its allowed origins.
+pub struct Ceremony {
+    default_rp: String,
+    parties: HashMap<String, WebauthnCore>,
+}
+
+impl std::fmt::Debug for Ceremony {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ceremony").field("default_rp", &self.default_rp).finish_non_exhaustive()
+    }
+}
+
+impl Ceremony {
+    /// Relying parties from the external URL (its host is the default RP id) and extra origins
+    /// (each origin's host becomes an allowed RP id with that origin).
+    pub fn new(rp_name: &str, external_url: &str, extra_origins: &[String]) -> Result<Ceremony, String> {
+        let mut origins_by_rp: HashMap<String, Vec<Url>> = HashMap::new();
+        let mut default_rp = String::new();
+        for (i, o) in
+            std::iter::once(external_url).chain(extra_origins.iter().map(String::as_str)).enumerate()
+        {
+            let url = Url::parse(o).map_err(|e| format!("invalid origin {o:?}: {e}"))?;
+            let host = url.host_str().ok_or_else(|| format!("origin {o:?} has no host"))?.to_string();
+            if i == 0 {
+                default_rp = host.clone();
+            }
+            let origin = Url::parse(&url.origin().ascii_serialization()).map_err(|e| e.to_string())?;
+            origins_by_rp.entry(host).or_default().push(origin);
+        }
+        let parties = origins_by_rp
+            .into_iter()
+            .map(|(rp, origins)| {
+                let core = WebauthnCore::new_unsafe_experts_only(
+                    rp_name,
+                    &rp,
+                    origins,
+                    Duration::from_secs(300),
+                    Some(false),
+                    Some(false),
+                );
+                (rp, core)
+            })
+            .collect();
+        Ok(Ceremony { default_rp, parties })
+    }
+
+    /// The RP id for a request's `domain` ("" = the default). Unknown domains are refused.
+    pub fn rp_id(&self, domain: &str) -> Result<String, Error> {
+        let domain = domain.trim();
+        if domain.is_empty() {
+            return Ok(self.default_rp.clone());
+        }
+        if self.parties.contains_key(domain) {
+            return Ok(domain.to_string());
+        }
+        Err(Error::new(Kind::InvalidArgument, "WEBAUTHN-rp1d", "Errors.User.WebAuthN.DomainNotAllowed")
+            .with_cause(format!("domain {domain:?}")))
+    }
+
+    fn party(&self, rp_id: &str) -> Result<&WebauthnCore, Error> {
+        self.parties.get(rp_id).ok_or_else(|| Error::internal(format!("no relying party {rp_id}")))
+    }
+
+    /// Start a registration. Returns the options for `navigator.credentials.create` (JSON,
+    /// `{"publicKey": {...}}`) and the state to keep server-side (JSON).
+    pub fn start(
+        &self,
+        rp_id: &str,
+        user_handle: &[u8],
+        user_name: &str,
+        display_name: &str,
+        exclude: Vec<String>,
+        attachment: Option<Attachment>,
+    ) -> Result<(serde_json::Value, String), Error> {
+        let core = self.party(rp_id)?;
+        let exclude: Vec<CredentialID> =
+            exclude.iter().filter_map(|c| URL_SAFE_NO_PAD.decode(c).ok()).collect();
+        let builder = core
+            .new_challenge_register_builder(user_handle, user_name, display_name)
+            .map_err(|e| webauthn_error("Errors.User.WebAuthN.BeginRegisterFailed", "WEBAUTHN-b3g1n", e))?
+            .attestation(AttestationConveyancePreference::None)
+            .credential_algorithms(vec![COSEAlgorithm::ES256, COSEAlgorithm::RS256, COSEAlgorithm::EDDSA])
+            .require_resident_key(true)
+            .authenticator_attachment(attachment.map(|a| match a {
+                Attachment::Platform => AuthenticatorAttachment::Platform,
+                Attachment::CrossPlatform => AuthenticatorAttachment::CrossPlatform,
+            }))
+            .user_verification_policy(UserVerificationPolicy::Required)
+            .exclude_credentials((!exclude.is_empty()).then_some(exclude));
+        let (ccr, state) = core
+            .generate_challenge_register(builder)
+            .map_err(|e| webauthn_error("Errors.User.WebAuthN.BeginRegisterFailed", "WEBAUTHN-b3g1n", e))?;
+        let options = serde_json::to_value(&ccr).map_err(Error::internal)?;
+        let state = serde_json::to_string(&state).map_err(Error::internal)?;
+        Ok((options, state))
+    }
+
+    /// Verify the browser's answer against the stored state.
+    pub fn finish(
+        &self,
+        rp_id: &str,
+        credential: &serde_json::Value,
+        state: &str,
+    ) -> Result<Verified, Error> {
+        let core = self.party(rp_id)?;
+        let reg: RegisterPublicKeyCredential = serde_json::from_value(credential.clone()).map_err(|e| {
+            webauthn_error("Errors.User.WebAuthN.ErrorOnParseCredential", "WEBAUTHN-p4rs3", e)
+        })?;
+        let state: RegistrationState = serde_json::from_str(state).map_err(Error::internal)?;
+        let cred: Credential = core.register_credential(&reg, &state, None).map_err(|e| {
+            webauthn_error("Errors.User.WebAuthN.CreateCredentialFailed", "WEBAUTHN-v3r1f", e)
+        })?;
+        let id_bytes: &[u8] = cred.cred_id.as_ref();
+        let cred_id = URL_SAFE_NO_PAD.encode(id_bytes);
+        Ok(Verified { cred_id, credential: serde_json::to_string(&cred).map_err(Error::internal)? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::AggregateKind;
+
+    fn rec(seq: u64, event: Event) -> Recorded {
+        Recorded {
+            aggregate_kind: AggregateKind::User,
+            aggregate_id: "u".into(),
+            sequence: seq,
+            created_at: Timestamp(seq as i64),
+            resource_owner: "o".into(),
+            creator: String::new(),
+            event,
+        }
+    }
+
+    #[test]
+    fn fold_tracks_each_passkey() {
+        let added = |id: &str| Event::PasskeyAdded {
+            id: id.into(),
+            rp_id: "localhost".into(),
+            code_id: Some("c".into()),
+            registration_state: "{}".into(),
+        };
+        let events = vec![
+            rec(1, added("p1")),
+            rec(2, added("p2")),
+            rec(
+                3,
+                Event::PasskeyVerified {
+                    id: "p1".into(),
+                    name: "key".into(),
+                    cred_id: "AA".into(),
+                    credential: "{}".into(),
+                },
+            ),
+            rec(4, Event::PasskeyRemoved { id: "p2".into() }),
+        ];
+        let v = fold(&events);
+        assert_eq!(v.len(), 2);
+        assert_eq!((v[0].state, v[0].name.as_str()), (PasskeyState::Ready, "key"));
+        assert_eq!(v[1].state, PasskeyState::Removed);
+        let v = fold(&[events, vec![rec(5, Event::UserRemoved {})]].concat());
+        assert!(v.iter().all(|p| p.state == PasskeyState::Removed));
+    }
+
+    #[test]
+    fn rp_ids_come_from_the_configured_origins() {
+        let c =
+            Ceremony::new("passlink", "https://login.example.com:8443", &["https://app.example.org".into()])
+                .unwrap();
+        assert_eq!(c.rp_id("").ok().as_deref(), Some("login.example.com"));
+        assert_eq!(c.rp_id("app.example.org").ok().as_deref(), Some("app.example.org"));
+        assert_eq!(c.rp_id("evil.example").err().map(|e| e.kind), Some(Kind::InvalidArgument));
+    }
+
+    #[test]
+    fn options_require_discoverable_credentials_and_user_verification() {
+        let c = Ceremony::new("passlink", "http://localhost:8080", &[]).unwrap();
+        let (o, state) =
+            c.start("localhost", &[7; 32], "ada", "Ada", vec![], Some(Attachment::Platform)).unwrap();
+        let pk = &o["publicKey"];
+        assert_eq!(pk["rp"]["id"], "localhost");
+        assert_eq!(pk["authenticatorSelection"]["userVerification"], "required");
+        assert_eq!(pk["authenticatorSelection"]["requireResidentKey"], true);
+        assert_eq!(pk["authenticatorSelection"]["authenticatorAttachment"], "platform");
+        assert_eq!(pk["attestation"], "none");
+        assert!(pk["challenge"].as_str().is_some_and(|s| s.len() >= 43));
+        assert!(!state.is_empty());
+        let bad = c.finish("localhost", &serde_json::json!({"foo": "bar"}), &state);
+        assert_eq!(bad.err().map(|e| e.id), Some("WEBAUTHN-p4rs3"));
+    }
+}

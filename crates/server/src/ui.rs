@@ -1,0 +1,69 @@
+//! The hosted registration page the default link opens:
+//! `<external-url>/ui/passkey/register?userID=…&orgID=…&codeID=…&code=…`.
+//!
+//! Static, dependency-free HTML/CSS/JS (in `crates/server/ui/`) that calls the public API; the
+//! code in the link is its only authorization. `/ui/passkey/register/info` tells the page who is
+//! enrolling (and counts a wrong code like any other check).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use passlink_core::app::App;
+use passlink_core::secret::Secret;
+
+use crate::error::{rest_status, to_connect};
+
+const HTML: &str = include_str!("../ui/register.html");
+const JS: &str = include_str!("../ui/register.js");
+const CSS: &str = include_str!("../ui/register.css");
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // The page carries a secret in its URL: keep it out of caches and referrers, and frame-free.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ),
+    );
+    r
+}
+
+async fn info(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
+    let code = Secret::new(get("code"));
+    match app.registration_info(get("userID"), get("codeID"), &code).await {
+        Ok(i) => {
+            let body = serde_json::json!({"displayName": i.display_name, "loginName": i.login_name});
+            let mut r = (StatusCode::OK, body.to_string()).into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => {
+            let (status, body) = rest_status(&to_connect(&e));
+            let mut r = (status, body.to_string()).into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r
+        }
+    }
+}
+
+pub fn routes(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/ui/passkey/register", get(|| async { asset(HTML, "text/html; charset=utf-8") }))
+        .route("/ui/passkey/register.js", get(|| async { asset(JS, "text/javascript; charset=utf-8") }))
+        .route("/ui/passkey/register.css", get(|| async { asset(CSS, "text/css; charset=utf-8") }))
+        .route("/ui/passkey/register/info", get(info))
+        .with_state(app)
+}

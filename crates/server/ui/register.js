@@ -1,0 +1,403 @@
+// passlink: hosted passkey registration page.
+// The link's query carries userID, orgID, codeID and code; the code authorizes every call below.
+// Nothing here logs the code or the query.
+(function () {
+  "use strict";
+
+  var INVALID_CODE_ID = "COMMAND-Eeb2a";
+
+  var MESSAGES = {
+    invalid: {
+      title: "This link is no longer valid",
+      text: "It has expired or has already been used. Ask for a new one.",
+      retry: false,
+    },
+    cancelled: {
+      title: "Passkey not created",
+      text: "The passkey prompt was closed. Try again.",
+      retry: true,
+    },
+    unsupported: {
+      title: "Passkeys are not available",
+      text: "This browser cannot create passkeys. Open this link in an up-to-date browser on a device with a screen lock, or use a security key.",
+      retry: false,
+    },
+    exists: {
+      title: "Passkey already exists",
+      text: "This device already has a passkey for this account. Try again with another device or security key.",
+      retry: true,
+    },
+    origin: {
+      title: "Passkey not created",
+      text: "Passkeys cannot be created for this address. Contact the people who sent you this link.",
+      retry: false,
+    },
+    network: {
+      title: "Cannot reach the server",
+      text: "We could not reach the server. Check your connection and try again.",
+      retry: true,
+    },
+    generic: {
+      title: "Something went wrong",
+      text: "Something went wrong while creating your passkey. Try again.",
+      retry: true,
+    },
+  };
+
+  var STATES = ["loading", "ready", "progress", "success", "error"];
+
+  var params = new URLSearchParams(window.location.search);
+  var link = {
+    userID: params.get("userID") || "",
+    codeID: params.get("codeID") || "",
+    code: params.get("code") || "",
+  };
+  // The API lives at the origin root (or under the same path prefix as the page, behind a proxy):
+  // the page is <root>/ui/passkey/register.
+  var apiRoot = new URL("../../", window.location.href);
+  var infoURL = new URL("register/info", window.location.href);
+
+  var retryAction = null;
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  function show(state, announcement) {
+    STATES.forEach(function (name) {
+      $(name).hidden = name !== state;
+    });
+    var section = $(state);
+    var heading = section.querySelector("h1");
+    document.title = heading.textContent + " · passkey";
+    $("status").textContent = announcement || heading.textContent;
+    // Move focus to the new state's heading so keyboard and screen reader users land on it.
+    heading.focus({ preventScroll: false });
+  }
+
+  function showError(kind, retry) {
+    var msg = MESSAGES[kind] || MESSAGES.generic;
+    $("error-title").textContent = msg.title;
+    $("error-message").textContent = msg.text;
+    retryAction = msg.retry ? retry || null : null;
+    $("retry").hidden = !retryAction;
+    show("error", msg.title + ". " + msg.text);
+  }
+
+  // ---- base64url <-> ArrayBuffer -------------------------------------------------------------
+
+  function fromBase64url(value) {
+    var s = String(value).replace(/-/g, "+").replace(/_/g, "/").replace(/=+$/, "");
+    while (s.length % 4) s += "=";
+    var bin = atob(s);
+    var bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return bytes.buffer;
+  }
+
+  function toBase64url(buffer) {
+    var bytes = buffer instanceof ArrayBuffer ? new Uint8Array(buffer) : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    var bin = "";
+    for (var i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
+    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  // ---- API -----------------------------------------------------------------------------------
+
+  function ApiError(status, body) {
+    this.name = "ApiError";
+    this.status = status;
+    this.body = body || {};
+  }
+
+  function errorIds(body) {
+    var ids = [];
+    if (body && Array.isArray(body.details)) {
+      body.details.forEach(function (d) {
+        if (d && typeof d.id === "string") ids.push(d.id);
+      });
+    }
+    return ids;
+  }
+
+  function isInvalidCode(err) {
+    if (!(err instanceof ApiError)) return false;
+    var message = typeof err.body.message === "string" ? err.body.message : "";
+    return errorIds(err.body).indexOf(INVALID_CODE_ID) >= 0 || message.indexOf(INVALID_CODE_ID) >= 0;
+  }
+
+  function request(url, body) {
+    var init = {
+      method: body === undefined ? "GET" : "POST",
+      headers: { accept: "application/json" },
+      credentials: "omit",
+      cache: "no-store",
+      referrerPolicy: "no-referrer",
+    };
+    if (body !== undefined) {
+      init.headers["content-type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    return fetch(url, init).then(
+      function (res) {
+        return res.text().then(function (text) {
+          var json = null;
+          try {
+            json = text ? JSON.parse(text) : {};
+          } catch (e) {
+            json = null;
+          }
+          if (!res.ok) throw new ApiError(res.status, json);
+          if (json === null) throw new ApiError(res.status, null);
+          return json;
+        });
+      },
+      function () {
+        throw new ApiError(0, null);
+      }
+    );
+  }
+
+  function api(path) {
+    return new URL(path, apiRoot).toString();
+  }
+
+  function userPath() {
+    return "v2/users/" + encodeURIComponent(link.userID) + "/passkeys";
+  }
+
+  function fetchInfo() {
+    var url = new URL(infoURL.toString());
+    url.searchParams.set("userID", link.userID);
+    url.searchParams.set("codeID", link.codeID);
+    url.searchParams.set("code", link.code);
+    return request(url.toString());
+  }
+
+  function startRegistration() {
+    return request(api(userPath()), {
+      code: { id: link.codeID, code: link.code },
+      authenticator: "PASSKEY_AUTHENTICATOR_UNSPECIFIED",
+    });
+  }
+
+  function finishRegistration(passkeyId, credential, name) {
+    return request(api(userPath() + "/" + encodeURIComponent(passkeyId)), {
+      publicKeyCredential: credential,
+      passkeyName: name,
+    });
+  }
+
+  // ---- WebAuthn ------------------------------------------------------------------------------
+
+  function webauthnSupported() {
+    return !!(window.PublicKeyCredential && navigator.credentials && typeof navigator.credentials.create === "function");
+  }
+
+  function creationOptions(start) {
+    var wrapper = start.publicKeyCredentialCreationOptions || {};
+    var source = wrapper.publicKey || wrapper;
+    var pk = JSON.parse(JSON.stringify(source));
+    pk.challenge = fromBase64url(pk.challenge);
+    pk.user = pk.user || {};
+    pk.user.id = fromBase64url(pk.user.id);
+    if (Array.isArray(pk.excludeCredentials)) {
+      pk.excludeCredentials = pk.excludeCredentials.map(function (c) {
+        var out = { type: c.type || "public-key", id: fromBase64url(c.id) };
+        if (Array.isArray(c.transports)) out.transports = c.transports;
+        return out;
+      });
+    }
+    return pk;
+  }
+
+  function credentialJSON(cred) {
+    var response = cred.response;
+    var transports = [];
+    if (typeof response.getTransports === "function") {
+      try {
+        transports = response.getTransports() || [];
+      } catch (e) {
+        transports = [];
+      }
+    }
+    var extensions = {};
+    if (typeof cred.getClientExtensionResults === "function") {
+      try {
+        extensions = cred.getClientExtensionResults() || {};
+      } catch (e) {
+        extensions = {};
+      }
+    }
+    return {
+      id: cred.id,
+      rawId: toBase64url(cred.rawId),
+      type: cred.type,
+      response: {
+        attestationObject: toBase64url(response.attestationObject),
+        clientDataJSON: toBase64url(response.clientDataJSON),
+        transports: transports,
+      },
+      extensions: extensions,
+    };
+  }
+
+  function classifyBrowserError(err) {
+    switch (err && err.name) {
+      case "NotAllowedError":
+      case "AbortError":
+        return "cancelled";
+      case "InvalidStateError":
+        return "exists";
+      case "SecurityError":
+        return "origin";
+      case "NotSupportedError":
+        return "unsupported";
+      default:
+        return "generic";
+    }
+  }
+
+  function classifyApiError(err, phase) {
+    if (isInvalidCode(err)) return "invalid";
+    if (err.status === 0) return "network";
+    // Unknown user: the link points nowhere.
+    if (err.status === 404 && phase !== "finish") return "invalid";
+    return "generic";
+  }
+
+  // ---- Flow ----------------------------------------------------------------------------------
+
+  function defaultPasskeyName() {
+    var platform = "";
+    var uad = navigator.userAgentData;
+    if (uad && typeof uad.platform === "string") platform = uad.platform;
+    if (!platform) {
+      var ua = navigator.userAgent || "";
+      if (/iPhone/.test(ua)) platform = "iPhone";
+      else if (/iPad/.test(ua)) platform = "iPad";
+      else if (/Android/.test(ua)) platform = "Android";
+      else if (/CrOS/.test(ua)) platform = "ChromeOS";
+      else if (/Mac OS X|Macintosh/.test(ua)) platform = "macOS";
+      else if (/Windows/.test(ua)) platform = "Windows";
+      else if (/Linux/.test(ua)) platform = "Linux";
+    }
+    return platform ? "Passkey on " + platform : "My passkey";
+  }
+
+  function validateName() {
+    var input = $("passkey-name");
+    var errorEl = $("passkey-name-error");
+    var name = input.value.trim();
+    var problem = "";
+    if (!name) problem = "Enter a name for the passkey.";
+    else if (name.length > 200) problem = "Use at most 200 characters.";
+    if (problem) {
+      errorEl.textContent = problem;
+      errorEl.hidden = false;
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+      $("status").textContent = problem;
+      return null;
+    }
+    errorEl.hidden = true;
+    errorEl.textContent = "";
+    input.removeAttribute("aria-invalid");
+    return name;
+  }
+
+  function enroll(name) {
+    $("progress-text").textContent = "Follow your browser's prompt to create the passkey.";
+    show("progress", "Confirm on your device. Follow your browser's prompt to create the passkey.");
+    var retry = function () {
+      enroll(name);
+    };
+    var passkeyId;
+
+    startRegistration()
+      .then(
+        function (start) {
+          passkeyId = start.passkeyId;
+          var publicKey = creationOptions(start);
+          return navigator.credentials.create({ publicKey: publicKey }).then(
+            function (cred) {
+              if (!cred) throw { name: "NotAllowedError" };
+              $("progress-text").textContent = "Saving your passkey…";
+              $("status").textContent = "Saving your passkey…";
+              return finishRegistration(passkeyId, credentialJSON(cred), name).then(null, function (err) {
+                showError(classifyApiError(err, "finish"), retry);
+                return null;
+              });
+            },
+            function (err) {
+              showError(classifyBrowserError(err), retry);
+              return null;
+            }
+          );
+        },
+        function (err) {
+          showError(err instanceof ApiError ? classifyApiError(err, "start") : "generic", retry);
+          return null;
+        }
+      )
+      .then(function (done) {
+        if (!done) return;
+        $("success-name").textContent = "\u201c" + name + "\u201d";
+        show("success", "Your passkey is ready. You can now sign in with the passkey " + name + ".");
+      })
+      .catch(function () {
+        showError("generic", retry);
+      });
+  }
+
+  function load() {
+    show("loading", "Checking your link…");
+    fetchInfo().then(
+      function (info) {
+        var display = (info.displayName || "").trim();
+        var login = (info.loginName || "").trim();
+        $("who-name").textContent = display || login || "your account";
+        $("who-login").textContent = login;
+        $("who-login-wrap").hidden = !display || !login || display === login;
+        var input = $("passkey-name");
+        if (!input.value) input.value = defaultPasskeyName();
+        show("ready", "Create a passkey for " + (display || login || "your account") + (login && display && login !== display ? " (" + login + ")" : "") + ".");
+      },
+      function (err) {
+        showError(classifyApiError(err, "info"), load);
+      }
+    );
+  }
+
+  function init() {
+    $("create-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var name = validateName();
+      if (name !== null) enroll(name);
+    });
+    $("passkey-name").addEventListener("input", function () {
+      if (this.getAttribute("aria-invalid") === "true" && this.value.trim()) {
+        this.removeAttribute("aria-invalid");
+        $("passkey-name-error").hidden = true;
+      }
+    });
+    $("retry").addEventListener("click", function () {
+      var action = retryAction;
+      retryAction = null;
+      if (action) action();
+    });
+
+    if (!link.userID || !link.codeID || !link.code) {
+      showError("invalid");
+      return;
+    }
+    if (!webauthnSupported()) {
+      showError("unsupported");
+      return;
+    }
+    load();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

@@ -1,0 +1,353 @@
+// Browser end to end: a person opens passlink's default registration link in Debian's Chromium
+// (headless, driven over the DevTools protocol with a virtual WebAuthn authenticator), creates a
+// passkey by clicking the page, and the passkey is then listed by the API.
+//
+//   PASSLINK_URL=http://localhost:PORT PASSLINK_TOKEN=<IAM_OWNER PAT> node tests/browser/enroll.mjs
+//
+// PASSLINK_URL must use the host `localhost` (the WebAuthn relying party id of a server started
+// with --external-url http://localhost:PORT). ARTIFACTS_DIR (default tests/browser/artifacts)
+// receives the screenshots. CHROMIUM (default /usr/bin/chromium) names the browser binary.
+// Prints one PASS/FAIL line per check and exits 1 if any failed.
+
+import { chromium } from 'playwright-core';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BASE = (process.env.PASSLINK_URL || '').replace(/\/+$/, '');
+const TOKEN = process.env.PASSLINK_TOKEN || '';
+const ARTIFACTS = path.resolve(process.env.ARTIFACTS_DIR || path.join(here, 'artifacts'));
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const UI_TIMEOUT = 20_000;
+
+if (!BASE || !TOKEN) {
+  console.error('enroll.mjs: set PASSLINK_URL (http://localhost:PORT) and PASSLINK_TOKEN');
+  process.exit(2);
+}
+if (new URL(BASE).hostname !== 'localhost') {
+  console.error('enroll.mjs: PASSLINK_URL must use the host "localhost" (WebAuthn relying party id)');
+  process.exit(2);
+}
+fs.mkdirSync(ARTIFACTS, { recursive: true });
+
+let failed = 0;
+let passed = 0;
+function pass(name) {
+  passed++;
+  console.log(`PASS ${name}`);
+}
+function fail(name, why) {
+  failed++;
+  console.log(`FAIL ${name}: ${why}`);
+}
+function check(name, cond, why) {
+  if (cond) pass(name);
+  else fail(name, why);
+  return cond;
+}
+async function step(name, fn) {
+  try {
+    await fn();
+    pass(name);
+    return true;
+  } catch (e) {
+    fail(name, e && e.message ? e.message.split('\n')[0] : String(e));
+    return false;
+  }
+}
+
+// ---- REST ----------------------------------------------------------------------------------
+
+async function rest(method, p, body, { auth = true } = {}) {
+  const headers = { 'content-type': 'application/json', accept: 'application/json' };
+  if (auth) headers.authorization = `Bearer ${TOKEN}`;
+  const res = await fetch(`${BASE}${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  let json;
+  try {
+    json = text ? JSON.parse(text) : {};
+  } catch {
+    json = { raw: text };
+  }
+  if (!res.ok) throw new Error(`${method} ${p} -> ${res.status} ${text.slice(0, 300)}`);
+  return json;
+}
+
+const rand = () => crypto.randomBytes(4).toString('hex');
+
+async function newUser(orgId) {
+  const email = `ada-${rand()}@example.com`;
+  const user = await rest('POST', '/v2/users/human', {
+    organization: { orgId },
+    profile: { givenName: 'Ada', familyName: 'Lovelace' },
+    email: { email, isVerified: true },
+  });
+  if (!user.userId) throw new Error(`no userId in ${JSON.stringify(user)}`);
+  return { userId: user.userId, email };
+}
+
+async function newLink(userId) {
+  const r = await rest('POST', `/v2/users/${userId}/passkeys/registration_link`, { returnCode: {} });
+  if (!r.code || !r.code.id || !r.code.code) throw new Error(`no code in ${JSON.stringify(r)}`);
+  return r.code;
+}
+
+function linkURL({ userId, orgId, codeId, code }) {
+  const q = new URLSearchParams({ userID: userId, orgID: orgId, codeID: codeId, code });
+  return `${BASE}/ui/passkey/register?${q}`;
+}
+
+async function listPasskeys(userId) {
+  const r = await rest('POST', `/v2/users/${userId}/passkeys/_search`, {});
+  return r.result || [];
+}
+
+// ---- Browser -------------------------------------------------------------------------------
+
+const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'passlink-chromium-'));
+let context;
+const secrets = []; // codes that must never reach the console
+const consoleLines = [];
+const foreignRequests = [];
+
+async function openPage({ width = 1024, height = 768 } = {}) {
+  const page = await context.newPage();
+  await page.setViewportSize({ width, height });
+  page.on('console', (m) => consoleLines.push(m.text()));
+  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+  page.on('request', (r) => {
+    const u = r.url();
+    if (!u.startsWith(`${BASE}/`) && !u.startsWith('data:')) foreignRequests.push(u);
+  });
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable', { enableUI: false });
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return { page, cdp, authenticatorId };
+}
+
+async function visible(page, selector, timeout = UI_TIMEOUT) {
+  await page.locator(selector).waitFor({ state: 'visible', timeout });
+}
+
+// Waits for the success or the error screen; throws with the page's message if the error came.
+async function waitForOutcome(page) {
+  await page.locator('#success:not([hidden]), #error:not([hidden])').first().waitFor({ state: 'visible', timeout: UI_TIMEOUT });
+  if (await page.locator('#error').isVisible()) {
+    throw new Error(`error screen: ${(await page.locator('#error').innerText()).replace(/\s+/g, ' ')}`);
+  }
+}
+
+async function focusedHeadingIn(page, sectionId) {
+  return page.evaluate((id) => {
+    const a = document.activeElement;
+    return !!a && a.tagName === 'H1' && !!a.closest(`#${id}`);
+  }, sectionId);
+}
+
+async function main() {
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+
+  const org = await rest('POST', '/v2/organizations', { name: `browser-e2e-${rand()}` });
+  const orgId = org.organizationId;
+  if (!orgId) throw new Error(`no organizationId in ${JSON.stringify(org)}`);
+
+  // ---- 1. enrollment through the default link ----
+  const ada = await newUser(orgId);
+  const code = await newLink(ada.userId);
+  secrets.push(code.code);
+  const link = linkURL({ userId: ada.userId, orgId, codeId: code.id, code: code.code });
+  const chosenName = `E2E passkey ${rand()}`;
+  {
+    const { page, cdp, authenticatorId } = await openPage({ width: 360, height: 740 });
+    await page.goto(link);
+    const ready = await step('ready: the page shows who is enrolling', async () => {
+      await visible(page, '#ready');
+      const text = (await page.locator('#ready').innerText()).replace(/\s+/g, ' ');
+      if (!text.includes('Ada Lovelace') || !text.includes(ada.email)) throw new Error(`ready text: ${text}`);
+    });
+    if (ready) {
+      check('ready: focus is on the heading', await focusedHeadingIn(page, 'ready'), 'focus not on #ready h1');
+      const def = await page.locator('#passkey-name').inputValue();
+      check('ready: a default passkey name is prefilled', /^Passkey on \S/.test(def), `got ${JSON.stringify(def)}`);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      check('ready: no horizontal scrolling at 360px', overflow <= 0, `overflows by ${overflow}px`);
+      await page.screenshot({ path: path.join(ARTIFACTS, 'ready-360.png'), fullPage: true });
+      await page.setViewportSize({ width: 1024, height: 768 });
+
+      await page.locator('#passkey-name').fill(chosenName);
+      await page.getByRole('button', { name: 'Create passkey' }).click();
+      const ok = await step('success: clicking "Create passkey" ends on the success screen', async () => {
+        await waitForOutcome(page);
+        const heading = await page.locator('#success h1').innerText();
+        if (!/passkey is ready/i.test(heading)) throw new Error(`success heading: ${heading}`);
+      });
+      await page.screenshot({ path: path.join(ARTIFACTS, ok ? 'enrollment-success.png' : 'enrollment-failure.png'), fullPage: true });
+      if (ok) {
+        check('success: focus is on the success heading', await focusedHeadingIn(page, 'success'), 'focus not on #success h1');
+        const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+        check(
+          'authenticator: holds one resident credential',
+          credentials.length === 1 && credentials[0].isResidentCredential === true && credentials[0].rpId === 'localhost',
+          JSON.stringify(credentials.map((c) => ({ rk: c.isResidentCredential, rpId: c.rpId })))
+        );
+        const list = await listPasskeys(ada.userId);
+        check(
+          'API: ListPasskeys shows the passkey READY with the chosen name',
+          list.length === 1 && list[0].state === 'AUTH_FACTOR_STATE_READY' && list[0].name === chosenName,
+          JSON.stringify(list)
+        );
+
+        // A second link for the same user, on the same authenticator: the server excludes the
+        // existing credential, so the browser refuses and the page says so (with a retry).
+        const again = await newLink(ada.userId);
+        secrets.push(again.code);
+        await page.goto(linkURL({ userId: ada.userId, orgId, codeId: again.id, code: again.code }));
+        await visible(page, '#ready');
+        await page.getByRole('button', { name: 'Create passkey' }).click();
+        await step('excluded credential: the page says this device already has a passkey', async () => {
+          await visible(page, '#error');
+          const text = await page.locator('#error').innerText();
+          if (!text.includes('already has a passkey')) throw new Error(`error text: ${text}`);
+          const { credentials: after } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+          if (after.length !== 1) throw new Error(`authenticator holds ${after.length} credentials`);
+          const still = await listPasskeys(ada.userId);
+          if (still.length !== 1) throw new Error(`ListPasskeys: ${JSON.stringify(still)}`);
+        });
+      }
+    }
+    await page.close();
+  }
+
+  // ---- 2. the same link again: the code is used ----
+  {
+    const { page } = await openPage();
+    await page.goto(link);
+    await step('used code: the page says the link is no longer valid, without retry', async () => {
+      await visible(page, '#error');
+      const text = await page.locator('#error').innerText();
+      if (!text.includes('no longer valid')) throw new Error(`error text: ${text}`);
+      if (await page.locator('#retry').isVisible()) throw new Error('a retry button is shown');
+      if (!(await focusedHeadingIn(page, 'error'))) throw new Error('focus not on #error h1');
+    });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'expired-code.png'), fullPage: true });
+    await page.close();
+  }
+
+  // ---- 3. a wrong code ----
+  {
+    const bob = await newUser(orgId);
+    const real = await newLink(bob.userId);
+    secrets.push(real.code);
+    const { page } = await openPage();
+    await page.goto(linkURL({ userId: bob.userId, orgId, codeId: real.id, code: `${real.code}x` }));
+    await step('wrong code: the error screen is shown', async () => {
+      await visible(page, '#error');
+      const text = await page.locator('#error').innerText();
+      if (!text.includes('no longer valid')) throw new Error(`error text: ${text}`);
+    });
+    await page.close();
+  }
+
+  // ---- 4. a link missing its code ----
+  {
+    const { page } = await openPage();
+    await page.goto(`${BASE}/ui/passkey/register?userID=${ada.userId}&orgID=${orgId}`);
+    await step('incomplete link: the invalid-link error is shown', async () => {
+      await visible(page, '#error');
+      const text = await page.locator('#error').innerText();
+      if (!text.includes('no longer valid')) throw new Error(`error text: ${text}`);
+    });
+    await page.close();
+  }
+
+  // ---- 5. a failed browser prompt, then Retry with the same code ----
+  {
+    const carol = await newUser(orgId);
+    const c = await newLink(carol.userId);
+    secrets.push(c.code);
+    const { page, cdp, authenticatorId } = await openPage();
+    await page.goto(linkURL({ userId: carol.userId, orgId, codeId: c.id, code: c.code }));
+    await visible(page, '#ready');
+    // The authenticator refuses user verification: the browser rejects with NotAllowedError.
+    await cdp.send('WebAuthn.setUserVerified', { authenticatorId, isUserVerified: false });
+    await page.getByRole('button', { name: 'Create passkey' }).click();
+    const cancelled = await step('failed prompt: "try again" message with a Retry button', async () => {
+      await visible(page, '#error');
+      const text = await page.locator('#error').innerText();
+      if (!text.includes('prompt was closed')) throw new Error(`error text: ${text}`);
+      await visible(page, '#retry', 1000);
+    });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'prompt-closed.png'), fullPage: true });
+    if (cancelled) {
+      await cdp.send('WebAuthn.setUserVerified', { authenticatorId, isUserVerified: true });
+      // Keyboard only: Tab to the Retry button from the focused heading and press Enter.
+      await page.keyboard.press('Tab');
+      const onRetry = await page.evaluate(() => document.activeElement && document.activeElement.id === 'retry');
+      check('failed prompt: Retry is the next keyboard stop', onRetry, 'Tab did not reach #retry');
+      if (onRetry) await page.keyboard.press('Enter');
+      else await page.locator('#retry').click();
+      await step('retry: the same code still enrolls after a failed prompt', async () => {
+        await waitForOutcome(page);
+        const list = await listPasskeys(carol.userId);
+        if (list.length !== 1 || list[0].state !== 'AUTH_FACTOR_STATE_READY') throw new Error(JSON.stringify(list));
+      });
+    }
+    await page.close();
+  }
+
+  // ---- 6. a browser without WebAuthn ----
+  {
+    const { page } = await openPage();
+    await page.addInitScript(() => {
+      delete window.PublicKeyCredential;
+    });
+    await page.goto(link);
+    await step('no WebAuthn: the page says this browser cannot create passkeys', async () => {
+      await visible(page, '#error');
+      const text = await page.locator('#error').innerText();
+      if (!text.includes('This browser cannot create passkeys')) throw new Error(`error text: ${text}`);
+    });
+    await page.close();
+  }
+
+  const leaked = consoleLines.filter((l) => secrets.some((s) => l.includes(s)));
+  check('console: no registration code was logged', leaked.length === 0, `${leaked.length} console lines contain a code`);
+  check('network: the page loaded nothing from other origins', foreignRequests.length === 0, foreignRequests.join(', '));
+}
+
+try {
+  await main();
+} catch (e) {
+  fail('browser e2e', e && e.stack ? e.stack : String(e));
+} finally {
+  if (context) await context.close().catch(() => {});
+  fs.rmSync(userDataDir, { recursive: true, force: true });
+}
+console.log(`screenshots in ${ARTIFACTS}`);
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
