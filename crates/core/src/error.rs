@@ -138,6 +138,15 @@ pub fn translate(key: &str) -> Option<&'static str> {
         "Errors.Member.InvalidRole" => "The role is not valid for this resource",
         "Errors.Member.AlreadyExists" => "Member already exists",
         "Errors.PAT.ExpirationInPast" => "Expiration date is in the past",
+        "Errors.Instance.AlreadyExists" => "The instance already exists",
+        "Errors.User.MFA.Passwordless.NotExisting" => "Passkey does not exist",
+        "Errors.User.WebAuthN.DomainNotAllowed" => "The domain is not a relying party of this server",
+        "Errors.User.WebAuthN.BeginRegisterFailed" => "The passkey registration could not be started",
+        "Errors.User.WebAuthN.ErrorOnParseCredential" => "The passkey credential could not be parsed",
+        "Errors.User.WebAuthN.CreateCredentialFailed" => {
+            "The passkey could not be verified: wrong origin, challenge or signature"
+        }
+        "Errors.User.WebAuthN.CredentialExists" => "This passkey is already registered",
         _ => return None,
     })
 }
@@ -160,6 +169,28 @@ mod tests {
         assert_eq!(e.id, "");
         assert_eq!(e.kind, Kind::InvalidArgument);
         assert!(e.message().starts_with("invalid X.UserId"));
+    }
+
+    #[test]
+    fn every_key_the_core_uses_has_a_text() {
+        let sources = [
+            include_str!("app.rs"),
+            include_str!("app/passkeys.rs"),
+            include_str!("passkey.rs"),
+            include_str!("code.rs"),
+            include_str!("permission.rs"),
+            include_str!("template.rs"),
+            include_str!("error.rs"),
+        ];
+        for src in sources {
+            for (i, _) in src.match_indices("\"Errors.") {
+                let key: String = src[i + 1..].chars().take_while(|c| *c != '"').collect();
+                if key.matches('.').count() < 2 {
+                    continue; // this test's own needle
+                }
+                assert!(translate(&key).is_some(), "no English text for {key}");
+            }
+        }
     }
 
     #[test]
