@@ -32,7 +32,7 @@ struct ServeArgs {
     /// Directory for the SQLite database, the server keys and admin.pat.
     #[arg(long, env = "PASSLINK_DATA_DIR", default_value = "passlink-data")]
     data_dir: PathBuf,
-    /// Database URL: sqlite://PATH (default: <data-dir>/passlink.db).
+    /// Database URL: sqlite://PATH (default: <data-dir>/passlink.db) or postgres://USER@HOST:PORT/DB.
     #[arg(long, env = "PASSLINK_DATABASE")]
     database: Option<String>,
     /// Public origin of default links and the WebAuthn relying party (default http://localhost:<port>

@@ -4,13 +4,22 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Which store to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded SQLite database at this path.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (libpq style; `?options=-csearch_path%3Dschema` selects a schema).
+    Postgres(String),
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Address to listen on (default 127.0.0.1:8080).
     pub listen: SocketAddr,
     /// Directory for the embedded database, server keys and the admin token.
     pub data_dir: PathBuf,
-    /// `sqlite://path` (default: `<data-dir>/passlink.db`).
+    /// `sqlite://path` (default: `<data-dir>/passlink.db`) or `postgres://user@host:port/db`.
     pub database: Option<String>,
     /// Public origin of default links and the WebAuthn relying party (see [`Config::external_url`]).
     pub external_url: Option<String>,
@@ -39,15 +48,19 @@ impl Config {
         }
     }
 
-    pub fn sqlite_path(&self) -> Result<PathBuf, String> {
+    /// The store `--database` names: `sqlite://PATH` (default `<data-dir>/passlink.db`) or a
+    /// `postgres://` / `postgresql://` URL.
+    pub fn backend(&self) -> Result<Backend, String> {
         match &self.database {
-            None => Ok(self.data_dir.join("passlink.db")),
+            None => Ok(Backend::Sqlite(self.data_dir.join("passlink.db"))),
             Some(url) => match url.strip_prefix("sqlite://") {
-                Some(p) => Ok(PathBuf::from(p)),
+                Some(p) => Ok(Backend::Sqlite(PathBuf::from(p))),
                 None if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                    Err("PostgreSQL is not supported by this build yet; use sqlite://".to_string())
+                    Ok(Backend::Postgres(url.clone()))
                 }
-                None => Err(format!("unsupported --database URL {url:?}: expected sqlite://PATH")),
+                None => Err(format!(
+                    "unsupported --database URL {url:?}: expected sqlite://PATH or postgres://USER@HOST/DB"
+                )),
             },
         }
     }

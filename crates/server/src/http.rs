@@ -12,14 +12,18 @@ use passlink_core::app::{App, AppConfig, Deps};
 use passlink_core::ids::Sonyflake;
 use passlink_core::ports::{Clock, Entropy};
 use passlink_core::secret;
+use passlink_core::store::Store;
+use passlink_store_postgres::PostgresStore;
 use passlink_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::auth::Authenticated;
-use crate::config::Config;
-use crate::platform::{OsEntropy, SystemClock, load_or_create_keys, machine_id, write_private};
+use crate::config::{Backend, Config};
+use crate::platform::{
+    OsEntropy, SystemClock, key_fingerprint, load_or_create_keys, machine_id, write_private,
+};
 use crate::{rest, rpc, ui};
 
 /// A running server.
@@ -55,16 +59,29 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback_service(connect)
 }
 
-fn build_app(cfg: &Config, external_url: &str, clock: Arc<dyn Clock>) -> Result<Arc<App>, String> {
+async fn build_app(cfg: &Config, external_url: &str, clock: Arc<dyn Clock>) -> Result<Arc<App>, String> {
     std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("{}: {e}", cfg.data_dir.display()))?;
     let webauthn = passlink_core::passkey::Ceremony::new("passlink", external_url, &cfg.webauthn_origins)?;
     let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy);
     let keys_path = cfg.keys_file.clone().unwrap_or_else(|| cfg.data_dir.join("keys.json"));
     let keys = load_or_create_keys(&keys_path, &*entropy).map_err(|e| e.to_string())?;
-    let db = cfg.sqlite_path()?;
-    let store = SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+    let store: Arc<dyn Store> = match cfg.backend()? {
+        Backend::Sqlite(db) => {
+            Arc::new(SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?)
+        }
+        Backend::Postgres(url) => {
+            let store = PostgresStore::connect(&url, None).await.map_err(|e| format!("PostgreSQL: {e}"))?;
+            // Replicas must share the server keys: refuse to start with keys other than the ones
+            // this database was first used with.
+            store
+                .check_key_fingerprint(&key_fingerprint(&keys))
+                .await
+                .map_err(|e| format!("{e} (every replica must use the same --keys-file as the first one)"))?;
+            Arc::new(store)
+        }
+    };
     let deps = Deps {
-        store: Arc::new(store),
+        store,
         webauthn,
         ids: Arc::new(Sonyflake::new(clock.clone(), machine_id(cfg.machine_id))),
         clock,
@@ -114,7 +131,7 @@ impl Server {
     ) -> Result<Server, String> {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let external_url = cfg.external_url(addr);
-        let app = build_app(&cfg, &external_url, clock)?;
+        let app = build_app(&cfg, &external_url, clock).await?;
         let admin_token_file = cfg.data_dir.join("admin.pat");
         bootstrap(&app, &admin_token_file).await?;
         let (tx, rx) = oneshot::channel::<()>();

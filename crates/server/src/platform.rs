@@ -6,7 +6,7 @@ use std::path::Path;
 
 use passlink_core::error::{Error, Result};
 use passlink_core::ports::{Clock, Entropy};
-use passlink_core::secret::{Key, ServerKeys};
+use passlink_core::secret::{Key, Secret, ServerKeys};
 use passlink_core::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +79,18 @@ pub fn load_or_create_keys(path: &Path, entropy: &dyn Entropy) -> Result<ServerK
         }
         Err(e) => Err(Error::internal(format!("{}: {e}", path.display()))),
     }
+}
+
+/// A fingerprint of the server keys that reveals nothing about them (an HMAC with the code key,
+/// a SHA-256 of the seal key): replicas on one database compare it to refuse mismatched keys.
+pub fn key_fingerprint(keys: &ServerKeys) -> String {
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+    let code = keys.hash_code("passlink.key-fingerprint", &Secret::new(""));
+    let seal =
+        passlink_core::secret::token_hash(&format!("passlink.seal-fingerprint:{}", keys.seal.to_base64()));
+    format!("v1:{}:{}:{}", keys.seal_key_id, hex(&code[..16]), hex(&seal[..16]))
 }
 
 /// A 16-bit machine id for sonyflake ids: from configuration, else hostname and pid mixed.
