@@ -20,6 +20,7 @@ use crate::time::Timestamp;
 use crate::validate;
 use crate::view::{Change, InstanceView, Membership, OrgView, PatView, Scope, UserState, UserView};
 
+pub use oauth::{ClientCredentials, KeyAdded, OAuthError, TokenGranted, TokenRequest};
 pub use passkeys::{PasskeyListed, PasskeyStarted, RegisterPasskey, RegistrationInfo};
 
 /// Tunables of the core, with ZITADEL's defaults.
@@ -33,6 +34,10 @@ pub struct AppConfig {
     pub token_cache_ttl: Duration,
     /// How often a command is retried after losing an optimistic-concurrency race.
     pub max_conflict_retries: u32,
+    /// The OAuth2 issuer (the external URL): `iss` of access tokens, `aud` of assertions.
+    pub issuer: String,
+    /// Lifetime of access tokens from the token endpoint (ZITADEL: 12 h).
+    pub access_token_lifetime: Duration,
 }
 
 impl Default for AppConfig {
@@ -42,6 +47,8 @@ impl Default for AppConfig {
             code_length: 12,
             token_cache_ttl: Duration::from_secs(30),
             max_conflict_retries: 8,
+            issuer: "http://localhost:8080".to_string(),
+            access_token_lifetime: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -166,7 +173,7 @@ pub(crate) fn unauthenticated() -> Error {
     Error::new(Kind::Unauthenticated, "AUTH-7fs1e", "Errors.Token.Missing")
 }
 
-const NEVER_EXPIRES: Timestamp = Timestamp::from_unix_secs(253_402_300_799); // 9999-12-31T23:59:59Z
+pub(crate) const NEVER_EXPIRES: Timestamp = Timestamp::from_unix_secs(253_402_300_799); // 9999-12-31T23:59:59Z
 
 pub fn user_not_found() -> Error {
     Error::new(Kind::NotFound, "COMMAND-M9dsd", "Errors.User.NotFound")
@@ -287,12 +294,15 @@ macro_rules! retry {
     }};
 }
 
+mod oauth;
 mod passkeys;
 
 pub struct App {
     deps: Deps,
     cfg: AppConfig,
     tokens: TokenCache,
+    /// OAuth2 client failures (rate limit) and seen assertion ids (replay protection).
+    oauth: oauth::OAuthState,
     /// Striped per-aggregate locks: writes to one aggregate from this process queue up instead
     /// of losing optimistic-concurrency races to each other. Races with other replicas are still
     /// caught by the store's sequence check and retried.
@@ -304,7 +314,7 @@ const STRIPES: usize = 1024;
 impl App {
     pub fn new(deps: Deps, cfg: AppConfig) -> App {
         let stripes = (0..STRIPES).map(|_| async_lock::Mutex::new(())).collect();
-        App { deps, cfg, tokens: TokenCache::default(), stripes }
+        App { deps, cfg, tokens: TokenCache::default(), oauth: oauth::OAuthState::default(), stripes }
     }
 
     /// Hold the write lock of one aggregate (by id) for the duration of a command.
@@ -345,7 +355,15 @@ impl App {
         if let Some(p) = self.tokens.get(&hash, now, self.cfg.token_cache_ttl) {
             return Ok(p);
         }
+        if crate::oauth::looks_like_jwt(token) {
+            let p = Arc::new(self.principal_from_jwt(token, now).await?);
+            self.tokens.put(hash, p.clone(), now);
+            return Ok(p);
+        }
         let pat = self.deps.store.pat_by_hash(&hash).await?.ok_or_else(token_invalid)?;
+        if pat.revoked {
+            return Err(token_invalid().with_cause("token revoked"));
+        }
         if now >= pat.expiration {
             return Err(token_invalid().with_cause("token expired"));
         }
@@ -485,6 +503,7 @@ impl App {
                 token_hash,
                 expiration: NEVER_EXPIRES,
                 created_at: now,
+                revoked: false,
             }),
         ];
         match self.deps.store.commit(tx.commit).await {
@@ -904,6 +923,7 @@ impl App {
                 token_hash,
                 expiration,
                 created_at: now,
+                revoked: false,
             }));
             self.deps.store.commit(tx.commit).await?;
             Ok(PatCreated { token_id, token, creation_date: now })

@@ -284,6 +284,7 @@ pub async fn commit_then_read_back(store: &dyn Store) {
                 name: "Administrator".into(),
                 description: "the admin".into(),
                 access_token_type: 1,
+                ..MachineProfile::default()
             },
         },
     );
@@ -350,6 +351,7 @@ pub async fn commit_then_read_back(store: &dyn Store) {
         token_hash,
         expiration: at(1_000_000),
         created_at: at(2),
+        revoked: false,
     };
     // Jobs whose id order is the reverse of their age: "oldest first" is by creation.
     let job_old = job("rb-job-c", alice, org, "rb-code-1", at(10));
@@ -526,6 +528,7 @@ pub async fn stale_sequence_is_aborted_and_writes_nothing(store: &dyn Store) {
                     token_hash: [n; 32],
                     expiration: at(99),
                     created_at: at(2),
+                    revoked: false,
                 }),
             ],
             outbox: vec![job(&format!("oc-job-{n}"), user, org, &loser_code.id, at(2))],
@@ -605,6 +608,18 @@ pub async fn taken_claim_fails_with_its_error_and_writes_nothing(store: &dyn Sto
     };
     assert_eq!(store.commit(again).await.expect_err("still taken"), claim("username", "alice").taken);
     assert_claims_free(store, &[claim("email", "fresh@example.com")], "taken claim first").await;
+}
+
+/// Users are found by username, case-insensitively (client ids of machine users).
+pub async fn user_by_username_is_case_insensitive(store: &dyn Store) {
+    store.commit(create_user_commit("ubn-1", "ubn-org", "Alice")).await.expect("alice");
+    let found = store.user_by_username("alice").await.expect("lookup").expect("found");
+    assert_eq!(found.id, "ubn-1");
+    assert_eq!(
+        store.user_by_username("ALICE").await.expect("lookup").map(|u| u.id).as_deref(),
+        Some("ubn-1")
+    );
+    assert_eq!(store.user_by_username("bob").await.expect("lookup"), None);
 }
 
 /// A released claim can be taken again, in the same commit that releases it or later; releasing
@@ -885,6 +900,7 @@ where
         token_hash: [0x5A; 32],
         expiration: at(500),
         created_at: at(1),
+        revoked: false,
     };
     c1.events.push(rec(AggregateKind::Org, org, org, 1, Event::OrgAdded { name: "Durable".into() }));
     c1.events.push(rec(

@@ -67,6 +67,20 @@ pub struct MachineProfile {
     pub description: String,
     #[serde(default)]
     pub access_token_type: i32,
+    /// argon2id hash of the client secret (AddSecret), if any.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub secret_hash: String,
+    /// Public keys for JWT-bearer assertions (AddKey).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<MachineKey>,
+}
+
+/// A machine user's public key (the private half is never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineKey {
+    pub id: String,
+    pub public_key: String,
+    pub expiration: Timestamp,
 }
 
 /// Payload of `user.human.passwordless.initialization.code.requested`. Only the keyed hash of
@@ -103,6 +117,15 @@ pub enum Event {
     MachineAdded { username: String, profile: MachineProfile },
     #[serde(rename = "user.personal.access.token.added")]
     PatAdded { token_id: String, token_hash: String, expiration: Timestamp },
+    #[serde(rename = "user.personal.access.token.removed")]
+    PatRemoved { token_id: String },
+    #[serde(rename = "user.machine.secret.set")]
+    MachineSecretSet { hash: String },
+    #[serde(rename = "user.machine.key.added")]
+    MachineKeyAdded { key_id: String, public_key: String, expiration: Timestamp },
+    /// An access token (JWT) revoked before its expiry.
+    #[serde(rename = "user.token.removed")]
+    TokenRevoked { token_id: String, expiration: Timestamp },
     #[serde(rename = "user.deactivated")]
     UserDeactivated {},
     #[serde(rename = "user.removed")]
@@ -136,6 +159,10 @@ impl Event {
             Event::HumanAdded { .. } => "user.human.added",
             Event::MachineAdded { .. } => "user.machine.added",
             Event::PatAdded { .. } => "user.personal.access.token.added",
+            Event::PatRemoved { .. } => "user.personal.access.token.removed",
+            Event::MachineSecretSet { .. } => "user.machine.secret.set",
+            Event::MachineKeyAdded { .. } => "user.machine.key.added",
+            Event::TokenRevoked { .. } => "user.token.removed",
             Event::UserDeactivated {} => "user.deactivated",
             Event::UserRemoved {} => "user.removed",
             Event::PasskeyCodeRequested(_) => "user.human.passwordless.initialization.code.requested",

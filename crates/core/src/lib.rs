@@ -6,7 +6,8 @@
 //!   [`passkey`]: passkeys folded from a user's events, and the WebAuthn ceremony.
 //! - [`permission`]: roles → permissions, and the target-org authorization rule.
 //! - [`template`], [`validate`]: request checks (URL templates, field lengths).
-//! - [`secret`]: codes, tokens, keys (redacting `Debug`, HMAC, AES-GCM).
+//! - [`secret`]: codes, tokens, keys (redacting `Debug`, HMAC, AES-GCM); [`oauth`]: signing keys,
+//!   access tokens, machine keys, assertions, client-secret hashes.
 //! - [`error`]: the one error type (kind, ZITADEL id, message key).
 //! - [`ports`], [`store`]: what the core needs from outside (clock, ids, entropy, storage).
 //! - [`ids`]: sonyflake ids driven by an injected clock.
@@ -20,6 +21,7 @@ pub mod contract;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod oauth;
 pub mod passkey;
 pub mod permission;
 pub mod ports;

@@ -75,12 +75,14 @@ impl Key {
     }
 }
 
-/// The server's keys: one to hash codes, one (with an id, for rotation) to seal outbox plaintext.
+/// The server's keys: one to hash codes, one (with an id, for rotation) to seal outbox plaintext,
+/// and the RSA keys that sign access tokens.
 #[derive(Debug, Clone)]
 pub struct ServerKeys {
     pub code_hmac: Key,
     pub seal_key_id: String,
     pub seal: Key,
+    pub signing: crate::oauth::TokenKeys,
 }
 
 impl ServerKeys {
@@ -89,6 +91,7 @@ impl ServerKeys {
             code_hmac: Key::generate(entropy),
             seal_key_id: "1".to_string(),
             seal: Key::generate(entropy),
+            signing: crate::oauth::TokenKeys::default(),
         }
     }
 

@@ -42,6 +42,8 @@ pub trait Store: Send + Sync + 'static {
     async fn instance(&self) -> Result<Option<InstanceView>>;
     async fn org(&self, id: &str) -> Result<Option<OrgView>>;
     async fn user(&self, id: &str) -> Result<Option<UserView>>;
+    /// The user with this username (case-insensitive), if any.
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserView>>;
     async fn memberships_of(&self, user_id: &str) -> Result<Vec<Membership>>;
     async fn pat_by_hash(&self, hash: &[u8; 32]) -> Result<Option<PatView>>;
     async fn code(&self, id: &str) -> Result<Option<CodeView>>;

@@ -53,6 +53,9 @@ pub struct UserView {
     pub sequence: u64,
     pub created_at: Timestamp,
     pub changed_at: Timestamp,
+    /// Access tokens (jti) revoked before they expire; pruned once expired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked_tokens: Vec<(String, Timestamp)>,
 }
 
 impl UserView {
@@ -74,6 +77,7 @@ impl UserView {
             sequence: r.sequence,
             created_at: r.created_at,
             changed_at: r.created_at,
+            revoked_tokens: Vec::new(),
         })
     }
 
@@ -81,6 +85,24 @@ impl UserView {
         match &r.event {
             Event::UserDeactivated {} => self.state = UserState::Inactive,
             Event::UserRemoved {} => self.state = UserState::Deleted,
+            Event::MachineSecretSet { hash } => {
+                if let UserKind::Machine(m) = &mut self.kind {
+                    m.secret_hash = hash.clone();
+                }
+            }
+            Event::MachineKeyAdded { key_id, public_key, expiration } => {
+                if let UserKind::Machine(m) = &mut self.kind {
+                    m.keys.push(crate::event::MachineKey {
+                        id: key_id.clone(),
+                        public_key: public_key.clone(),
+                        expiration: *expiration,
+                    });
+                }
+            }
+            Event::TokenRevoked { token_id, expiration } => {
+                self.revoked_tokens.retain(|(_, exp)| *exp > r.created_at);
+                self.revoked_tokens.push((token_id.clone(), *expiration));
+            }
             _ => {}
         }
         self.sequence = r.sequence;
@@ -152,6 +174,9 @@ pub struct PatView {
     pub token_hash: [u8; 32],
     pub expiration: Timestamp,
     pub created_at: Timestamp,
+    /// Revoked (RFC 7009) before its expiration.
+    #[serde(default)]
+    pub revoked: bool,
 }
 
 /// One read-model write, applied by the store in the same transaction as the events.

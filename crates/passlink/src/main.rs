@@ -52,6 +52,12 @@ struct ServeArgs {
     /// repeat the flag or separate with commas.
     #[arg(long = "webauthn-origin", env = "PASSLINK_WEBAUTHN_ORIGINS", value_delimiter = ',')]
     webauthn_origins: Vec<String>,
+    /// Lifetime of access tokens issued by /oauth/v2/token, in seconds.
+    #[arg(long, env = "PASSLINK_ACCESS_TOKEN_LIFETIME_SECS", default_value_t = 43_200)]
+    access_token_lifetime_secs: u64,
+    /// Generate a new token-signing key at start when the newest is older than this many days.
+    #[arg(long, env = "PASSLINK_SIGNING_KEY_MAX_AGE_DAYS", default_value_t = 90)]
+    signing_key_max_age_days: u64,
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "passlink=debug".
     #[arg(long, env = "PASSLINK_LOG", default_value = "info")]
     log: String,
@@ -80,6 +86,8 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     cfg.machine_id = args.machine_id;
     cfg.code_lifetime = Duration::from_secs(args.code_lifetime_secs);
     cfg.webauthn_origins = args.webauthn_origins;
+    cfg.access_token_lifetime = Duration::from_secs(args.access_token_lifetime_secs);
+    cfg.signing_key_max_age = Duration::from_secs(args.signing_key_max_age_days.saturating_mul(86_400));
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| format!("listen on {}: {e}", cfg.listen))?;

@@ -32,6 +32,10 @@ pub struct Config {
     /// More WebAuthn origins besides the external URL (each origin's host becomes an allowed RP
     /// id, selectable with RegisterPasskey's `domain`).
     pub webauthn_origins: Vec<String>,
+    /// Lifetime of access tokens from `/oauth/v2/token` (default 12 h, as ZITADEL).
+    pub access_token_lifetime: Duration,
+    /// Age after which a new token-signing key is generated at start (default 90 days).
+    pub signing_key_max_age: Duration,
 }
 
 impl Config {
@@ -45,6 +49,8 @@ impl Config {
             machine_id: None,
             code_lifetime: Duration::from_secs(3600),
             webauthn_origins: Vec::new(),
+            access_token_lifetime: Duration::from_secs(12 * 3600),
+            signing_key_max_age: Duration::from_secs(90 * 24 * 3600),
         }
     }
 

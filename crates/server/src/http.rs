@@ -24,7 +24,7 @@ use crate::config::{Backend, Config};
 use crate::platform::{
     OsEntropy, SystemClock, key_fingerprint, load_or_create_keys, machine_id, write_private,
 };
-use crate::{rest, rpc, ui};
+use crate::{oauth, rest, rpc, ui};
 
 /// A running server.
 pub struct Server {
@@ -54,6 +54,7 @@ pub fn router(app: Arc<App>) -> Router {
     let connect = connectrpc::ConnectRpcService::from_arc(dispatcher.clone());
     rest::routes(dispatcher)
         .merge(ui::routes(app.clone()))
+        .merge(oauth::routes(app.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz).with_state(app))
         .fallback_service(connect)
@@ -64,7 +65,8 @@ async fn build_app(cfg: &Config, external_url: &str, clock: Arc<dyn Clock>) -> R
     let webauthn = passlink_core::passkey::Ceremony::new("passlink", external_url, &cfg.webauthn_origins)?;
     let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy);
     let keys_path = cfg.keys_file.clone().unwrap_or_else(|| cfg.data_dir.join("keys.json"));
-    let keys = load_or_create_keys(&keys_path, &*entropy).map_err(|e| e.to_string())?;
+    let keys = load_or_create_keys(&keys_path, &*entropy, clock.now(), cfg.signing_key_max_age)
+        .map_err(|e| e.to_string())?;
     let store: Arc<dyn Store> = match cfg.backend()? {
         Backend::Sqlite(db) => {
             Arc::new(SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?)
@@ -88,7 +90,12 @@ async fn build_app(cfg: &Config, external_url: &str, clock: Arc<dyn Clock>) -> R
         entropy,
         keys,
     };
-    let app_cfg = AppConfig { code_lifetime: cfg.code_lifetime, ..AppConfig::default() };
+    let app_cfg = AppConfig {
+        code_lifetime: cfg.code_lifetime,
+        issuer: external_url.to_string(),
+        access_token_lifetime: cfg.access_token_lifetime,
+        ..AppConfig::default()
+    };
     Ok(Arc::new(App::new(deps, app_cfg)))
 }
 

@@ -255,6 +255,10 @@ impl Store for PostgresStore {
         self.one("SELECT data FROM users WHERE id = $1", id).await
     }
 
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserView>> {
+        self.one("SELECT data FROM users WHERE lower(username) = lower($1)", username).await
+    }
+
     async fn memberships_of(&self, user_id: &str) -> Result<Vec<Membership>> {
         let rows = self
             .rows(

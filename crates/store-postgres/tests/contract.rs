@@ -37,6 +37,7 @@ contract_test!(independent_concurrent_commits_all_succeed);
 contract_test!(failures_in_a_batch_are_isolated);
 contract_test!(racing_claims_have_one_winner);
 contract_test!(released_claims_are_free_again);
+contract_test!(user_by_username_is_case_insensitive);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_across_reopen() {
@@ -108,6 +109,12 @@ impl Store for Split {
     }
     async fn user(&self, id: &str) -> passlink_core::error::Result<Option<passlink_core::view::UserView>> {
         self.pick().user(id).await
+    }
+    async fn user_by_username(
+        &self,
+        username: &str,
+    ) -> passlink_core::error::Result<Option<passlink_core::view::UserView>> {
+        self.pick().user_by_username(username).await
     }
     async fn memberships_of(
         &self,

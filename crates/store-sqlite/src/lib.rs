@@ -134,6 +134,10 @@ impl Store for SqliteStore {
         self.one("SELECT data FROM users WHERE id = ?1", id)
     }
 
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserView>> {
+        self.one("SELECT data FROM users WHERE username = ?1", &username.to_lowercase())
+    }
+
     async fn memberships_of(&self, user_id: &str) -> Result<Vec<Membership>> {
         self.read(|c| {
             let mut st = c.prepare_cached(

@@ -6,8 +6,9 @@ use rusqlite::Connection;
 use crate::db_err;
 
 /// (version, SQL). Append only; never edit a released migration.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
     "CREATE TABLE events (
         aggregate_type TEXT NOT NULL,
         aggregate_id TEXT NOT NULL,
@@ -47,7 +48,14 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         data TEXT NOT NULL
     );
     CREATE INDEX outbox_pending ON outbox (state, next_attempt_at);",
-)];
+    ),
+    (
+        2,
+        "ALTER TABLE users ADD COLUMN username TEXT;
+    UPDATE users SET username = lower(json_extract(data, '$.username'));
+    CREATE INDEX users_username ON users (username);",
+    ),
+];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     conn.execute_batch(

@@ -176,9 +176,9 @@ fn apply_change(c: &Connection, ch: &Change) -> Result<()> {
         ),
         Change::User(v) => exec(
             c,
-            "INSERT INTO users (id, org_id, data) VALUES (?1, ?2, ?3) \
+            "INSERT INTO users (id, org_id, username, data) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-            params![v.id, v.org_id, to_json(v)?],
+            params![v.id, v.org_id, v.username.to_lowercase(), to_json(v)?],
         ),
         Change::Membership(m) => exec(
             c,

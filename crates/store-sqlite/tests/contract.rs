@@ -63,6 +63,7 @@ contract_test!(independent_concurrent_commits_all_succeed);
 contract_test!(failures_in_a_batch_are_isolated);
 contract_test!(racing_claims_have_one_winner);
 contract_test!(released_claims_are_free_again);
+contract_test!(user_by_username_is_case_insensitive);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn durable_across_reopen() {

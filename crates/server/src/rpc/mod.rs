@@ -175,6 +175,7 @@ pub mod user_v2 {
                             name: m.name.clone(),
                             description: m.description.clone().unwrap_or_default(),
                             access_token_type: 0,
+                            ..MachineProfile::default()
                         },
                     };
                     self.0.add_machine(&caller, machine).await
@@ -287,6 +288,40 @@ pub mod user_v2 {
                 .map_err(|e| to_connect(&e))?;
             Response::ok(pb::RemovePasskeyResponse {
                 details: common::details(&d).into(),
+                ..Default::default()
+            })
+        }
+        async fn add_secret(
+            &self,
+            ctx: RequestContext,
+            req: ServiceRequest<'_, pb::AddSecretRequest>,
+        ) -> ServiceResult<pb::AddSecretResponse> {
+            let caller = caller(&ctx)?;
+            let req = req.to_owned_message();
+            let (secret, at) = self.0.add_secret(&caller, &req.user_id).await.map_err(|e| to_connect(&e))?;
+            Response::ok(pb::AddSecretResponse {
+                creation_date: timestamp(at).into(),
+                client_secret: secret.expose().to_string(),
+                ..Default::default()
+            })
+        }
+        async fn add_key(
+            &self,
+            ctx: RequestContext,
+            req: ServiceRequest<'_, pb::AddKeyRequest>,
+        ) -> ServiceResult<pb::AddKeyResponse> {
+            let caller = caller(&ctx)?;
+            let req = req.to_owned_message();
+            let exp = req.expiration_date.as_option().map(from_timestamp);
+            let k = self
+                .0
+                .add_key(&caller, &req.user_id, exp, &req.public_key)
+                .await
+                .map_err(|e| to_connect(&e))?;
+            Response::ok(pb::AddKeyResponse {
+                creation_date: timestamp(k.creation_date).into(),
+                key_id: k.key_id,
+                key_content: k.key_content,
                 ..Default::default()
             })
         }

@@ -110,6 +110,7 @@ fn user(u: &UserView, d: &Details) -> pb::User {
             name: m.name.clone(),
             description: m.description.clone(),
             access_token_type: m.access_token_type.into(),
+            has_secret: !m.secret_hash.is_empty(),
             ..Default::default()
         })),
     };

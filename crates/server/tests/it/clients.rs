@@ -343,6 +343,12 @@ impl Api for Generated {
                 verify_passkey_registration_with_options,
                 v2::VerifyPasskeyRegistrationRequest
             ),
+            ("zitadel.user.v2.UserService", "AddSecret") => {
+                typed!(u, o, req, add_secret_with_options, v2::AddSecretRequest)
+            }
+            ("zitadel.user.v2.UserService", "AddKey") => {
+                typed!(u, o, req, add_key_with_options, v2::AddKeyRequest)
+            }
             ("zitadel.user.v2.UserService", "ListPasskeys") => {
                 typed!(u, o, req, list_passkeys_with_options, v2::ListPasskeysRequest)
             }

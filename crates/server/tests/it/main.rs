@@ -10,5 +10,6 @@ mod setup;
 
 mod admin;
 mod link;
+mod oauth;
 mod passkey;
 mod restart;

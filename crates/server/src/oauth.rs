@@ -1,0 +1,256 @@
+//! The OAuth2 endpoints for machine callers, as ZITADEL's SDKs use them:
+//! `/.well-known/openid-configuration`, `/oauth/v2/keys` (JWKS), `/oauth/v2/token`
+//! (client_credentials with client_secret_basic / client_secret_post / private_key_jwt, and the
+//! JWT-bearer grant), `/oauth/v2/introspect` (RFC 7662) and `/oauth/v2/revoke` (RFC 7009).
+//! Errors follow RFC 6749: `{"error", "error_description"}` with 400/401/429.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use passlink_core::app::{App, ClientCredentials, OAuthError, TokenRequest};
+use passlink_core::secret::Secret;
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+const CLIENT_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+fn error(e: &OAuthError) -> Response {
+    tracing::debug!(error = e.error, description = %e.description, "oauth request refused");
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = (status, Json(serde_json::json!({"error": e.error, "error_description": e.description})))
+        .into_response();
+    if e.status == 401 {
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"passlink\""));
+    }
+    if e.status == 429 {
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    }
+    no_store(r)
+}
+
+/// `Authorization: Basic` credentials. RFC 6749 form-encodes id and secret before base64;
+/// some clients don't: split at the first ':' and decode percent-escapes only if present.
+fn basic(headers: &HeaderMap) -> Option<(String, String)> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, b64) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (id, secret) = raw.split_once(':')?;
+    let decode = |s: &str| {
+        if s.contains('%') { form_urlencoded_decode(s) } else { s.to_string() }
+    };
+    Some((decode(id), decode(secret)))
+}
+
+/// `application/x-www-form-urlencoded` decoding of one value (`+` is a space, `%XX` a byte).
+fn form_urlencoded_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The client's credentials from the header or the form (one method only, as RFC 6749 asks).
+fn client(
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Option<ClientCredentials>, OAuthError> {
+    let get = |k: &str| form.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let from_header = basic(headers);
+    let from_post =
+        get("client_secret").map(|s| (get("client_id").unwrap_or_default().to_string(), s.to_string()));
+    let assertion =
+        (get("client_assertion_type") == Some(CLIENT_ASSERTION)).then(|| get("client_assertion")).flatten();
+    let methods = usize::from(from_header.is_some())
+        + usize::from(from_post.is_some())
+        + usize::from(assertion.is_some());
+    if methods > 1 {
+        return Err(OAuthError {
+            status: 400,
+            error: "invalid_request",
+            description: "use exactly one client authentication method".into(),
+        });
+    }
+    Ok(match (from_header.or(from_post), assertion) {
+        (Some((client_id, secret)), _) => {
+            Some(ClientCredentials::Secret { client_id, secret: Secret::new(secret) })
+        }
+        (None, Some(a)) => Some(ClientCredentials::Assertion(a.to_string())),
+        (None, None) => None,
+    })
+}
+
+async fn token(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let grant_type = form.get("grant_type").cloned().unwrap_or_default();
+    let client = match client(&headers, &form) {
+        Ok(c) => c,
+        Err(e) => return error(&e),
+    };
+    let client = if grant_type == JWT_BEARER {
+        // The assertion is the grant; a client_id field (some SDKs send "None") is ignored.
+        form.get("assertion").filter(|a| !a.is_empty()).map(|a| ClientCredentials::Assertion(a.clone()))
+    } else {
+        client
+    };
+    let req = TokenRequest { grant_type, client, scope: form.get("scope").cloned().unwrap_or_default() };
+    match app.token(req).await {
+        Ok(t) => no_store(
+            Json(serde_json::json!({
+                "access_token": t.access_token.expose(),
+                "token_type": "Bearer",
+                "expires_in": t.expires_in,
+                "scope": t.scope,
+            }))
+            .into_response(),
+        ),
+        Err(e) => error(&e),
+    }
+}
+
+async fn with_client(
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<(ClientCredentials, String), OAuthError> {
+    let creds = client(headers, form)?.ok_or_else(|| OAuthError {
+        status: 401,
+        error: "invalid_client",
+        description: "client authentication required".into(),
+    })?;
+    let token = form.get("token").filter(|t| !t.is_empty()).cloned().ok_or_else(|| OAuthError {
+        status: 400,
+        error: "invalid_request",
+        description: "missing token".into(),
+    })?;
+    Ok((creds, token))
+}
+
+async fn introspect(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    match with_client(&headers, &form).await {
+        Ok((creds, token)) => match app.introspect(&creds, &token).await {
+            Ok(v) => no_store(Json(v).into_response()),
+            Err(e) => error(&e),
+        },
+        Err(e) => error(&e),
+    }
+}
+
+async fn revoke(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    match with_client(&headers, &form).await {
+        Ok((creds, token)) => match app.revoke(&creds, &token).await {
+            Ok(()) => no_store(StatusCode::OK.into_response()),
+            Err(e) => error(&e),
+        },
+        Err(e) => error(&e),
+    }
+}
+
+async fn discovery(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+    let iss = app.issuer().to_string();
+    Json(serde_json::json!({
+        "issuer": iss,
+        "token_endpoint": format!("{iss}/oauth/v2/token"),
+        "introspection_endpoint": format!("{iss}/oauth/v2/introspect"),
+        "revocation_endpoint": format!("{iss}/oauth/v2/revoke"),
+        "jwks_uri": format!("{iss}/oauth/v2/keys"),
+        "grant_types_supported": ["client_credentials", JWT_BEARER],
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+        "scopes_supported": ["openid", "profile", "email", passlink_core::oauth::API_AUDIENCE_SCOPE],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"],
+    }))
+}
+
+async fn keys(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+    Json(app.jwks())
+}
+
+pub fn routes(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/oauth/v2/keys", get(keys))
+        .route("/oauth/v2/token", post(token))
+        .route("/oauth/v2/introspect", post(introspect))
+        .route("/oauth/v2/revoke", post(revoke))
+        .with_state(app)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_raw_and_encoded() {
+        let mut h = HeaderMap::new();
+        let enc = base64::engine::general_purpose::STANDARD.encode("svc:s3cr:et/+");
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Basic {enc}")).unwrap());
+        assert_eq!(basic(&h), Some(("svc".into(), "s3cr:et/+".into())));
+        let enc = base64::engine::general_purpose::STANDARD.encode("my%20svc:a%2Bb");
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Basic {enc}")).unwrap());
+        assert_eq!(basic(&h), Some(("my svc".into(), "a+b".into())));
+    }
+
+    #[test]
+    fn one_client_authentication_method_only() {
+        let mut h = HeaderMap::new();
+        let enc = base64::engine::general_purpose::STANDARD.encode("a:b");
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Basic {enc}")).unwrap());
+        let form = HashMap::from([
+            ("client_id".to_string(), "a".to_string()),
+            ("client_secret".to_string(), "b".to_string()),
+        ]);
+        assert_eq!(client(&h, &form).err().map(|e| e.error), Some("invalid_request"));
+        assert!(matches!(client(&HeaderMap::new(), &form), Ok(Some(ClientCredentials::Secret { .. }))));
+    }
+}
