@@ -373,6 +373,18 @@ if key_file:
             fail("jwt_profile: second call reuses the access token", describe(e))
             jwt_log.dump()
 
+    # Two SDK clients on one key file (e.g. two workers starting together): the SDK's assertion has
+    # no jti and second-resolution iat/exp, so both send the SAME assertion when they ask in the same
+    # second. Both must get a token (a replay check may key on jti only).
+    try:
+        twins = [Zitadel.with_private_key(BASE, key_file) for _ in range(2)]
+        for twin in twins:
+            twin.configuration.authenticator.get_auth_token()
+        for i, twin in enumerate(twins):
+            check_link(f"jwt_profile: two clients on one key file at once, client {i + 1}", create_link(twin))
+    except Exception as e:  # noqa: BLE001
+        fail("jwt_profile: two clients on one key file at once (identical jti-less assertions)", describe(e))
+
     # a key the server does not know, under the real keyId and user: the SDK must raise
     try:
         from cryptography.hazmat.primitives import serialization

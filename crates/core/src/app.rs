@@ -62,6 +62,8 @@ pub struct Deps {
     pub ids: Arc<dyn IdGenerator>,
     pub entropy: Arc<dyn Entropy>,
     pub keys: ServerKeys,
+    /// External issuers whose JWTs authenticate users (by user id = `sub`).
+    pub trusted_issuers: Vec<Arc<dyn crate::ports::TrustedIssuer>>,
 }
 
 /// Who is calling: the authenticated user, their memberships, and the context organization

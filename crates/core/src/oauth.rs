@@ -230,6 +230,15 @@ pub struct AssertionClaims {
     pub jti: Option<String>,
 }
 
+/// The unverified `iss` of a JWT: which issuer's keys must verify it.
+pub fn peek_issuer(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Iss {
+        iss: String,
+    }
+    jsonwebtoken::dangerous::insecure_decode::<Iss>(token).ok().map(|d| d.claims.iss)
+}
+
 /// The unverified `kid` and claims of an assertion: which user and key it claims to come from.
 pub fn peek_assertion(assertion: &str) -> Option<(Option<String>, AssertionClaims)> {
     let header = jsonwebtoken::decode_header(assertion).ok()?;

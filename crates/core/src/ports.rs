@@ -20,6 +20,25 @@ pub trait Entropy: Send + Sync {
     fn fill(&self, buf: &mut [u8]);
 }
 
+/// Claims of a token from a trusted external issuer, after its signature was verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalClaims {
+    pub sub: String,
+    pub aud: Vec<String>,
+    pub exp: i64,
+    pub nbf: Option<i64>,
+}
+
+/// An external OpenID issuer whose access tokens passlink accepts (`--trust-issuer`). The
+/// adapter fetches its discovery document and JWKS (I/O); the core maps `sub` to a user.
+#[async_trait::async_trait]
+pub trait TrustedIssuer: Send + Sync {
+    fn issuer(&self) -> &str;
+    /// Verify the signature (refreshing the keys on an unknown `kid`); lifetime and audience
+    /// are checked by the core.
+    async fn verify(&self, token: &str) -> crate::error::Result<ExternalClaims>;
+}
+
 /// A clock that always answers the same instant (tests) or a settable one.
 #[derive(Debug, Default)]
 pub struct FixedClock(pub std::sync::atomic::AtomicI64);

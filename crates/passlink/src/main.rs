@@ -58,6 +58,10 @@ struct ServeArgs {
     /// Generate a new token-signing key at start when the newest is older than this many days.
     #[arg(long, env = "PASSLINK_SIGNING_KEY_MAX_AGE_DAYS", default_value_t = 90)]
     signing_key_max_age_days: u64,
+    /// Trust access tokens of this OpenID issuer (repeatable, or comma-separated): a token
+    /// authenticates the passlink user whose user id equals its `sub`.
+    #[arg(long = "trust-issuer", env = "PASSLINK_TRUST_ISSUERS", value_delimiter = ',')]
+    trust_issuers: Vec<String>,
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "passlink=debug".
     #[arg(long, env = "PASSLINK_LOG", default_value = "info")]
     log: String,
@@ -86,6 +90,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     cfg.machine_id = args.machine_id;
     cfg.code_lifetime = Duration::from_secs(args.code_lifetime_secs);
     cfg.webauthn_origins = args.webauthn_origins;
+    cfg.trust_issuers = args.trust_issuers;
     cfg.access_token_lifetime = Duration::from_secs(args.access_token_lifetime_secs);
     cfg.signing_key_max_age = Duration::from_secs(args.signing_key_max_age_days.saturating_mul(86_400));
     let listener = tokio::net::TcpListener::bind(cfg.listen)

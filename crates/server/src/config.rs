@@ -36,6 +36,9 @@ pub struct Config {
     pub access_token_lifetime: Duration,
     /// Age after which a new token-signing key is generated at start (default 90 days).
     pub signing_key_max_age: Duration,
+    /// External OpenID issuers whose access tokens authenticate the passlink user whose id is
+    /// the token's `sub` (see README).
+    pub trust_issuers: Vec<String>,
 }
 
 impl Config {
@@ -51,6 +54,7 @@ impl Config {
             webauthn_origins: Vec::new(),
             access_token_lifetime: Duration::from_secs(12 * 3600),
             signing_key_max_age: Duration::from_secs(90 * 24 * 3600),
+            trust_issuers: Vec::new(),
         }
     }
 

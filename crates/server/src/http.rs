@@ -82,7 +82,12 @@ async fn build_app(cfg: &Config, external_url: &str, clock: Arc<dyn Clock>) -> R
             Arc::new(store)
         }
     };
+    let mut trusted_issuers: Vec<Arc<dyn passlink_core::ports::TrustedIssuer>> = Vec::new();
+    for url in &cfg.trust_issuers {
+        trusted_issuers.push(Arc::new(crate::trust::RemoteIssuer::new(url).map_err(|e| e.to_string())?));
+    }
     let deps = Deps {
+        trusted_issuers,
         store,
         webauthn,
         ids: Arc::new(Sonyflake::new(clock.clone(), machine_id(cfg.machine_id))),

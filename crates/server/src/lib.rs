@@ -23,6 +23,7 @@ pub mod oauth;
 pub mod platform;
 pub mod rest;
 pub mod rpc;
+pub mod trust;
 pub mod ui;
 
 pub use config::Config;

@@ -22,6 +22,13 @@ impl Clock for SystemClock {
     }
 }
 
+impl SystemClock {
+    /// Whole seconds since the epoch.
+    pub fn now_secs(&self) -> i64 {
+        self.now().secs_nanos().0
+    }
+}
+
 /// The operating system's CSPRNG.
 pub struct OsEntropy;
 

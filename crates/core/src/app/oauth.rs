@@ -423,6 +423,10 @@ impl App {
     /// A principal from a passlink access token: valid signature, issuer, lifetime, the API
     /// audience, an active subject, not revoked.
     pub(super) async fn principal_from_jwt(&self, token: &str, now: Timestamp) -> Result<Principal> {
+        let iss = o::peek_issuer(token).ok_or_else(|| token_invalid().with_cause("not a JWT"))?;
+        if iss != self.cfg.issuer {
+            return self.principal_from_external(token, &iss, now).await;
+        }
         let claims = self.deps.keys.signing.verify(token, &self.cfg.issuer, now)?;
         if !claims.aud.iter().any(|a| a == o::API_AUDIENCE) {
             return Err(token_invalid().with_cause("the token's audience is not this API"));
@@ -433,6 +437,42 @@ impl App {
         }
         if user.revoked_tokens.iter().any(|(id, _)| *id == claims.jti) {
             return Err(token_invalid().with_cause("token revoked"));
+        }
+        let memberships = self.deps.store.memberships_of(&user.id).await?;
+        Ok(Principal {
+            user_id: user.id,
+            org_id: user.org_id,
+            memberships,
+            token_expires: Timestamp::from_unix_secs(claims.exp),
+        })
+    }
+
+    /// A token of a trusted external issuer authenticates the passlink user whose **user id**
+    /// equals its `sub` (create that user with `userId` set to the external subject). It must
+    /// name this API in `aud` (the ZITADEL project audience `zitadel` or passlink's issuer URL).
+    async fn principal_from_external(&self, token: &str, iss: &str, now: Timestamp) -> Result<Principal> {
+        let trusted = self
+            .deps
+            .trusted_issuers
+            .iter()
+            .find(|t| t.issuer().trim_end_matches('/') == iss.trim_end_matches('/'))
+            .ok_or_else(|| token_invalid().with_cause("untrusted issuer"))?;
+        let claims = trusted.verify(token).await?;
+        let now_s = now.secs_nanos().0;
+        if now_s >= claims.exp || claims.nbf.is_some_and(|nbf| now_s + 60 < nbf) {
+            return Err(token_invalid().with_cause("external token expired or not yet valid"));
+        }
+        if !claims.aud.iter().any(|a| a == o::API_AUDIENCE || a.trim_end_matches('/') == self.cfg.issuer) {
+            return Err(token_invalid().with_cause("the external token's audience is not this API"));
+        }
+        let user = self
+            .deps
+            .store
+            .user(&claims.sub)
+            .await?
+            .ok_or_else(|| token_invalid().with_cause("no user for the subject"))?;
+        if user.state != UserState::Active {
+            return Err(token_invalid().with_cause("token owner is not active"));
         }
         let memberships = self.deps.store.memberships_of(&user.id).await?;
         Ok(Principal {

@@ -13,3 +13,4 @@ mod link;
 mod oauth;
 mod passkey;
 mod restart;
+mod trust;
