@@ -310,6 +310,31 @@ impl Api {
     }
 }
 
+impl Api {
+    /// `POST /oauth/v2/token` (client_credentials, client_secret_basic): an access token (JWT).
+    async fn client_credentials_token(&mut self, client_id: &str, secret: &str) -> Res<String> {
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/oauth/v2/token")
+            .header(header::HOST, self.spec_host.clone())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::AUTHORIZATION, format!("Basic {basic}"))
+            .body(Full::new(Bytes::from_static(
+                b"grant_type=client_credentials&scope=openid+urn%3Azitadel%3Aiam%3Aorg%3Aproject%3Aid%3Azitadel%3Aaud",
+            )))
+            .map_err(|e| format!("token request: {e}"))?;
+        let (status, resp) = self.conn.send(req).await?;
+        if !status.is_success() {
+            return Err(format!("POST /oauth/v2/token: HTTP {status}: {}", body_text(&resp)));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&resp)
+            .map_err(|e| format!("token response: {e}: {}", body_text(&resp)))?;
+        str_field(&v, "access_token")
+    }
+}
+
 fn str_field(v: &serde_json::Value, name: &str) -> Res<String> {
     v.get(name)
         .and_then(|s| s.as_str())
@@ -317,8 +342,9 @@ fn str_field(v: &serde_json::Value, name: &str) -> Res<String> {
         .ok_or_else(|| format!("no \"{name}\" in the response: {v}"))
 }
 
-/// One organization and `n` active human users in it; returns the user ids.
-async fn setup(addr: &str, token: &str, n: usize) -> Res<(String, Vec<String>)> {
+/// One organization, `n` active human users in it, and a machine user (ORG_OWNER there) with a
+/// client secret; returns the org id, the user ids and a JWT access token of the machine user.
+async fn setup(addr: &str, token: &str, n: usize) -> Res<(String, Vec<String>, String)> {
     let auth = HeaderValue::from_str(&format!("Bearer {token}"))
         .map_err(|_| "the token is not a valid header value".to_string())?;
     let mut api = Api { conn: Conn::open(addr).await?, spec_host: host_value(addr)?, auth };
@@ -339,7 +365,23 @@ async fn setup(addr: &str, token: &str, n: usize) -> Res<(String, Vec<String>)> 
             .await?;
         users.push(str_field(&u, "userId")?);
     }
-    Ok((org_id, users))
+    let client_id = format!("bench-svc-{tag}");
+    let m = api
+        .post(
+            "/zitadel.user.v2.UserService/CreateUser",
+            serde_json::json!({"organizationId": org_id, "username": client_id, "machine": {"name": "bench"}}),
+        )
+        .await?;
+    let machine_id = str_field(&m, "id")?;
+    api.post(
+        "/zitadel.internal_permission.v2beta.InternalPermissionService/CreateAdministrator",
+        serde_json::json!({"userId": machine_id, "resource": {"organizationId": org_id}, "roles": ["ORG_OWNER"]}),
+    )
+    .await?;
+    let secret =
+        api.post("/zitadel.user.v2.UserService/AddSecret", serde_json::json!({"userId": machine_id})).await?;
+    let jwt = api.client_credentials_token(&client_id, &str_field(&secret, "clientSecret")?).await?;
+    Ok((org_id, users, jwt))
 }
 
 // ---------------------------------------------------------------------------------------- phases
@@ -528,7 +570,7 @@ async fn bench(cli: &Cli, addr: &str, token: &str) -> Res<bool> {
     let warmup = secs("warmup", cli.warmup)?;
     let duration = secs("duration", cli.duration)?;
     let t = Instant::now();
-    let (org_id, users) = setup(addr, token, n).await?;
+    let (org_id, users, jwt) = setup(addr, token, n).await?;
     println!("setup: organization {org_id}, {} users ({:.1}s)", users.len(), t.elapsed().as_secs_f64());
 
     let body = match cli.medium {
@@ -560,6 +602,29 @@ async fn bench(cli: &Cli, addr: &str, token: &str) -> Res<bool> {
     )
     .await?;
 
+    let jwt_auth = HeaderValue::from_str(&format!("Bearer {jwt}")).map_err(|_| "bad jwt".to_string())?;
+    let jwt_spec = RequestSpec {
+        method: Method::POST,
+        host: host_value(addr)?,
+        auth: Some(jwt_auth),
+        body: Bytes::from_static(body.as_bytes()),
+    };
+    println!(
+        "phase A2: the same with a JWT access token from /oauth/v2/token instead of the PAT, {:.1}s warm-up + {:.1}s",
+        warmup.as_secs_f64(),
+        duration.as_secs_f64()
+    );
+    let links_jwt = run_phase(
+        &format!("  … with a JWT access token ({})", cli.medium.name()),
+        addr,
+        jwt_spec,
+        &link_paths,
+        n,
+        warmup,
+        duration,
+    )
+    .await?;
+
     let health_spec =
         RequestSpec { method: Method::GET, host: host_value(addr)?, auth: None, body: Bytes::new() };
     println!(
@@ -570,12 +635,15 @@ async fn bench(cli: &Cli, addr: &str, token: &str) -> Res<bool> {
     let health =
         run_phase("GET /healthz", addr, health_spec, &["/healthz".to_string()], n, warmup, duration).await?;
 
-    print_table(&[&links, &health]);
+    print_table(&[&links, &links_jwt, &health]);
     let ratio = if health.rps() > 0.0 { links.rps() / health.rps() } else { f64::NAN };
     println!("links/healthz throughput ratio: {ratio:.3}");
+    let jwt_ratio = if links.rps() > 0.0 { links_jwt.rps() / links.rps() } else { f64::NAN };
+    println!("JWT/PAT links throughput ratio: {jwt_ratio:.3}");
     report_errors(&links);
+    report_errors(&links_jwt);
     report_errors(&health);
-    let failed = [&links, &health].iter().any(|r| r.stats.errors + r.stats.errors_outside > 0);
+    let failed = [&links, &links_jwt, &health].iter().any(|r| r.stats.errors + r.stats.errors_outside > 0);
     Ok(!failed)
 }
 
