@@ -250,6 +250,37 @@ impl Tx {
     }
 }
 
+/// A [`Tx`] appending to one existing user's aggregate, keeping the user's view in step.
+struct UserTx {
+    tx: Tx,
+    user: UserView,
+}
+
+impl UserTx {
+    fn new(now: Timestamp, creator: &str, user: &UserView) -> UserTx {
+        UserTx { tx: Tx::new(now, creator), user: user.clone() }
+    }
+
+    /// Record `event` as the user's next event and fold it into the view.
+    fn record(&mut self, event: Event) -> Recorded {
+        let mut seq = self.user.sequence;
+        let r = self.tx.record(AggregateKind::User, &self.user.id, &self.user.org_id, &mut seq, event);
+        self.user.apply(&r);
+        r
+    }
+
+    /// Details of the write (the sequence of the last event recorded so far).
+    fn details(&self) -> Details {
+        self.tx.details(self.user.sequence, &self.user.org_id, false)
+    }
+
+    /// The commit: the recorded events, the user's new view, and whatever else was added.
+    fn into_commit(mut self) -> Commit {
+        self.tx.commit.changes.push(Change::User(self.user));
+        self.tx.commit
+    }
+}
+
 /// The in-memory cache of verified tokens: one hash lookup per request instead of store reads.
 /// Entries live for `token_cache_ttl`; local writes that change who may do what clear it.
 /// Token hash → (principal, when it was loaded).
@@ -572,20 +603,13 @@ impl App {
                 },
                 code_returned: returned,
             };
-            let mut tx = Tx::new(now, &caller.principal.user_id);
-            let mut seq = user.sequence;
-            let r = tx.record(
-                AggregateKind::User,
-                &user.id,
-                &user.org_id,
-                &mut seq,
-                Event::PasskeyCodeRequested(requested.clone()),
-            );
+            let mut tx = UserTx::new(now, &caller.principal.user_id, &user);
+            let r = tx.record(Event::PasskeyCodeRequested(requested.clone()));
             let code_view = CodeView::requested(&r, &requested);
             if !returned {
                 let job_id = deps.ids.next_id();
                 let sealed = deps.keys.seal(&*deps.entropy, code.expose().as_bytes(), job_id.as_bytes())?;
-                tx.commit.outbox.push(OutboxJob {
+                tx.tx.commit.outbox.push(OutboxJob {
                     id: job_id,
                     kind: "passkey_registration_link".into(),
                     user_id: user.id.clone(),
@@ -598,11 +622,9 @@ impl App {
                     attempts: 0,
                 });
             }
-            let mut after = user.clone();
-            after.apply(&r);
-            tx.commit.changes = vec![Change::User(after), Change::Code(code_view)];
-            let details = tx.details(seq, &user.org_id, false);
-            self.deps.store.commit(tx.commit).await?;
+            tx.tx.commit.changes.push(Change::Code(code_view));
+            let details = tx.details();
+            self.deps.store.commit(tx.into_commit()).await?;
             Ok(LinkCreated { details, code: returned.then(|| (code_id.clone(), code.clone())) })
         })
     }
@@ -864,18 +886,14 @@ impl App {
                     "Errors.User.AlreadyInactive",
                 ));
             }
-            let mut tx = Tx::new(self.now(), &caller.principal.user_id);
-            let mut seq = user.sequence;
-            let r = tx.record(AggregateKind::User, &user.id, &user.org_id, &mut seq, event.clone());
-            let mut after = user.clone();
-            after.apply(&r);
-            tx.commit.changes.push(Change::User(after));
+            let mut tx = UserTx::new(self.now(), &caller.principal.user_id, &user);
+            tx.record(event.clone());
             if matches!(event, Event::UserRemoved {}) {
                 // The username may be used again; the id stays taken.
-                tx.commit.released.push(("username", user.username.to_lowercase()));
+                tx.tx.commit.released.push(("username", user.username.to_lowercase()));
             }
-            let details = tx.details(seq, &user.org_id, false);
-            self.deps.store.commit(tx.commit).await?;
+            let details = tx.details();
+            self.deps.store.commit(tx.into_commit()).await?;
             Ok(details)
         })?;
         self.tokens.clear();
@@ -907,19 +925,13 @@ impl App {
             let token_id = self.deps.ids.next_id();
             let token = secret::generate_token(&*self.deps.entropy);
             let token_hash = secret::token_hash(token.expose());
-            let mut tx = Tx::new(now, &caller.principal.user_id);
-            let mut seq = user.sequence;
-            let r = tx.record(
-                AggregateKind::User,
-                &user.id,
-                &user.org_id,
-                &mut seq,
-                Event::PatAdded { token_id: token_id.clone(), token_hash: hex(&token_hash), expiration },
-            );
-            let mut after = user.clone();
-            after.apply(&r);
-            tx.commit.changes.push(Change::User(after));
-            tx.commit.changes.push(Change::Pat(PatView {
+            let mut tx = UserTx::new(now, &caller.principal.user_id, &user);
+            tx.record(Event::PatAdded {
+                token_id: token_id.clone(),
+                token_hash: hex(&token_hash),
+                expiration,
+            });
+            tx.tx.commit.changes.push(Change::Pat(PatView {
                 id: token_id.clone(),
                 user_id: user.id.clone(),
                 token_hash,
@@ -927,7 +939,7 @@ impl App {
                 created_at: now,
                 revoked: false,
             }));
-            self.deps.store.commit(tx.commit).await?;
+            self.deps.store.commit(tx.into_commit()).await?;
             Ok(PatCreated { token_id, token, creation_date: now })
         })
     }

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{App, Caller, Principal, Tx, token_invalid, user_not_found};
+use super::{App, Caller, Principal, UserTx, token_invalid, user_not_found};
 use crate::error::{Error, Kind, Result};
-use crate::event::{AggregateKind, Event};
+use crate::event::Event;
 use crate::oauth::{self as o, AccessClaims};
 use crate::permission::{self as perm, require_in, require_somewhere};
 use crate::secret::{self, Secret};
@@ -130,13 +130,9 @@ impl App {
 
     async fn append_user_event(&self, caller: &Caller, user: &UserView, event: Event) -> Result<Timestamp> {
         let now = self.now();
-        let mut tx = Tx::new(now, &caller.principal.user_id);
-        let mut seq = user.sequence;
-        let r = tx.record(AggregateKind::User, &user.id, &user.org_id, &mut seq, event);
-        let mut after = user.clone();
-        after.apply(&r);
-        tx.commit.changes.push(Change::User(after));
-        self.deps.store.commit(tx.commit).await?;
+        let mut tx = UserTx::new(now, &caller.principal.user_id, user);
+        tx.record(event);
+        self.deps.store.commit(tx.into_commit()).await?;
         Ok(now)
     }
 
@@ -398,21 +394,12 @@ impl App {
             let _lock = self.lock_aggregate(&pat.user_id).await;
             retry!(self, async {
                 let user = self.visible_user(&pat.user_id).await?;
-                let mut tx = Tx::new(now, &client_user.id);
-                let mut seq = user.sequence;
-                let r = tx.record(
-                    AggregateKind::User,
-                    &user.id,
-                    &user.org_id,
-                    &mut seq,
-                    Event::PatRemoved { token_id: pat.id.clone() },
-                );
-                let mut after = user.clone();
-                after.apply(&r);
+                let mut tx = UserTx::new(now, &client_user.id, &user);
+                tx.record(Event::PatRemoved { token_id: pat.id.clone() });
                 let mut revoked = pat.clone();
                 revoked.revoked = true;
-                tx.commit.changes = vec![Change::User(after), Change::Pat(revoked)];
-                self.deps.store.commit(tx.commit).await
+                tx.tx.commit.changes.push(Change::Pat(revoked));
+                self.deps.store.commit(tx.into_commit()).await
             })
             .map_err(OAuthError::server)?;
         }

@@ -6,7 +6,7 @@
 //! it, every code failure is `COMMAND-Eeb2a`). Without a code the caller must be the user or hold
 //! `user.credential.write` in the user's organization.
 
-use super::{App, Caller, Details, Tx, unauthenticated, user_not_found};
+use super::{App, Caller, Details, UserTx, unauthenticated, user_not_found};
 use crate::code::{CodeView, Rejection, invalid_code_error};
 use crate::error::{Error, Kind, Result};
 use crate::event::{AggregateKind, Event};
@@ -80,16 +80,13 @@ impl App {
             Ok(()) => Ok(view),
             Err(reason) => {
                 if reason == Rejection::Wrong {
-                    let mut tx = Tx::new(now, "");
-                    let mut seq = user.sequence;
+                    let mut tx = UserTx::new(now, "", user);
                     let ev = Event::PasskeyCodeCheckFailed { id: code_id.to_string() };
-                    let r = tx.record(AggregateKind::User, &user.id, &user.org_id, &mut seq, ev.clone());
-                    let mut after = user.clone();
-                    after.apply(&r);
+                    tx.record(ev.clone());
                     let mut code_after = view.clone();
                     code_after.apply(&ev);
-                    tx.commit.changes = vec![Change::User(after), Change::Code(code_after)];
-                    self.deps.store.commit(tx.commit).await?;
+                    tx.tx.commit.changes.push(Change::Code(code_after));
+                    self.deps.store.commit(tx.into_commit()).await?;
                 }
                 Err(invalid_code_error(reason))
             }
@@ -165,40 +162,24 @@ impl App {
             )?;
             let now = self.now();
             let creator = caller.map(|c| c.principal.user_id.as_str()).unwrap_or_default();
-            let mut tx = Tx::new(now, creator);
-            let mut seq = user.sequence;
+            let mut tx = UserTx::new(now, creator, &user);
             let code_id = code.as_ref().map(|c| c.id.clone());
             // Starting again with the same code replaces the pending registration.
             for old in passkeys
                 .iter()
                 .filter(|p| p.state == PasskeyState::NotReady && code_id.is_some() && p.code_id == code_id)
             {
-                tx.record(
-                    AggregateKind::User,
-                    &user.id,
-                    &user.org_id,
-                    &mut seq,
-                    Event::PasskeyRemoved { id: old.id.clone() },
-                );
+                tx.record(Event::PasskeyRemoved { id: old.id.clone() });
             }
             let passkey_id = self.deps.ids.next_id();
-            let r = tx.record(
-                AggregateKind::User,
-                &user.id,
-                &user.org_id,
-                &mut seq,
-                Event::PasskeyAdded {
-                    id: passkey_id.clone(),
-                    rp_id: rp_id.clone(),
-                    code_id,
-                    registration_state: state,
-                },
-            );
-            let mut after = user.clone();
-            after.apply(&r);
-            tx.commit.changes.push(Change::User(after));
-            let details = tx.details(seq, &user.org_id, false);
-            self.deps.store.commit(tx.commit).await?;
+            tx.record(Event::PasskeyAdded {
+                id: passkey_id.clone(),
+                rp_id: rp_id.clone(),
+                code_id,
+                registration_state: state,
+            });
+            let details = tx.details();
+            self.deps.store.commit(tx.into_commit()).await?;
             Ok::<_, Error>(PasskeyStarted {
                 details,
                 passkey_id: passkey_id.clone(),
@@ -254,31 +235,20 @@ impl App {
                 self.deps.webauthn.finish(&pending.rp_id, credential, &pending.registration_state)?;
             let now = self.now();
             let creator = caller.map(|c| c.principal.user_id.as_str()).unwrap_or_default();
-            let mut tx = Tx::new(now, creator);
-            let mut seq = user.sequence;
-            tx.record(
-                AggregateKind::User,
-                &user.id,
-                &user.org_id,
-                &mut seq,
-                Event::PasskeyVerified {
-                    id: pending.id.clone(),
-                    name: name.to_string(),
-                    cred_id: verified.cred_id.clone(),
-                    credential: verified.credential.clone(),
-                },
-            );
+            let mut tx = UserTx::new(now, creator, &user);
+            tx.record(Event::PasskeyVerified {
+                id: pending.id.clone(),
+                name: name.to_string(),
+                cred_id: verified.cred_id.clone(),
+                credential: verified.credential.clone(),
+            });
             if let Some(mut view) = code.clone() {
                 let ev = Event::PasskeyCodeCheckSucceeded { id: view.id.clone() };
-                tx.record(AggregateKind::User, &user.id, &user.org_id, &mut seq, ev.clone());
+                tx.record(ev.clone());
                 view.apply(&ev);
-                tx.commit.changes.push(Change::Code(view));
+                tx.tx.commit.changes.push(Change::Code(view));
             }
-            let mut after = user.clone();
-            after.sequence = seq;
-            after.changed_at = now;
-            tx.commit.changes.push(Change::User(after));
-            tx.commit.claims.push(UniqueClaim {
+            tx.tx.commit.claims.push(UniqueClaim {
                 kind: "webauthn_credential",
                 value: verified.cred_id.clone(),
                 taken: Error::new(
@@ -287,8 +257,8 @@ impl App {
                     "Errors.User.WebAuthN.CredentialExists",
                 ),
             });
-            let details = tx.details(seq, &user.org_id, false);
-            self.deps.store.commit(tx.commit).await?;
+            let details = tx.details();
+            self.deps.store.commit(tx.into_commit()).await?;
             Ok::<_, Error>(details)
         })
     }
@@ -334,23 +304,13 @@ impl App {
                 .ok_or_else(passkey_not_found)?;
             let now = self.now();
             let creator = caller.map(|c| c.principal.user_id.as_str()).unwrap_or_default();
-            let mut tx = Tx::new(now, creator);
-            let mut seq = user.sequence;
-            let r = tx.record(
-                AggregateKind::User,
-                &user.id,
-                &user.org_id,
-                &mut seq,
-                Event::PasskeyRemoved { id: passkey.id.clone() },
-            );
-            let mut after = user.clone();
-            after.apply(&r);
-            tx.commit.changes.push(Change::User(after));
+            let mut tx = UserTx::new(now, creator, &user);
+            tx.record(Event::PasskeyRemoved { id: passkey.id.clone() });
             if let Some(cred) = &passkey.cred_id {
-                tx.commit.released.push(("webauthn_credential", cred.clone()));
+                tx.tx.commit.released.push(("webauthn_credential", cred.clone()));
             }
-            let details = tx.details(seq, &user.org_id, false);
-            self.deps.store.commit(tx.commit).await?;
+            let details = tx.details();
+            self.deps.store.commit(tx.into_commit()).await?;
             Ok::<_, Error>(details)
         })
     }
