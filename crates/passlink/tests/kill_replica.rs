@@ -1,0 +1,269 @@
+//! Two real `passlink` processes on one PostgreSQL schema under load; one is killed with SIGKILL
+//! in the middle: the other keeps serving (every request it gets succeeds), and every link either
+//! replica acknowledged with 200 is in the database afterwards.
+//!
+//! PostgreSQL from `PASSLINK_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`);
+//! a schema of its own per run, dropped at the end.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// Users per replica (one load worker per user, so workers never race on one aggregate).
+const WORKERS_PER_REPLICA: usize = 6;
+
+/// The schema, data directories and processes of this run; killed, dropped and removed at the
+/// end, also on panic.
+struct Run {
+    url: String,
+    schema: String,
+    dir: PathBuf,
+    children: Vec<Child>,
+}
+
+impl Run {
+    fn database(&self) -> String {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-csearch_path%3D{}", self.url, self.schema)
+    }
+
+    /// Start a replica; returns its base URL and its index in `children`.
+    async fn replica(&mut self, name: &str, keys: &Path, machine_id: u16) -> (String, usize) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let data = self.dir.join(name);
+        let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_passlink"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--database")
+            .arg(self.database())
+            .arg("--keys-file")
+            .arg(keys)
+            .args(["--machine-id", &machine_id.to_string(), "--log", "info"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.children.push(child);
+        let base = format!("http://127.0.0.1:{port}");
+        let c = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = c.get(format!("{base}/readyz")).send().await
+                && r.status() == 200
+            {
+                break;
+            }
+            if let Ok(Some(status)) = self.children.last_mut().unwrap().try_wait() {
+                let log = std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default();
+                panic!(
+                    "replica {name} exited ({status}); is PostgreSQL reachable at {} (set \
+                     PASSLINK_TEST_POSTGRES)?\n{log}",
+                    self.url
+                );
+            }
+            assert!(Instant::now() < deadline, "replica {name} not ready within 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        (base, self.children.len() - 1)
+    }
+
+    /// How many of `ids` are rows of `passkey_codes` in this run's schema.
+    async fn codes_present(&self, ids: &[String]) -> i64 {
+        let mut cfg: tokio_postgres::Config = self.url.parse().unwrap();
+        cfg.options(format!("-c search_path={}", self.schema));
+        let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.unwrap();
+        let task = tokio::spawn(conn);
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM passkey_codes WHERE id = ANY($1)", &[&ids])
+            .await
+            .unwrap()
+            .get(0);
+        drop(client);
+        let _ = task.await;
+        n
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                rt.block_on(async {
+                    if let Err(e) = passlink_store_postgres::drop_schema(&url, &schema).await {
+                        eprintln!("could not drop test schema {schema}: {e}");
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+async fn post(c: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
+    let r = c.post(url).bearer_auth(token).json(&body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// One load worker: links for `user` on `base` until `stop`; the code ids acknowledged with 200.
+/// On the killed replica the loop ends at the first transport error; any other failure panics.
+async fn worker(
+    base: String,
+    token: String,
+    user: String,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicUsize>,
+    may_die: bool,
+) -> Vec<String> {
+    let c = reqwest::Client::new();
+    let link = format!("{base}/v2beta/users/{user}/passkeys/registration_link");
+    let mut acked = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        let r = match c.post(&link).bearer_auth(&token).json(&json!({"returnCode": {}})).send().await {
+            Ok(r) => r,
+            Err(e) if may_die => {
+                eprintln!("{base}: {e} (killed)");
+                break;
+            }
+            Err(e) => panic!("the surviving replica {base} failed a request: {e}"),
+        };
+        let status = r.status().as_u16();
+        // A response cut off by the kill is not an acknowledgement.
+        let body = match r.json::<Value>().await {
+            Ok(b) => b,
+            Err(e) if may_die => {
+                eprintln!("{base}: {e} (killed while answering)");
+                break;
+            }
+            Err(e) => panic!("the surviving replica {base}: unreadable response: {e}"),
+        };
+        assert_eq!(status, 200, "{base}: link for {user}: {body}");
+        acked.push(body["code"]["id"].as_str().expect("code.id").to_string());
+        done.fetch_add(1, Ordering::SeqCst);
+    }
+    acked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_one_replica_under_load_loses_no_acknowledged_link() {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let schema = format!("plt_{}_{nanos}_kill9", std::process::id());
+    let dir = std::env::temp_dir().join(format!("passlink-{schema}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = std::env::var("PASSLINK_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_URL.to_string());
+    let mut run = Run { url, schema, dir, children: Vec::new() };
+
+    // A first: it generates the keys and bootstraps; B shares A's keys file.
+    let keys = run.dir.join("a").join("keys.json");
+    let (a, a_index) = run.replica("a", &keys, 1).await;
+    let token = std::fs::read_to_string(run.dir.join("a").join("admin.pat")).unwrap().trim().to_string();
+    let (b, _) = run.replica("b", &keys, 2).await;
+
+    // Users, half created on each replica.
+    let c = reqwest::Client::new();
+    let (s, org) = post(&c, format!("{a}/v2/organizations"), &token, json!({"name": "kill9"})).await;
+    assert_eq!(s, 201, "{org}");
+    let org = org["organizationId"].as_str().unwrap().to_string();
+    let mut users = Vec::new();
+    for i in 0..2 * WORKERS_PER_REPLICA {
+        let base = if i % 2 == 0 { &a } else { &b };
+        let (s, u) = post(
+            &c,
+            format!("{base}/v2beta/users/human"),
+            &token,
+            json!({"organization": {"orgId": org}, "profile": {"givenName": "K", "familyName": format!("{i}")},
+                   "email": {"email": format!("k{i}@example.com"), "isVerified": true}}),
+        )
+        .await;
+        assert_eq!(s, 201, "{u}");
+        users.push(u["userId"].as_str().unwrap().to_string());
+    }
+
+    // Load on both; kill -9 A in the middle; B keeps being loaded for a while after.
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let (mut on_a, mut on_b) = (Vec::new(), Vec::new());
+    for (i, user) in users.iter().enumerate() {
+        let (to_a, base) = if i % 2 == 0 { (true, a.clone()) } else { (false, b.clone()) };
+        let w = tokio::spawn(worker(base, token.clone(), user.clone(), stop.clone(), done.clone(), to_a));
+        if to_a { on_a.push(w) } else { on_b.push(w) }
+    }
+    let t = Instant::now();
+    while done.load(Ordering::SeqCst) < 300 {
+        assert!(t.elapsed() < Duration::from_secs(20), "the load did not get going");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut replica_a = run.children.swap_remove(a_index);
+    replica_a.kill().unwrap(); // SIGKILL
+    let status = replica_a.wait().unwrap();
+    assert!(!status.success(), "A was killed: {status:?}");
+    let before_kill = done.load(Ordering::SeqCst);
+    let mut acked: Vec<String> = Vec::new();
+    for w in on_a {
+        acked.extend(
+            tokio::time::timeout(Duration::from_secs(10), w).await.expect("A's workers end").unwrap(),
+        );
+    }
+    let from_a = acked.len();
+
+    // B goes on, also for the users that were loaded on A.
+    let mut after = Vec::new();
+    for user in users.iter().step_by(2) {
+        after.push(tokio::spawn(worker(
+            b.clone(),
+            token.clone(),
+            user.clone(),
+            stop.clone(),
+            done.clone(),
+            false,
+        )));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut from_b = 0;
+    for w in on_b.into_iter().chain(after) {
+        let codes = tokio::time::timeout(Duration::from_secs(10), w).await.expect("B's workers end").unwrap();
+        from_b += codes.len();
+        acked.extend(codes);
+    }
+    let after_kill = done.load(Ordering::SeqCst) - before_kill;
+    eprintln!("acknowledged: {from_a} by A (killed), {from_b} by B, {after_kill} after the kill");
+    assert!(from_a > 0, "A acknowledged nothing before the kill");
+    assert!(after_kill > 50, "B served only {after_kill} links after the kill");
+    assert_eq!(c.get(format!("{b}/readyz")).send().await.unwrap().status(), 200);
+
+    // No acknowledged link is lost: every acknowledged code id is a row.
+    let mut unique = acked.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), acked.len(), "a code id was acknowledged twice");
+    assert_eq!(run.codes_present(&acked).await, acked.len() as i64, "an acknowledged link is missing");
+    // Every user, also those created on A, reads fine on B.
+    for user in &users {
+        let (s, v) = post(
+            &c,
+            format!("{b}/zitadel.user.v2beta.UserService/GetUserByID"),
+            &token,
+            json!({"userId": user}),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+    }
+}
