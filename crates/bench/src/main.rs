@@ -9,6 +9,11 @@
 //! Every link is acknowledged by the server only after its commit is on disk, so the links row is
 //! a durable-write benchmark; `/healthz` is the transport's ceiling on the same machine.
 //!
+//! `--backends sqlite,postgres,postgres2` measures link creation on several stores in one run:
+//! the embedded SQLite, PostgreSQL (`--postgres-url`) with one replica, and PostgreSQL with two
+//! replicas on one schema (half the connections to each). Each PostgreSQL backend gets a fresh
+//! schema, dropped at the end. The JWT and `/healthz` phases run on the first backend only.
+//!
 //! Each connection is its own hyper HTTP/1.1 client connection, driving sequential requests, and
 //! uses its own user (created during setup) so that concurrent requests never contend on one
 //! aggregate's sequence. Non-200 responses and transport errors count as errors; the process exits
@@ -51,6 +56,30 @@ impl Medium {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    /// The embedded SQLite store (one process).
+    Sqlite,
+    /// PostgreSQL, one replica.
+    Postgres,
+    /// PostgreSQL, two replicas on one schema; the load is split between them.
+    Postgres2,
+}
+
+impl Backend {
+    fn label(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres x1",
+            Backend::Postgres2 => "postgres x2",
+        }
+    }
+
+    fn replicas(self) -> usize {
+        if self == Backend::Postgres2 { 2 } else { 1 }
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "passlink-bench",
@@ -87,6 +116,14 @@ struct Cli {
     /// Log filter passed to the spawned server (--log).
     #[arg(long, default_value = "warn")]
     server_log: String,
+    /// Stores to measure link creation on, in order (comma-separated): sqlite, postgres (one
+    /// replica), postgres2 (two replicas, half the connections to each). The JWT and /healthz
+    /// phases run on the first.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "sqlite", conflicts_with = "url")]
+    backends: Vec<Backend>,
+    /// PostgreSQL for the postgres backends; each gets a fresh schema, dropped at the end.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres_url: String,
 }
 
 // ------------------------------------------------------------------------------------------ HTTP
@@ -149,23 +186,25 @@ fn body_text(b: &[u8]) -> String {
 
 /// A passlink spawned for this run; stopped (SIGTERM, then wait) and cleaned up on drop.
 struct Spawned {
-    child: Option<Child>,
+    children: Vec<Child>,
     temp_dir: Option<PathBuf>,
 }
 
 impl Spawned {
     fn exited(&mut self) -> Option<String> {
-        let child = self.child.as_mut()?;
-        match child.try_wait() {
-            Ok(Some(st)) => Some(format!("passlink exited during start-up ({st})")),
-            Ok(None) => None,
-            Err(e) => Some(format!("waiting for passlink: {e}")),
+        for child in &mut self.children {
+            match child.try_wait() {
+                Ok(Some(st)) => return Some(format!("passlink exited during start-up ({st})")),
+                Ok(None) => {}
+                Err(e) => return Some(format!("waiting for passlink: {e}")),
+            }
         }
+        None
     }
 
     async fn stop(&mut self) -> Res<()> {
         let mut out = Ok(());
-        if let Some(mut child) = self.child.take() {
+        for mut child in std::mem::take(&mut self.children) {
             let pid = child.id().to_string();
             // SIGTERM lets the server drain; `kill` avoids unsafe libc calls (the workspace denies them).
             let _ = Command::new("kill")
@@ -204,7 +243,7 @@ impl Spawned {
 impl Drop for Spawned {
     /// Only on early exits (errors): the normal path calls [`Spawned::stop`] first.
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        for mut child in std::mem::take(&mut self.children) {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -234,21 +273,55 @@ fn free_port() -> Res<u16> {
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
-fn spawn_server(cli: &Cli, binary: &Path, data_dir: &Path, addr: &str) -> Res<Child> {
-    Command::new(binary)
-        .arg("--listen")
-        .arg(addr)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("--log")
-        .arg(&cli.server_log)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| {
-            format!("starting {}: {e} (build it: cargo build --release -p passlink)", binary.display())
-        })
+/// How a replica is started besides its data dir and address.
+struct Store<'a> {
+    /// `--database` (none: SQLite in the data dir).
+    database: Option<&'a str>,
+    /// `--keys-file` (a second replica uses the first one's keys).
+    keys_file: Option<&'a Path>,
+    machine_id: u16,
+}
+
+fn spawn_server(cli: &Cli, binary: &Path, data_dir: &Path, addr: &str, store: &Store<'_>) -> Res<Child> {
+    let mut cmd = Command::new(binary);
+    cmd.arg("--listen").arg(addr).arg("--data-dir").arg(data_dir).arg("--log").arg(&cli.server_log);
+    if let Some(db) = store.database {
+        cmd.arg("--database").arg(db).arg("--machine-id").arg(store.machine_id.to_string());
+    }
+    if let Some(k) = store.keys_file {
+        cmd.arg("--keys-file").arg(k);
+    }
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().map_err(|e| {
+        format!("starting {}: {e} (build it: cargo build --release -p passlink)", binary.display())
+    })
+}
+
+/// Spawn a replica on a free port and wait until it is ready; returns its address. A free port can
+/// be taken between probing and binding: tries a few.
+async fn start_replica(
+    cli: &Cli,
+    binary: &Path,
+    data_dir: &Path,
+    store: &Store<'_>,
+    server: &mut Spawned,
+) -> Res<String> {
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let mut last_err = String::new();
+    for _ in 0..3 {
+        let addr = format!("127.0.0.1:{}", free_port()?);
+        server.children.push(spawn_server(cli, binary, data_dir, &addr, store)?);
+        match wait_ready(&addr, server).await {
+            Ok(()) => return Ok(addr),
+            Err(e) => {
+                last_err = e;
+                if let Some(mut c) = server.children.pop() {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+            }
+        }
+    }
+    Err(last_err)
 }
 
 /// Poll GET /readyz until 200, the child exits, or 30 s pass.
@@ -498,21 +571,23 @@ impl PhaseResult {
 
 async fn run_phase(
     label: &str,
-    addr: &str,
+    addrs: &[String],
     spec: RequestSpec,
     paths: &[String],
     n: usize,
     warmup: Duration,
     duration: Duration,
 ) -> Res<PhaseResult> {
-    let addr: Arc<str> = Arc::from(addr);
+    let addrs: Vec<Arc<str>> = addrs.iter().map(|a| Arc::from(a.as_str())).collect();
     let spec = Arc::new(spec);
     let start = Instant::now() + warmup;
     let w = Arc::new(Window { start, end: start + duration });
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
         let path = paths.get(i % paths.len().max(1)).cloned().ok_or("no request path")?;
-        tasks.push(tokio::spawn(worker(addr.clone(), spec.clone(), path, w.clone())));
+        // Connection i goes to replica i mod the number of replicas.
+        let addr = addrs.get(i % addrs.len().max(1)).cloned().ok_or("no server address")?;
+        tasks.push(tokio::spawn(worker(addr, spec.clone(), path, w.clone())));
     }
     let mut stats = Stats::default();
     for t in tasks {
@@ -531,12 +606,12 @@ fn secs(name: &str, v: f64) -> Res<Duration> {
 fn print_table(results: &[&PhaseResult]) {
     println!();
     println!(
-        "{:<44} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8}",
+        "{:<62} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8}",
         "route", "requests", "errors", "req/s", "p50 ms", "p99 ms", "max ms"
     );
     for r in results {
         println!(
-            "{:<44} {:>9} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>8.2}",
+            "{:<62} {:>9} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>8.2}",
             r.label,
             r.ok() as u64 + r.stats.errors,
             r.stats.errors,
@@ -565,13 +640,29 @@ fn report_errors(r: &PhaseResult) {
     }
 }
 
-async fn bench(cli: &Cli, addr: &str, token: &str) -> Res<bool> {
+/// The phases measured on one store.
+struct BackendResult {
+    name: String,
+    links: PhaseResult,
+    /// The JWT links and `/healthz` phases (the first backend only).
+    extra: Option<(PhaseResult, PhaseResult)>,
+}
+
+/// Set up users on the first replica, then measure links with the PAT over every replica
+/// (connection i to replica i mod the replicas); with `full`, also links with a JWT access token
+/// and `GET /healthz`.
+async fn bench(cli: &Cli, name: &str, addrs: &[String], token: &str, full: bool) -> Res<BackendResult> {
     let n = cli.connections;
     let warmup = secs("warmup", cli.warmup)?;
     let duration = secs("duration", cli.duration)?;
+    let addr = addrs.first().ok_or("no server address")?;
     let t = Instant::now();
     let (org_id, users, jwt) = setup(addr, token, n).await?;
-    println!("setup: organization {org_id}, {} users ({:.1}s)", users.len(), t.elapsed().as_secs_f64());
+    println!(
+        "[{name}] setup: organization {org_id}, {} users ({:.1}s)",
+        users.len(),
+        t.elapsed().as_secs_f64()
+    );
 
     let body = match cli.medium {
         Medium::ReturnCode => r#"{"returnCode":{}}"#,
@@ -587,13 +678,15 @@ async fn bench(cli: &Cli, addr: &str, token: &str) -> Res<bool> {
     let link_paths: Vec<String> =
         users.iter().map(|u| format!("/v2beta/users/{u}/passkeys/registration_link")).collect();
     println!(
-        "phase A: POST /v2beta/users/{{userId}}/passkeys/registration_link {body}, {n} connections, {:.1}s warm-up + {:.1}s",
+        "[{name}] links: POST /v2beta/users/{{userId}}/passkeys/registration_link {body}, {n} connections \
+         over {} replica(s), {:.1}s warm-up + {:.1}s",
+        addrs.len(),
         warmup.as_secs_f64(),
         duration.as_secs_f64()
     );
     let links = run_phase(
-        &format!("POST …/passkeys/registration_link ({})", cli.medium.name()),
-        addr,
+        &format!("{name}: POST …/passkeys/registration_link ({})", cli.medium.name()),
+        addrs,
         links_spec,
         &link_paths,
         n,
@@ -601,6 +694,9 @@ async fn bench(cli: &Cli, addr: &str, token: &str) -> Res<bool> {
         duration,
     )
     .await?;
+    if !full {
+        return Ok(BackendResult { name: name.to_string(), links, extra: None });
+    }
 
     let jwt_auth = HeaderValue::from_str(&format!("Bearer {jwt}")).map_err(|_| "bad jwt".to_string())?;
     let jwt_spec = RequestSpec {
@@ -610,13 +706,13 @@ async fn bench(cli: &Cli, addr: &str, token: &str) -> Res<bool> {
         body: Bytes::from_static(body.as_bytes()),
     };
     println!(
-        "phase A2: the same with a JWT access token from /oauth/v2/token instead of the PAT, {:.1}s warm-up + {:.1}s",
+        "[{name}] the same with a JWT access token from /oauth/v2/token instead of the PAT, {:.1}s warm-up + {:.1}s",
         warmup.as_secs_f64(),
         duration.as_secs_f64()
     );
     let links_jwt = run_phase(
-        &format!("  … with a JWT access token ({})", cli.medium.name()),
-        addr,
+        &format!("{name}:   … with a JWT access token ({})", cli.medium.name()),
+        addrs,
         jwt_spec,
         &link_paths,
         n,
@@ -628,23 +724,153 @@ async fn bench(cli: &Cli, addr: &str, token: &str) -> Res<bool> {
     let health_spec =
         RequestSpec { method: Method::GET, host: host_value(addr)?, auth: None, body: Bytes::new() };
     println!(
-        "phase B: GET /healthz, {n} connections, {:.1}s warm-up + {:.1}s",
+        "[{name}] GET /healthz, {n} connections, {:.1}s warm-up + {:.1}s",
         warmup.as_secs_f64(),
         duration.as_secs_f64()
     );
-    let health =
-        run_phase("GET /healthz", addr, health_spec, &["/healthz".to_string()], n, warmup, duration).await?;
+    let health = run_phase(
+        &format!("{name}: GET /healthz"),
+        addrs,
+        health_spec,
+        &["/healthz".to_string()],
+        n,
+        warmup,
+        duration,
+    )
+    .await?;
+    Ok(BackendResult { name: name.to_string(), links, extra: Some((links_jwt, health)) })
+}
 
-    print_table(&[&links, &links_jwt, &health]);
-    let ratio = if health.rps() > 0.0 { links.rps() / health.rps() } else { f64::NAN };
-    println!("links/healthz throughput ratio: {ratio:.3}");
-    let jwt_ratio = if links.rps() > 0.0 { links_jwt.rps() / links.rps() } else { f64::NAN };
-    println!("JWT/PAT links throughput ratio: {jwt_ratio:.3}");
-    report_errors(&links);
-    report_errors(&links_jwt);
-    report_errors(&health);
-    let failed = [&links, &links_jwt, &health].iter().any(|r| r.stats.errors + r.stats.errors_outside > 0);
-    Ok(!failed)
+/// Print the table, the ratios and the errors; true when no request failed.
+fn report(results: &[BackendResult]) -> bool {
+    let mut phases: Vec<&PhaseResult> = Vec::new();
+    for r in results {
+        phases.push(&r.links);
+        if let Some((jwt, _)) = &r.extra {
+            phases.push(jwt);
+        }
+    }
+    let health = results.iter().find_map(|r| r.extra.as_ref().map(|(_, h)| h));
+    phases.extend(health);
+    print_table(&phases);
+    if let Some(health) = health {
+        let ratios: Vec<String> = results
+            .iter()
+            .map(|r| {
+                let ratio = if health.rps() > 0.0 { r.links.rps() / health.rps() } else { f64::NAN };
+                format!("{} {ratio:.3}", r.name)
+            })
+            .collect();
+        println!("links/healthz throughput ratio: {}", ratios.join(", "));
+    }
+    for r in results {
+        if let Some((jwt, _)) = &r.extra {
+            let ratio = if r.links.rps() > 0.0 { jwt.rps() / r.links.rps() } else { f64::NAN };
+            println!("JWT/PAT links throughput ratio ({}): {ratio:.3}", r.name);
+        }
+    }
+    for p in &phases {
+        report_errors(p);
+    }
+    !phases.iter().any(|r| r.stats.errors + r.stats.errors_outside > 0)
+}
+
+/// A driver error with its sources (tokio-postgres's Display alone says little).
+fn pg_error(context: &str, e: &tokio_postgres::Error) -> String {
+    let mut text = format!("{context}: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
+/// Run `sql` on the PostgreSQL at `url` on a connection of its own.
+async fn pg_execute(url: &str, sql: &str) -> Res<()> {
+    let mut cfg: tokio_postgres::Config = url.parse().map_err(|e| format!("--postgres-url {url}: {e}"))?;
+    cfg.connect_timeout(Duration::from_secs(5));
+    let (client, conn) = cfg
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|e| pg_error(&format!("PostgreSQL at {url} (--postgres-url)"), &e))?;
+    let task = tokio::spawn(conn);
+    let r = client.batch_execute(sql).await.map_err(|e| pg_error(sql, &e));
+    drop(client);
+    let _ = task.await;
+    r
+}
+
+/// Spawn the replicas of `backend`, measure, stop them, and drop the backend's schema.
+async fn run_backend(
+    cli: &Cli,
+    backend: Backend,
+    binary: &Path,
+    base_dir: &Path,
+    full: bool,
+) -> Res<BackendResult> {
+    let name = backend.label();
+    let mut server = Spawned { children: Vec::new(), temp_dir: None };
+    let schema =
+        (backend != Backend::Sqlite).then(|| format!("passlink_bench_{}", unique_tag().replace('-', "_")));
+    if let Some(schema) = &schema {
+        pg_execute(&cli.postgres_url, &format!("CREATE SCHEMA \"{schema}\"")).await?;
+    }
+    let result = async {
+        let mut addrs = Vec::new();
+        let token_file = match &schema {
+            None => {
+                let store = Store { database: None, keys_file: None, machine_id: 1 };
+                addrs.push(start_replica(cli, binary, base_dir, &store, &mut server).await?);
+                cli.token_file.clone().unwrap_or_else(|| base_dir.join("admin.pat"))
+            }
+            Some(schema) => {
+                let sep = if cli.postgres_url.contains('?') { '&' } else { '?' };
+                let database = format!("{}{sep}options=-csearch_path%3D{schema}", cli.postgres_url);
+                let dir = |r: usize| base_dir.join(format!("{schema}-{r}"));
+                // The first replica generates the keys and bootstraps; the others share its keys.
+                let keys = dir(0).join("keys.json");
+                for r in 0..backend.replicas() {
+                    let store = Store {
+                        database: Some(&database),
+                        keys_file: (r > 0).then_some(keys.as_path()),
+                        machine_id: u16::try_from(r + 1).map_err(|e| e.to_string())?,
+                    };
+                    addrs.push(start_replica(cli, binary, &dir(r), &store, &mut server).await?);
+                }
+                dir(0).join("admin.pat")
+            }
+        };
+        println!(
+            "[{name}] spawned {} on {}{}",
+            binary.display(),
+            addrs.join(", "),
+            schema.as_deref().map(|s| format!(" (PostgreSQL schema {s})")).unwrap_or_default()
+        );
+        let token = read_token(&token_file)?;
+        bench(cli, name, &addrs, &token, full).await
+    }
+    .await;
+    let stopped = server.stop().await;
+    let dropped = match &schema {
+        Some(schema) => pg_execute(&cli.postgres_url, &format!("DROP SCHEMA \"{schema}\" CASCADE")).await,
+        None => Ok(()),
+    };
+    let r = result?;
+    stopped?;
+    dropped?;
+    Ok(r)
+}
+
+/// Removes a temporary directory at the end, also on early exits.
+struct TempDir(Option<PathBuf>);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Some(d) = self.0.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 }
 
 fn run(cli: &Cli) -> Res<bool> {
@@ -652,6 +878,9 @@ fn run(cli: &Cli) -> Res<bool> {
     let threads = cli.threads.unwrap_or(cores).max(1);
     if cli.connections == 0 {
         return Err("--connections must be at least 1".into());
+    }
+    if cli.backends.is_empty() {
+        return Err("--backends names no backend".into());
     }
     let cmdline: Vec<String> = std::env::args().collect();
     println!("command: {}", cmdline.join(" "));
@@ -667,52 +896,23 @@ fn run(cli: &Cli) -> Res<bool> {
         let token_file = cli.token_file.as_deref().ok_or("--url requires --token-file")?;
         let token = read_token(token_file)?;
         println!("server: {url} (already running)");
-        return rt.block_on(bench(cli, &addr, &token));
+        let r = rt.block_on(bench(cli, "server", &[addr], &token, true))?;
+        return Ok(report(&[r]));
     }
 
     let binary = cli.passlink.clone().unwrap_or_else(default_passlink);
-    let (data_dir, temp) = match &cli.data_dir {
+    let (base_dir, temp) = match &cli.data_dir {
         Some(d) => (d.clone(), false),
         None => (std::env::temp_dir().join(format!("passlink-bench-{}", unique_tag())), true),
     };
-    std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
-    let mut server = Spawned { child: None, temp_dir: temp.then(|| data_dir.clone()) };
-    // A free port can be taken between probing and binding; try a few.
-    let mut addr = String::new();
-    let mut last_err = String::new();
-    for _ in 0..3 {
-        addr = format!("127.0.0.1:{}", free_port()?);
-        server.child = Some(spawn_server(cli, &binary, &data_dir, &addr)?);
-        match rt.block_on(wait_ready(&addr, &mut server)) {
-            Ok(()) => {
-                last_err.clear();
-                break;
-            }
-            Err(e) => {
-                last_err = e;
-                if let Some(mut c) = server.child.take() {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                }
-            }
-        }
+    std::fs::create_dir_all(&base_dir).map_err(|e| format!("{}: {e}", base_dir.display()))?;
+    let _cleanup = TempDir(temp.then(|| base_dir.clone()));
+    println!("data dir: {}{}", base_dir.display(), if temp { " (removed afterwards)" } else { "" });
+    let mut results = Vec::new();
+    for (i, backend) in cli.backends.iter().enumerate() {
+        results.push(rt.block_on(run_backend(cli, *backend, &binary, &base_dir, i == 0))?);
     }
-    if !last_err.is_empty() {
-        return Err(last_err);
-    }
-    println!(
-        "server: spawned {} on {addr}, data dir {}{}",
-        binary.display(),
-        data_dir.display(),
-        if temp { " (removed afterwards)" } else { "" }
-    );
-    let token_file = cli.token_file.clone().unwrap_or_else(|| data_dir.join("admin.pat"));
-    let token = read_token(&token_file)?;
-    let result = rt.block_on(bench(cli, &addr, &token));
-    let stopped = rt.block_on(server.stop());
-    let ok = result?;
-    stopped?;
-    Ok(ok)
+    Ok(report(&results))
 }
 
 fn read_token(path: &Path) -> Res<String> {
