@@ -1,7 +1,9 @@
 //! A database outage while serving: passlink talks to PostgreSQL through a TCP proxy in this
 //! test; cutting the proxy (listener closed, every live connection dropped) must make requests
 //! fail fast with 503 / Unavailable, and restoring it must bring them back by themselves, without
-//! restarting passlink. The machine's real PostgreSQL is never touched.
+//! restarting passlink. Stalling it (connections stay open, nothing is forwarded: a network
+//! partition or a hung server) must make requests fail within the store's timeouts too, and
+//! resuming it must bring them back. The machine's real PostgreSQL is never touched.
 //!
 //! PostgreSQL from `PASSLINK_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`);
 //! a schema of its own per run, dropped at the end.
@@ -16,12 +18,17 @@ use std::time::{Duration, Instant};
 
 use passlink_server::{Config, Server};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// "Fast": an answer during the outage must come within this (the store's own timeouts are 3 s).
 const FAST: Duration = Duration::from_secs(5);
+/// During a stall nothing answers: requests must end within the store's own timeouts (5 s per
+/// operation) and some slack.
+const STALL_FAST: Duration = Duration::from_secs(8);
 /// Recovery after the database is back must happen within this.
 const RECOVERY: Duration = Duration::from_secs(20);
 
@@ -40,31 +47,57 @@ fn split_url(url: &str) -> (String, String, String) {
 }
 
 /// A TCP proxy to PostgreSQL that can be cut (listener closed, every connection dropped) and
-/// restored on the same port.
+/// restored on the same port, or stalled (connections accepted and kept, nothing forwarded either
+/// way) and resumed.
 struct Proxy {
     addr: SocketAddr,
     target: String,
     accept: Option<JoinHandle<()>>,
     conns: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+    stalled: watch::Sender<bool>,
+}
+
+/// Forward `from` to `to`, holding the bytes while stalled.
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut stalled: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        // (The guard `wait_for` returns must not live across the write.)
+        if stalled.wait_for(|s| !*s).await.map(|_| ()).is_err() {
+            return;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Proxy {
     async fn start(target: String) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut p = Proxy { addr, target, accept: None, conns: Arc::default() };
+        let mut p =
+            Proxy { addr, target, accept: None, conns: Arc::default(), stalled: watch::channel(false).0 };
         p.serve(listener);
         p
     }
 
     fn serve(&mut self, listener: TcpListener) {
-        let (target, conns) = (self.target.clone(), self.conns.clone());
+        let (target, conns, stalled) = (self.target.clone(), self.conns.clone(), self.stalled.clone());
         self.accept = Some(tokio::spawn(async move {
-            while let Ok((mut down, _)) = listener.accept().await {
-                let target = target.clone();
+            while let Ok((down, _)) = listener.accept().await {
+                let (target, stalled) = (target.clone(), stalled.subscribe());
                 let task = tokio::spawn(async move {
-                    if let Ok(mut up) = TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                    if let Ok(up) = TcpStream::connect(&target).await {
+                        let ((down_r, down_w), (up_r, up_w)) = (down.into_split(), up.into_split());
+                        tokio::join!(pipe(down_r, up_w, stalled.clone()), pipe(up_r, down_w, stalled));
                     }
                 });
                 conns.lock().unwrap().push(task);
@@ -85,6 +118,11 @@ impl Proxy {
         for t in tasks {
             let _ = t.await;
         }
+    }
+
+    /// Stop (true) or resume (false) forwarding, on live and new connections.
+    fn stall(&self, stalled: bool) {
+        self.stalled.send_replace(stalled);
     }
 
     /// Listen again on the same port.
@@ -182,8 +220,17 @@ impl Api {
 }
 
 /// A failure during the outage: fast, 503, and the protocol's Unavailable code.
-fn assert_unavailable(what: &str, (status, body, took): &(u16, Value, Duration), rest: bool) {
-    assert!(*took < FAST, "{what} took {took:?} during the outage (must fail fast)");
+fn assert_unavailable(what: &str, r: &(u16, Value, Duration), rest: bool) {
+    assert_unavailable_within(what, r, rest, FAST);
+}
+
+fn assert_unavailable_within(
+    what: &str,
+    (status, body, took): &(u16, Value, Duration),
+    rest: bool,
+    bound: Duration,
+) {
+    assert!(*took < bound, "{what} took {took:?} during the outage (must fail fast)");
     assert_eq!(*status, 503, "{what} during the outage: {status} {body}");
     if rest {
         assert_eq!(body["code"], json!(14), "{what}: REST body code must be 14 (Unavailable): {body}");
@@ -376,6 +423,64 @@ async fn requests_fail_fast_during_a_database_outage_and_recover_by_themselves()
         assert!(back.elapsed() < RECOVERY, "not recovered after the second outage: {s} {v}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // A stall: the database's connections stay open but nothing answers (a partition, a hung
+    // server). Requests end within the store's timeouts, concurrent ones too, and the server
+    // recovers when the database answers again; nothing is left waiting on a dead connection.
+    // Warm the pool first, so that stalled requests also meet established connections that
+    // stop answering (not only connections that cannot be made).
+    let warm: Vec<_> = (0..8)
+        .map(|_| {
+            let base = api.base.clone();
+            tokio::spawn(
+                async move { reqwest::get(format!("{base}/readyz")).await.map(|r| r.status().as_u16()) },
+            )
+        })
+        .collect();
+    for w in warm {
+        assert_eq!(w.await.unwrap().unwrap(), 200);
+    }
+    proxy.stall(true);
+    let stalled_at = Instant::now();
+    let stalled: Vec<_> = (0..24)
+        .map(|i| {
+            let (base, token, user, fresh) =
+                (api.base.clone(), api.token.clone(), user.clone(), fresh_token.clone());
+            tokio::spawn(async move {
+                let api = Api { base, http: reqwest::Client::new(), token };
+                match i % 4 {
+                    0 => ("/readyz", api.readyz().await, false),
+                    1 => ("Connect link", api.link_connect(&user).await, false),
+                    2 => ("REST link with an uncached token", api.link_rest(&user, &fresh).await, true),
+                    _ => ("REST link", api.link_rest(&user, &api.token).await, true),
+                }
+            })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    for t in stalled {
+        let (what, r, rest) = t.await.unwrap();
+        assert_unavailable_within(&format!("{what} (stalled database)"), &r, rest, STALL_FAST);
+        slowest = slowest.max(r.2);
+    }
+    // Once the store noticed, it fails at once (no more waiting for a timeout per request).
+    let r = api.link_rest(&user, &api.token).await;
+    assert_unavailable_within("a link once the stall is known", &r, true, Duration::from_secs(1));
+    eprintln!("stall checks done {:?} after the stall; slowest answer {slowest:?}", stalled_at.elapsed());
+    proxy.stall(false);
+    let back = Instant::now();
+    loop {
+        let (s, v, took) = api.link_rest(&user, &api.token).await;
+        assert!(took < STALL_FAST, "a link took {took:?} after the stall");
+        if s == 200 && api.readyz().await.0 == 200 {
+            break;
+        }
+        assert!(back.elapsed() < RECOVERY, "not recovered after the stall: {s} {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("recovered {:?} after the stall ended", back.elapsed());
+    let (s, v, _) = api.link_rest(&user, &fresh_token).await;
+    assert_eq!(s, 200, "the fresh token after the stall: {v}");
 
     server.shutdown().await.unwrap();
     proxy.cut().await;

@@ -18,6 +18,20 @@
 //! dead connections by itself, so the store recovers from a database restart without a restart of
 //! passlink.
 //!
+//! Outages fail fast and heal by themselves (`crates/server/tests/postgres_outage.rs`, through a
+//! TCP proxy that is cut and stalled): getting a connection is bounded by [`CONNECT_TIMEOUT`];
+//! every read (connection included) and every writer batch by [`OP_TIMEOUT`], and a caller waits
+//! at most as long for its commit; a connection that did not answer in time is discarded, not
+//! returned to the pool, so nothing waits on it again. A caller that gave up is answered
+//! Unavailable (the commit's outcome is then unknown, as for any lost answer) and its commit is
+//! skipped if the writer has not started it. After a timeout (or a connection that could not be
+//! made in time: the server accepts but does not answer) the store is "stalled" (a circuit
+//! breaker): the idle connections are dropped, every operation answers Unavailable at once (so a
+//! request with several reads does not wait [`OP_TIMEOUT`] for each), and a background probe
+//! (`SELECT 1` every [`PROBE_INTERVAL`]) clears the state as soon as the database answers. TCP
+//! keepalives and `TCP_USER_TIMEOUT` (unless the URL sets them) close connections to a peer that
+//! vanished without a word.
+//!
 //! Group commit: chosen by measurement (`tests/throughput.rs`, ignored by default; 2 cores,
 //! PostgreSQL 15 on loopback, 64 tasks committing a user's event, claim and view in a loop): the
 //! writer task wrote about 6 900 commits/s, one transaction per commit on the pool of 16 (relying
@@ -39,10 +53,14 @@
 mod schema;
 mod writer;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType,
+};
 use passlink_core::code::CodeView;
 use passlink_core::error::{Error, Result};
 use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
@@ -61,12 +79,103 @@ pub use writer::MAX_BATCH;
 pub const POOL_SIZE: usize = 16;
 /// How long a request waits for a connection (or for one to be made) before it answers
 /// Unavailable: short, so an outage fails fast.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The longest a read (getting its connection included), a writer batch, or a caller's wait for
+/// its commit may take before it answers Unavailable. Generous for point reads and batches that
+/// take milliseconds; short enough that a stalled database fails requests fast.
+pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An operation that did not finish within [`OP_TIMEOUT`].
+pub(crate) fn timed_out(what: &str) -> Error {
+    Error::unavailable(format!("postgres: {what} did not finish within {}s", OP_TIMEOUT.as_secs()))
+}
 
 /// PostgreSQL-backed store: pooled readers, one group-commit writer task per process.
 pub struct PostgresStore {
     pool: Pool,
     writer: mpsc::UnboundedSender<writer::Job>,
+    health: Arc<Health>,
+}
+
+/// The circuit breaker: set when an operation timed out, cleared when one (or the probe)
+/// succeeds.
+#[derive(Default)]
+pub(crate) struct Health {
+    stalled: AtomicBool,
+}
+
+/// While stalled, how often the background probe asks the database.
+pub const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+
+impl Health {
+    /// May an operation go to the database now? Not while stalled: fail at once.
+    pub(crate) fn admit(&self) -> Result<()> {
+        if self.stalled.load(Ordering::SeqCst) {
+            return Err(Error::unavailable(
+                "postgres did not answer in time; waiting until it answers again",
+            ));
+        }
+        Ok(())
+    }
+
+    /// An operation succeeded.
+    pub(crate) fn answered(&self) {
+        if self.stalled.swap(false, Ordering::SeqCst) {
+            tracing::info!("postgres answers again");
+        }
+    }
+
+    /// An operation timed out: fail fast from now on, drop the idle connections (they most likely
+    /// lead to the same unresponsive server), and probe until the database answers.
+    pub(crate) fn timed_out(self: &Arc<Self>, pool: &Pool) {
+        pool.retain(|_, _| false);
+        if !self.stalled.swap(true, Ordering::SeqCst) {
+            tracing::warn!("postgres stopped answering; failing requests fast until it answers again");
+            tokio::spawn(probe(Arc::downgrade(self), pool.clone()));
+        }
+    }
+}
+
+/// A pooled connection. One that cannot be made within [`CONNECT_TIMEOUT`] (the server accepts
+/// but does not answer) trips the breaker like an operation that timed out.
+pub(crate) async fn connection(pool: &Pool, health: &Arc<Health>) -> Result<Object> {
+    pool.get().await.map_err(|e| {
+        if matches!(e, PoolError::Timeout(TimeoutType::Create)) {
+            health.timed_out(pool);
+        }
+        pool_err(e)
+    })
+}
+
+/// `SELECT 1` every [`PROBE_INTERVAL`] (each within [`OP_TIMEOUT`]) until it succeeds, the state
+/// was cleared otherwise, or the store is gone.
+async fn probe(health: std::sync::Weak<Health>, pool: Pool) {
+    loop {
+        tokio::time::sleep(PROBE_INTERVAL).await;
+        let Some(health) = health.upgrade() else { return };
+        if !health.stalled.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut held: Option<Object> = None;
+        let asked = tokio::time::timeout(OP_TIMEOUT, async {
+            let client = held.insert(pool.get().await.map_err(pool_err)?);
+            client.simple_query("SELECT 1").await.map_err(db_err)
+        })
+        .await;
+        match asked {
+            Ok(Ok(_)) => {
+                health.answered();
+                return;
+            }
+            Ok(Err(e)) => tracing::debug!(error = %e, "postgres probe failed"),
+            Err(_) => {
+                if let Some(client) = held.take() {
+                    drop(Object::take(client));
+                }
+                tracing::debug!("postgres probe timed out");
+            }
+        }
+    }
 }
 
 /// Map a driver error: no answer from the server (connect, I/O, closed) and the server's
@@ -143,6 +252,20 @@ impl PostgresStore {
         if cfg.get_application_name().is_none() {
             cfg.application_name("passlink");
         }
+        // Notice a peer that is gone without a word (a dead host, a dropped route): unacknowledged
+        // data for 15 s, or an idle connection not answering keepalives for about 30 s, closes it.
+        if cfg.get_tcp_user_timeout().is_none() {
+            cfg.tcp_user_timeout(Duration::from_secs(15));
+        }
+        if cfg.get_keepalives() && cfg.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+            cfg.keepalives_idle(Duration::from_secs(15));
+        }
+        if cfg.get_keepalives_interval().is_none() {
+            cfg.keepalives_interval(Duration::from_secs(5));
+        }
+        if cfg.get_keepalives_retries().is_none() {
+            cfg.keepalives_retries(3);
+        }
         schema::migrate(&cfg, schema).await?;
 
         let manager =
@@ -155,14 +278,36 @@ impl PostgresStore {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(Error::internal)?;
-        let writer = writer::spawn(pool.clone());
-        Ok(PostgresStore { pool, writer })
+        let health = Arc::new(Health::default());
+        let writer = writer::spawn(pool.clone(), health.clone());
+        Ok(PostgresStore { pool, writer, health })
     }
 
+    /// One read on a pooled connection, within [`OP_TIMEOUT`] (a connection that did not answer
+    /// in time is discarded).
     async fn rows(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        let client = self.pool.get().await.map_err(pool_err)?;
-        let st = client.prepare_cached(sql).await.map_err(db_err)?;
-        client.query(&st, params).await.map_err(db_err)
+        self.health.admit()?;
+        let mut held: Option<Object> = None;
+        let read = tokio::time::timeout(OP_TIMEOUT, async {
+            let client = held.insert(connection(&self.pool, &self.health).await?);
+            let st = client.prepare_cached(sql).await.map_err(db_err)?;
+            client.query(&st, params).await.map_err(db_err)
+        })
+        .await;
+        match read {
+            Ok(Ok(rows)) => {
+                self.health.answered();
+                Ok(rows)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                if let Some(client) = held.take() {
+                    drop(Object::take(client));
+                }
+                self.health.timed_out(&self.pool);
+                Err(timed_out("a read"))
+            }
+        }
     }
 
     async fn one<T: serde::de::DeserializeOwned>(&self, sql: &str, key: &str) -> Result<Option<T>> {
@@ -235,11 +380,17 @@ pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
 #[async_trait]
 impl Store for PostgresStore {
     async fn commit(&self, commit: Commit) -> Result<()> {
+        self.health.admit()?;
         let (reply, rx) = oneshot::channel();
         self.writer
             .send(writer::Job { commit, reply })
             .map_err(|_| Error::unavailable("postgres writer stopped"))?;
-        rx.await.map_err(|_| Error::unavailable("postgres writer stopped"))?
+        // Waiting longer than a batch may take means the writer is stuck behind a database that
+        // does not answer: give up (the commit is skipped if the writer has not started it yet).
+        match tokio::time::timeout(OP_TIMEOUT, rx).await {
+            Ok(r) => r.map_err(|_| Error::unavailable("postgres writer stopped"))?,
+            Err(_) => Err(timed_out("a commit (its outcome is unknown)")),
+        }
     }
 
     async fn instance(&self) -> Result<Option<InstanceView>> {

@@ -8,9 +8,13 @@
 //! If any statement fails (a lost race on a sequence, a taken claim), the transaction is rolled
 //! back and the batch replayed with one savepoint per commit, so a failing commit fails alone and
 //! the others are written whole. Callers are answered only after `COMMIT` returned.
+//!
+//! A batch (with its savepoint replay) that takes longer than [`OP_TIMEOUT`] fails as Unavailable
+//! and its connection is discarded; jobs whose caller stopped waiting are not written.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 
 use deadpool_postgres::{Object, Pool};
@@ -20,7 +24,7 @@ use passlink_core::view::Change;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 
-use crate::{db_err, pool_err};
+use crate::{Health, OP_TIMEOUT, connection, db_err, timed_out};
 
 /// The most commits applied in one transaction.
 pub const MAX_BATCH: usize = 512;
@@ -30,13 +34,13 @@ pub(crate) struct Job {
     pub reply: oneshot::Sender<Result<()>>,
 }
 
-pub(crate) fn spawn(pool: Pool) -> mpsc::UnboundedSender<Job> {
+pub(crate) fn spawn(pool: Pool, health: Arc<Health>) -> mpsc::UnboundedSender<Job> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(pool, rx));
+    tokio::spawn(run(pool, health, rx));
     tx
 }
 
-async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn run(pool: Pool, health: Arc<Health>, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut conn: Option<Object> = None;
     // Ends when every sender (the store) is dropped.
     while let Some(first) = rx.recv().await {
@@ -47,12 +51,16 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
                 Err(_) => break,
             }
         }
+        // A caller that gave up (see `Store::commit`) was answered Unavailable: do not write it.
+        batch.retain(|job| !job.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
         let client = match conn.take() {
             Some(c) if !c.is_closed() => c,
-            _ => match pool.get().await {
+            _ => match connection(&pool, &health).await {
                 Ok(c) => c,
-                Err(e) => {
-                    let err = pool_err(e);
+                Err(err) => {
                     tracing::warn!(error = %err, "postgres writer cannot get a connection");
                     for job in batch {
                         let _ = job.reply.send(Err(err.clone()));
@@ -62,9 +70,23 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
             },
         };
         let commits: Vec<&Commit> = batch.iter().map(|j| &j.commit).collect();
-        let (results, healthy) = write_batch(&client, &commits).await;
+        let (results, healthy) = match tokio::time::timeout(OP_TIMEOUT, write_batch(&client, &commits)).await
+        {
+            Ok(r) => r,
+            Err(_) => {
+                let err = timed_out("a write batch");
+                tracing::warn!(error = %err, commits = commits.len(), "postgres writer: no answer, dropping the connection");
+                drop(Object::take(client));
+                health.timed_out(&pool);
+                for job in batch {
+                    let _ = job.reply.send(Err(err.clone()));
+                }
+                continue;
+            }
+        };
         if healthy && !client.is_closed() {
             conn = Some(client);
+            health.answered();
         }
         for (job, r) in batch.into_iter().zip(results) {
             let _ = job.reply.send(r);
