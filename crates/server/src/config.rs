@@ -39,6 +39,8 @@ pub struct Config {
     /// External OpenID issuers whose access tokens authenticate the passlink user whose id is
     /// the token's `sub` (see README).
     pub trust_issuers: Vec<String>,
+    /// How long connecting to PostgreSQL, migrating and checking the keys may take at start.
+    pub store_start_timeout: Duration,
 }
 
 impl Config {
@@ -55,6 +57,7 @@ impl Config {
             access_token_lifetime: Duration::from_secs(12 * 3600),
             signing_key_max_age: Duration::from_secs(90 * 24 * 3600),
             trust_issuers: Vec::new(),
+            store_start_timeout: Duration::from_secs(60),
         }
     }
 

@@ -72,13 +72,22 @@ async fn build_app(cfg: &Config, external_url: &str, clock: Arc<dyn Clock>) -> R
             Arc::new(SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?)
         }
         Backend::Postgres(url) => {
-            let store = PostgresStore::connect(&url, None).await.map_err(|e| format!("PostgreSQL: {e}"))?;
-            // Replicas must share the server keys: refuse to start with keys other than the ones
-            // this database was first used with.
-            store
-                .check_key_fingerprint(&key_fingerprint(&keys))
-                .await
-                .map_err(|e| format!("{e} (every replica must use the same --keys-file as the first one)"))?;
+            // Connecting, migrating and the key check get one bound: a database that stops
+            // answering must fail the start with a message, not hang it.
+            let start = async {
+                let store =
+                    PostgresStore::connect(&url, None).await.map_err(|e| format!("PostgreSQL: {e}"))?;
+                // Replicas must share the server keys: refuse to start with keys other than the
+                // ones this database was first used with.
+                store.check_key_fingerprint(&key_fingerprint(&keys)).await.map_err(|e| {
+                    format!("{e} (every replica must use the same --keys-file as the first one)")
+                })?;
+                Ok::<_, String>(store)
+            };
+            let limit = cfg.store_start_timeout;
+            let store = tokio::time::timeout(limit, start).await.map_err(|_| {
+                format!("PostgreSQL did not answer within {}s during start", limit.as_secs())
+            })??;
             Arc::new(store)
         }
     };
