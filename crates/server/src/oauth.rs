@@ -110,7 +110,7 @@ fn client(
         (Some((client_id, secret)), _) => {
             Some(ClientCredentials::Secret { client_id, secret: Secret::new(secret) })
         }
-        (None, Some(a)) => Some(ClientCredentials::Assertion(a.to_string())),
+        (None, Some(a)) => Some(ClientCredentials::Assertion(Secret::new(a))),
         (None, None) => None,
     })
 }
@@ -127,7 +127,9 @@ async fn token(
     };
     let client = if grant_type == JWT_BEARER {
         // The assertion is the grant; a client_id field (some SDKs send "None") is ignored.
-        form.get("assertion").filter(|a| !a.is_empty()).map(|a| ClientCredentials::Assertion(a.clone()))
+        form.get("assertion")
+            .filter(|a| !a.is_empty())
+            .map(|a| ClientCredentials::Assertion(Secret::new(a.as_str())))
     } else {
         client
     };

@@ -25,7 +25,7 @@ pub enum ClientCredentials {
     /// client_secret_basic / client_secret_post: the machine user's username and secret.
     Secret { client_id: String, secret: Secret },
     /// private_key_jwt, or the JWT-bearer grant's assertion.
-    Assertion(String),
+    Assertion(Secret),
 }
 
 /// A token request, already parsed from the form.
@@ -205,7 +205,9 @@ impl App {
         let now = self.now();
         let client_key = match creds {
             ClientCredentials::Secret { client_id, .. } => client_id.to_lowercase(),
-            ClientCredentials::Assertion(a) => o::peek_assertion(a).map(|(_, c)| c.sub).unwrap_or_default(),
+            ClientCredentials::Assertion(a) => {
+                o::peek_assertion(a.expose()).map(|(_, c)| c.sub).unwrap_or_default()
+            }
         };
         if self.too_many_failures(&client_key, now) {
             return Err(OAuthError::new(
@@ -236,6 +238,7 @@ impl App {
                 if ok { Ok(user) } else { Err(OAuthError::invalid_client()) }
             }
             ClientCredentials::Assertion(assertion) => {
+                let assertion = assertion.expose();
                 let grant = |d: &str| OAuthError::new(400, "invalid_grant", d.to_string());
                 let (kid, claims) =
                     o::peek_assertion(assertion).ok_or_else(|| grant("the assertion is not a JWT"))?;
