@@ -120,7 +120,7 @@ try {
     }),
   });
   const text = await res.text();
-  if (res.status !== 200) throw new Error(`setup POST /v2/users/human -> ${res.status} ${text}`);
+  if (!res.ok) throw new Error(`setup POST /v2/users/human -> ${res.status} ${text}`);
   human = JSON.parse(text).userId;
   username = `sdk-node-${rand}`;
   machine = (

@@ -183,7 +183,7 @@ try:
             "email": {"email": f"ada-{rand}@example.com", "isVerified": True},
         },
     )
-    if status != 200:
+    if status not in (200, 201):
         raise RuntimeError(f"setup POST /v2/users/human -> {status} {json.dumps(created)}")
     human = created["userId"]
     username = f"sdk-py-{rand}"
