@@ -58,6 +58,31 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz).with_state(app))
         .fallback_service(connect)
+        .layer(cors())
+}
+
+/// Browsers on other origins may call the API (a customer's own registration page calls
+/// RegisterPasskey with the code): any origin, no cookies (credentials travel in headers), the
+/// headers the four protocols use, and the gRPC status headers exposed to gRPC-web clients.
+fn cors() -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, Method};
+    let h = HeaderName::from_static;
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::PUT, Method::PATCH])
+        .allow_headers([
+            h("authorization"),
+            h("content-type"),
+            h("x-zitadel-orgid"),
+            h("connect-protocol-version"),
+            h("connect-timeout-ms"),
+            h("x-grpc-web"),
+            h("x-user-agent"),
+            h("grpc-timeout"),
+            h("accept-language"),
+        ])
+        .expose_headers([h("grpc-status"), h("grpc-message"), h("grpc-status-details-bin")])
+        .max_age(std::time::Duration::from_secs(3600))
 }
 
 async fn build_app(cfg: &Config, external_url: &str, clock: Arc<dyn Clock>) -> Result<Arc<App>, String> {

@@ -210,6 +210,33 @@ async fn health_and_readiness() {
     let c = reqwest::Client::new();
     assert_eq!(c.get(format!("{}/healthz", s.base)).send().await.unwrap().status(), 200);
     assert_eq!(c.get(format!("{}/readyz", s.base)).send().await.unwrap().status(), 200);
+    // CORS: another origin may call the API (preflight, then the call), for every protocol path.
+    for path in ["/v2/users/1/passkeys", "/zitadel.user.v2.UserService/RegisterPasskey"] {
+        let pre = c
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", s.base))
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization,content-type,connect-protocol-version")
+            .send()
+            .await
+            .unwrap();
+        assert!(pre.status().is_success(), "{path}: {}", pre.status());
+        assert_eq!(pre.headers()["access-control-allow-origin"], "*");
+        let allowed = pre.headers()["access-control-allow-headers"].to_str().unwrap().to_lowercase();
+        assert!(
+            allowed.contains("authorization") && allowed.contains("connect-protocol-version"),
+            "{allowed}"
+        );
+    }
+    let r = c
+        .post(format!("{}/v2/users/1/passkeys", s.base))
+        .header("origin", "https://app.example.com")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert_eq!(r.status(), 401);
     // A REST path with the wrong method: grpc-gateway's 405 with code 12.
     let r = c.get(format!("{}/v2beta/users/1/passkeys/registration_link", s.base)).send().await.unwrap();
     assert_eq!(r.status(), 405);
