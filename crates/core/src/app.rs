@@ -652,7 +652,7 @@ impl App {
         const MSG: &str = "AddOrganizationRequest";
         let ms = &caller.principal.memberships;
         require_somewhere(ms, perm::ORG_CREATE)?;
-        if !perm::holds_in(ms, perm::ORG_CREATE, "\u{0}instance-only") {
+        if !perm::holds_instance_wide(ms, perm::ORG_CREATE) {
             return Err(perm::denied());
         }
         validate::runes_between(MSG, "Name", name.trim(), 1, 200)?;
@@ -977,7 +977,7 @@ impl App {
             let mut tx = Tx::new(now, &caller.principal.user_id);
             match &scope {
                 Scope::Instance => {
-                    if !perm::holds_in(ms, permission, "\u{0}instance-only") {
+                    if !perm::holds_instance_wide(ms, permission) {
                         return Err(perm::denied());
                     }
                     let mut inst =

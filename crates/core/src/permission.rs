@@ -76,6 +76,11 @@ pub fn holds_in(memberships: &[Membership], permission: &str, org_id: &str) -> b
     })
 }
 
+/// Does a membership on the instance itself grant `permission`?
+pub fn holds_instance_wide(memberships: &[Membership], permission: &str) -> bool {
+    memberships.iter().any(|m| m.scope == Scope::Instance && grants(m, permission))
+}
+
 /// The caller holds `permission` nowhere: 403.
 pub fn denied() -> Error {
     Error::new(Kind::PermissionDenied, "AUTH-5mWD2", "Errors.Permission.Missing")
@@ -152,5 +157,12 @@ mod tests {
         assert!(holds_in(&ms, USER_WRITE, "A"));
         assert!(!holds_in(&ms, USER_WRITE, "B"));
         assert!(!holds_anywhere(&ms, USER_PASSKEY_WRITE));
+    }
+
+    #[test]
+    fn instance_wide_means_a_membership_on_the_instance() {
+        assert!(holds_instance_wide(&[m(Scope::Instance, "IAM_ORG_MANAGER")], ORG_CREATE));
+        assert!(!holds_instance_wide(&[m(org("A"), "ORG_OWNER")], ORG_MEMBER_WRITE));
+        assert!(!holds_instance_wide(&[m(Scope::Instance, "IAM_USER_MANAGER")], ORG_CREATE));
     }
 }
