@@ -20,6 +20,7 @@ use crate::time::Timestamp;
 use crate::validate;
 use crate::view::{Change, InstanceView, Membership, OrgView, PatView, Scope, UserState, UserView};
 
+pub use delivery::{DeliveryPolicy, Failed, LinkMessage, Prepared, backoff, default_link_template};
 pub use oauth::{ClientCredentials, KeyAdded, OAuthError, TokenGranted, TokenRequest};
 pub use passkeys::{PasskeyListed, PasskeyStarted, RegisterPasskey, RegistrationInfo};
 
@@ -38,6 +39,10 @@ pub struct AppConfig {
     pub issuer: String,
     /// Lifetime of access tokens from the token endpoint (ZITADEL: 12 h).
     pub access_token_lifetime: Duration,
+    /// Is a delivery provider (SMTP or webhook) configured? Without one, links to be sent are
+    /// refused at request time (400) instead of waiting forever.
+    pub delivery_enabled: bool,
+    pub delivery: DeliveryPolicy,
 }
 
 impl Default for AppConfig {
@@ -49,6 +54,8 @@ impl Default for AppConfig {
             max_conflict_retries: 8,
             issuer: "http://localhost:8080".to_string(),
             access_token_lifetime: Duration::from_secs(12 * 3600),
+            delivery_enabled: false,
+            delivery: DeliveryPolicy::default(),
         }
     }
 }
@@ -327,6 +334,7 @@ macro_rules! retry {
     }};
 }
 
+mod delivery;
 mod oauth;
 mod passkeys;
 
@@ -586,6 +594,9 @@ impl App {
                         "COMMAND-mL4il",
                         "Errors.User.Code.NoEmail",
                     ));
+                }
+                if !self.cfg.delivery_enabled {
+                    return Err(delivery::no_provider());
                 }
             }
             let deps = &self.deps;

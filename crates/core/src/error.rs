@@ -132,6 +132,9 @@ pub fn translate(key: &str) -> Option<&'static str> {
         "Errors.User.InvalidURLTemplate" => "URL Template is invalid",
         "Errors.User.Code.Invalid" => "Code is invalid",
         "Errors.User.Code.NoEmail" => "The user has no email address to send the link to",
+        "Errors.Notification.Channels.NotPresent" => {
+            "No delivery provider is configured (SMTP or webhook); use returnCode or configure one"
+        }
         "Errors.Org.NotFound" => "Organisation not found",
         "Errors.Org.AlreadyExists" => "Organisation already exists",
         "Errors.Org.NameTaken" => "Organisation name is already taken",

@@ -134,6 +134,9 @@ pub enum Event {
     PasskeyCodeRequested(CodeRequested),
     #[serde(rename = "user.human.passwordless.initialization.code.sent")]
     PasskeyCodeSent { id: String },
+    /// passlink's own: the delivery of the code was given up (`reason` says why; no secrets).
+    #[serde(rename = "user.human.passwordless.initialization.code.send.failed")]
+    PasskeyCodeSendFailed { id: String, reason: String },
     #[serde(rename = "user.human.passwordless.initialization.code.check.failed")]
     PasskeyCodeCheckFailed { id: String },
     #[serde(rename = "user.human.passwordless.initialization.code.check.succeeded")]
@@ -167,6 +170,7 @@ impl Event {
             Event::UserRemoved {} => "user.removed",
             Event::PasskeyCodeRequested(_) => "user.human.passwordless.initialization.code.requested",
             Event::PasskeyCodeSent { .. } => "user.human.passwordless.initialization.code.sent",
+            Event::PasskeyCodeSendFailed { .. } => "user.human.passwordless.initialization.code.send.failed",
             Event::PasskeyCodeCheckFailed { .. } => {
                 "user.human.passwordless.initialization.code.check.failed"
             }

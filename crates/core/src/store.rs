@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use crate::code::CodeView;
 use crate::error::{Error, Result};
 use crate::event::{AggregateKind, OutboxJob, Recorded};
+use crate::time::Timestamp;
 use crate::view::{Change, InstanceView, Membership, OrgView, PatView, UserView};
 
 /// A value that must be unique within its kind (a username, an org name).
@@ -33,6 +34,60 @@ pub struct Commit {
     pub outbox: Vec<OutboxJob>,
     /// Unique values given back (kind, value), e.g. the username of a removed user.
     pub released: Vec<(&'static str, String)>,
+    /// Outcomes of delivery attempts: written with the events they cause (`code.sent`).
+    pub outbox_updates: Vec<OutboxUpdate>,
+}
+
+/// Where an outbox job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Waiting for (another) attempt.
+    Pending,
+    /// Delivered; the sealed code is erased.
+    Delivered,
+    /// Given up (expired, too many attempts, permanent failure); the sealed code is erased.
+    Abandoned,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Delivered => "delivered",
+            JobState::Abandoned => "abandoned",
+        }
+    }
+
+    pub fn parse(s: &str) -> JobState {
+        match s {
+            "delivered" => JobState::Delivered,
+            "abandoned" => JobState::Abandoned,
+            _ => JobState::Pending,
+        }
+    }
+}
+
+/// The outcome of one delivery attempt. `job` is the job as it is to be stored: its attempt
+/// count, and for the final states no sealed code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxUpdate {
+    pub job: OutboxJob,
+    pub state: JobState,
+    /// For [`JobState::Pending`]: not before this instant.
+    pub next_attempt_at: Timestamp,
+    /// Why the last attempt failed (no secrets in it).
+    pub last_error: Option<String>,
+}
+
+/// An outbox job with its bookkeeping, as [`Store::job`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobStatus {
+    pub job: OutboxJob,
+    pub state: JobState,
+    pub next_attempt_at: Timestamp,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<Timestamp>,
+    pub last_error: Option<String>,
 }
 
 #[async_trait]
@@ -52,6 +107,18 @@ pub trait Store: Send + Sync + 'static {
     async fn events_of(&self, kind: AggregateKind, id: &str) -> Result<Vec<Recorded>>;
     /// Outbox jobs not yet finished, oldest first.
     async fn pending_jobs(&self, limit: usize) -> Result<Vec<OutboxJob>>;
+    /// Lease up to `limit` due jobs to `owner` until `lease_until`: pending jobs whose
+    /// `next_attempt_at` has come and that no live lease holds (a lease held by a worker that
+    /// died expires). Two workers never lease the same job at the same time.
+    async fn claim_jobs(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutboxJob>>;
+    /// One job with its bookkeeping, in any state.
+    async fn job(&self, id: &str) -> Result<Option<JobStatus>>;
 
     /// Is the store reachable? (readiness)
     async fn ping(&self) -> Result<()>;

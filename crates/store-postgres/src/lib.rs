@@ -64,7 +64,7 @@ use deadpool_postgres::{
 use passlink_core::code::CodeView;
 use passlink_core::error::{Error, Result};
 use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
-use passlink_core::store::{Commit, Store};
+use passlink_core::store::{Commit, JobState, JobStatus, Store};
 use passlink_core::time::Timestamp;
 use passlink_core::view::{InstanceView, Membership, OrgView, PatView, Scope, UserView};
 use tokio::sync::{mpsc, oneshot};
@@ -470,6 +470,55 @@ impl Store for PostgresStore {
             )
             .await?;
         rows.iter().map(|r| json(col(r, 0)?)).collect()
+    }
+
+    async fn claim_jobs(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutboxJob>> {
+        // SKIP LOCKED: replicas claiming at once pass over each other's rows instead of waiting;
+        // the lease (not the row lock) then keeps the job theirs until it runs out.
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .rows(
+                "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN ( \
+                   SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3 \
+                   AND (lease_until IS NULL OR lease_until <= $3) \
+                   ORDER BY next_attempt_at, created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 RETURNING data, next_attempt_at, created_at, id",
+                &[&owner, &lease_until.0, &now.0, &limit],
+            )
+            .await?;
+        let mut jobs: Vec<(i64, i64, String, OutboxJob)> = rows
+            .iter()
+            .map(|r| Ok((col(r, 1)?, col(r, 2)?, col(r, 3)?, json(col(r, 0)?)?)))
+            .collect::<Result<_>>()?;
+        jobs.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+        Ok(jobs.into_iter().map(|j| j.3).collect())
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<JobStatus>> {
+        let rows = self
+            .rows(
+                "SELECT data, state, next_attempt_at, lease_owner, lease_until, last_error FROM outbox WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        rows.first()
+            .map(|r| {
+                Ok(JobStatus {
+                    job: json(col(r, 0)?)?,
+                    state: JobState::parse(col(r, 1)?),
+                    next_attempt_at: Timestamp(col(r, 2)?),
+                    lease_owner: col(r, 3)?,
+                    lease_until: col::<Option<i64>>(r, 4)?.map(Timestamp),
+                    last_error: col(r, 5)?,
+                })
+            })
+            .transpose()
     }
 
     async fn ping(&self) -> Result<()> {

@@ -14,8 +14,9 @@ use crate::db_err;
 ///
 /// Plain types only (TEXT, BIGINT, BYTEA; JSON kept as TEXT, exactly as serialized; instants
 /// as i64 nanoseconds since the epoch) so the same SQL runs on CockroachDB.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
     "CREATE TABLE events (
         aggregate_type TEXT NOT NULL,
         aggregate_id TEXT NOT NULL,
@@ -61,7 +62,14 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         fingerprint TEXT NOT NULL,
         created_at TIMESTAMPTZ NOT NULL DEFAULT now()
     );",
-)];
+    ),
+    (
+        2,
+        "ALTER TABLE outbox ADD COLUMN lease_owner TEXT;
+    ALTER TABLE outbox ADD COLUMN lease_until BIGINT;
+    ALTER TABLE outbox ADD COLUMN last_error TEXT;",
+    ),
+];
 
 /// The newest migration this build knows.
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -242,6 +242,20 @@ fn ops(commit: &Commit) -> Result<Vec<Op>> {
             vec![s(&job.id), Box::new(job.created_at.0), Box::new(to_json(job)?)],
         ));
     }
+    for u in &commit.outbox_updates {
+        // A job in a final state stays there (a late outcome of a taken-over lease is ignored).
+        out.push(op(
+            "UPDATE outbox SET state = $2, next_attempt_at = $3, data = $4, last_error = $5, \
+             lease_owner = NULL, lease_until = NULL WHERE id = $1 AND state = 'pending'",
+            vec![
+                s(&u.job.id),
+                s(u.state.as_str()),
+                Box::new(u.next_attempt_at.0),
+                Box::new(to_json(&u.job)?),
+                Box::new(u.last_error.clone()),
+            ],
+        ));
+    }
     Ok(out)
 }
 

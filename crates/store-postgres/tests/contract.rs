@@ -28,6 +28,8 @@ macro_rules! contract_test {
 
 contract_test!(empty_store_reads_nothing);
 contract_test!(ping);
+contract_test!(outbox_leases_and_outcomes);
+contract_test!(concurrent_claims_never_share_a_job);
 contract_test!(commit_then_read_back);
 contract_test!(stale_sequence_is_aborted_and_writes_nothing);
 contract_test!(taken_claim_fails_with_its_error_and_writes_nothing);
@@ -66,6 +68,8 @@ two_store_test!(two_stores_racing_claims_have_one_winner, racing_claims_have_one
 two_store_test!(two_stores_commits_on_one_aggregate_serialize, concurrent_commits_on_one_aggregate_serialize);
 two_store_test!(two_stores_failures_in_a_batch_are_isolated, failures_in_a_batch_are_isolated);
 two_store_test!(two_stores_commit_then_read_back, commit_then_read_back);
+two_store_test!(two_stores_outbox_leases_and_outcomes, outbox_leases_and_outcomes);
+two_store_test!(two_stores_concurrent_claims_never_share_a_job, concurrent_claims_never_share_a_job);
 
 /// Migrations run concurrently from many connections at once on a fresh schema: the advisory
 /// lock lets exactly one apply them, and every store comes up.
@@ -143,6 +147,18 @@ impl Store for Split {
         limit: usize,
     ) -> passlink_core::error::Result<Vec<passlink_core::event::OutboxJob>> {
         self.pick().pending_jobs(limit).await
+    }
+    async fn claim_jobs(
+        &self,
+        owner: &str,
+        now: passlink_core::time::Timestamp,
+        lease_until: passlink_core::time::Timestamp,
+        limit: usize,
+    ) -> passlink_core::error::Result<Vec<passlink_core::event::OutboxJob>> {
+        self.pick().claim_jobs(owner, now, lease_until, limit).await
+    }
+    async fn job(&self, id: &str) -> passlink_core::error::Result<Option<passlink_core::store::JobStatus>> {
+        self.pick().job(id).await
     }
     async fn ping(&self) -> passlink_core::error::Result<()> {
         self.pick().ping().await

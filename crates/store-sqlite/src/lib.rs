@@ -21,7 +21,8 @@ use async_trait::async_trait;
 use passlink_core::code::CodeView;
 use passlink_core::error::{Error, Result};
 use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
-use passlink_core::store::{Commit, Store};
+use passlink_core::store::{Commit, JobState, JobStatus, Store};
+use passlink_core::time::Timestamp;
 use passlink_core::view::{InstanceView, Membership, OrgView, PatView, Scope, UserView};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::from_str;
@@ -81,6 +82,12 @@ impl SqliteStore {
         )
         .map_err(db_err)?;
         schema::migrate(&conn)?;
+        // One process owns an SQLite database: leases left in it belong to a process that is
+        // gone (killed mid-delivery), so its jobs are due again at once.
+        conn.execute_batch(
+            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
+        )
+        .map_err(db_err)?;
         let checkpointer = writer::spawn_checkpointer(&path)?;
         let writer = writer::spawn(conn)?;
         Ok(SqliteStore { path, writer, readers: Mutex::new(Vec::new()), _checkpointer: checkpointer })
@@ -201,6 +208,47 @@ impl Store for SqliteStore {
                 json(&s)
             })?;
             rows.collect()
+        })
+    }
+
+    async fn claim_jobs(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutboxJob>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(writer::Job::Claim {
+                owner: owner.to_string(),
+                now: now.0,
+                lease_until: lease_until.0,
+                limit,
+                reply: tx,
+            })
+            .map_err(|_| Error::unavailable("sqlite writer stopped"))?;
+        rx.await.map_err(|_| Error::unavailable("sqlite writer stopped"))?
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<JobStatus>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT data, state, next_attempt_at, lease_owner, lease_until, last_error FROM outbox WHERE id = ?1",
+            )?;
+            st.query_row([id], |r| {
+                let data: String = r.get(0)?;
+                let state: String = r.get(1)?;
+                Ok(JobStatus {
+                    job: json(&data)?,
+                    state: JobState::parse(&state),
+                    next_attempt_at: Timestamp(r.get(2)?),
+                    lease_owner: r.get(3)?,
+                    lease_until: r.get::<_, Option<i64>>(4)?.map(Timestamp),
+                    last_error: r.get(5)?,
+                })
+            })
+            .optional()
         })
     }
 

@@ -55,6 +55,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
     UPDATE users SET username = lower(json_extract(data, '$.username'));
     CREATE INDEX users_username ON users (username);",
     ),
+    (
+        3,
+        "ALTER TABLE outbox ADD COLUMN lease_owner TEXT;
+    ALTER TABLE outbox ADD COLUMN lease_until INTEGER;
+    ALTER TABLE outbox ADD COLUMN last_error TEXT;",
+    ),
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

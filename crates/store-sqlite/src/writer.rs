@@ -3,6 +3,7 @@
 use std::sync::mpsc;
 
 use passlink_core::error::{Error, Result};
+use passlink_core::event::OutboxJob;
 use passlink_core::store::Commit;
 use passlink_core::view::Change;
 use rusqlite::{Connection, ErrorCode, params};
@@ -16,6 +17,14 @@ pub(crate) enum Job {
     Commit {
         commit: Commit,
         reply: tokio::sync::oneshot::Sender<Result<()>>,
+    },
+    /// Lease due outbox jobs (see [`passlink_core::store::Store::claim_jobs`]).
+    Claim {
+        owner: String,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+        reply: tokio::sync::oneshot::Sender<Result<Vec<OutboxJob>>>,
     },
     /// A liveness probe: succeeds to send only while the writer thread runs.
     Ping,
@@ -34,21 +43,28 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
     // Ends when every sender (the store) is dropped.
     while let Ok(first) = rx.recv() {
         let mut batch = Vec::new();
+        let mut claims = Vec::new();
         let mut next = Some(first);
         while let Some(job) = next.take() {
-            if let Job::Commit { commit, reply } = job {
-                batch.push((commit, reply));
+            match job {
+                Job::Commit { commit, reply } => batch.push((commit, reply)),
+                Job::Claim { owner, now, lease_until, limit, reply } => {
+                    claims.push((owner, now, lease_until, limit, reply));
+                }
+                Job::Ping => {}
             }
             if batch.len() < MAX_BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        if batch.is_empty() {
-            continue;
+        if !batch.is_empty() {
+            let results = write_batch(&conn, &batch);
+            for ((_, reply), r) in batch.into_iter().zip(results) {
+                let _ = reply.send(r);
+            }
         }
-        let results = write_batch(&conn, &batch);
-        for ((_, reply), r) in batch.into_iter().zip(results) {
-            let _ = reply.send(r);
+        for (owner, now, lease_until, limit, reply) in claims {
+            let _ = reply.send(claim(&conn, &owner, now, lease_until, limit));
         }
     }
 }
@@ -155,7 +171,47 @@ fn apply(c: &Connection, commit: &Commit) -> Result<()> {
             params![job.id, job.created_at.0, to_json(job)?],
         )?;
     }
+    for u in &commit.outbox_updates {
+        // A job in a final state stays there (a late outcome of a taken-over lease is ignored).
+        exec(
+            c,
+            "UPDATE outbox SET state = ?2, next_attempt_at = ?3, data = ?4, last_error = ?5, \
+             lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND state = 'pending'",
+            params![u.job.id, u.state.as_str(), u.next_attempt_at.0, to_json(&u.job)?, u.last_error],
+        )?;
+    }
     Ok(())
+}
+
+/// Lease up to `limit` due jobs in one transaction (the writer is the only writer, so a select
+/// followed by an update cannot race with another claim).
+fn claim(conn: &Connection, owner: &str, now: i64, lease_until: i64, limit: usize) -> Result<Vec<OutboxJob>> {
+    let mut jobs = Vec::new();
+    let r = transaction(conn, |c| {
+        let mut st = c
+            .prepare_cached(
+                "SELECT data FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1 \
+                 AND (lease_until IS NULL OR lease_until <= ?1) \
+                 ORDER BY next_attempt_at, created_at, id LIMIT ?2",
+            )
+            .map_err(db_err)?;
+        let rows = st
+            .query_map(params![now, i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        for data in rows {
+            let data = data.map_err(db_err)?;
+            jobs.push(serde_json::from_str::<OutboxJob>(&data).map_err(Error::internal)?);
+        }
+        for j in &jobs {
+            exec(
+                c,
+                "UPDATE outbox SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
+                params![j.id, owner, lease_until],
+            )?;
+        }
+        Ok(Vec::new())
+    });
+    r.map(|_| jobs)
 }
 
 fn exec(c: &Connection, sql: &'static str, p: impl rusqlite::Params) -> Result<()> {

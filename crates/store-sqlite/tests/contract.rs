@@ -54,6 +54,8 @@ macro_rules! contract_test {
 
 contract_test!(empty_store_reads_nothing);
 contract_test!(ping);
+contract_test!(outbox_leases_and_outcomes);
+contract_test!(concurrent_claims_never_share_a_job);
 contract_test!(commit_then_read_back);
 contract_test!(stale_sequence_is_aborted_and_writes_nothing);
 contract_test!(taken_claim_fails_with_its_error_and_writes_nothing);
