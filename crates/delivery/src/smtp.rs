@@ -1,0 +1,106 @@
+//! The SMTP sender.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use passlink_core::app::LinkMessage;
+use passlink_core::secret::Secret;
+
+use crate::{SendError, Sender, render_email};
+
+/// How the connection to the SMTP server is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text (a local relay or a test server only).
+    None,
+    /// STARTTLS required (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    /// The sender address.
+    pub from: String,
+    pub from_name: Option<String>,
+    /// Connect, command and data timeout.
+    pub timeout: Duration,
+}
+
+pub struct SmtpSender {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    /// The right-hand side of Message-IDs (the sender address's domain).
+    id_domain: String,
+}
+
+impl SmtpSender {
+    /// Check the configuration (addresses, TLS setup); connects lazily, on the first message.
+    pub fn new(cfg: &SmtpConfig) -> Result<SmtpSender, String> {
+        let address: lettre::Address =
+            cfg.from.parse().map_err(|e| format!("--smtp-from {:?} is not an email address: {e}", cfg.from))?;
+        let from = Mailbox::new(cfg.from_name.clone().filter(|n| !n.is_empty()), address.clone());
+        let builder = match cfg.tls {
+            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host),
+            SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host)
+                .map_err(|e| format!("SMTP TLS setup for {}: {e}", cfg.host))?,
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host)
+                .map_err(|e| format!("SMTP TLS setup for {}: {e}", cfg.host))?,
+        };
+        let mut builder = builder.port(cfg.port).timeout(Some(cfg.timeout));
+        if let Some(user) = &cfg.user {
+            let password = cfg.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default();
+            builder = builder.credentials(Credentials::new(user.clone(), password));
+        }
+        Ok(SmtpSender { transport: builder.build(), from, id_domain: address.domain().to_string() })
+    }
+
+    fn build(&self, m: &LinkMessage) -> Result<Message, SendError> {
+        let to_addr: lettre::Address = m
+            .to
+            .parse()
+            .map_err(|e| SendError::permanent(format!("the user's email address is not valid: {e}")))?;
+        let name = m.display_name.trim();
+        let to = Mailbox::new((!name.is_empty()).then(|| name.to_string()), to_addr);
+        let email = render_email(m);
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(email.subject)
+            .message_id(Some(format!("<{}@{}>", m.message_id, self.id_domain)))
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(email.text))
+                    .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(email.html)),
+            )
+            .map_err(|e| SendError::permanent(format!("building the message: {e}")))
+    }
+}
+
+#[async_trait]
+impl Sender for SmtpSender {
+    fn name(&self) -> &'static str {
+        "smtp"
+    }
+
+    async fn send(&self, m: &LinkMessage) -> Result<(), SendError> {
+        let message = self.build(m)?;
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            // Only the error's own text: lettre's errors carry the server's reply, never the
+            // message body.
+            Err(e) if e.is_permanent() => Err(SendError::permanent(format!("smtp: {e}"))),
+            Err(e) => Err(SendError::transient(format!("smtp: {e}"))),
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The outbox worker: lease due jobs, send, record the outcome.
+//!
+//! Every replica runs one. Leases (see `Store::claim_jobs`) keep two workers off the same job;
+//! a job leased by a worker that died is taken over when its lease runs out. Jobs of one batch
+//! are sent concurrently, each bounded by the sender's own timeout (well under the lease).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use passlink_core::app::{App, Failed, Prepared};
+use passlink_core::event::OutboxJob;
+use tokio::sync::watch;
+
+use crate::Sender;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// This worker's lease owner name (unique per process).
+    pub owner: String,
+    /// How often to look for due jobs when there were none.
+    pub poll_interval: Duration,
+    /// Jobs leased (and sent concurrently) at a time.
+    pub batch: usize,
+}
+
+pub struct Worker {
+    app: Arc<App>,
+    sender: Arc<dyn Sender>,
+    cfg: WorkerConfig,
+}
+
+impl Worker {
+    pub fn new(app: Arc<App>, sender: Arc<dyn Sender>, cfg: WorkerConfig) -> Worker {
+        Worker { app, sender, cfg }
+    }
+
+    /// Run until `stop` turns true. A batch in progress is finished first (its jobs would
+    /// otherwise wait for their lease to run out).
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        tracing::info!(sender = self.sender.name(), owner = %self.cfg.owner, "delivery worker started");
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let idle = match self.app.claim_deliveries(&self.cfg.owner, self.cfg.batch).await {
+                Ok(jobs) if jobs.is_empty() => true,
+                Ok(jobs) => {
+                    let mut set = tokio::task::JoinSet::new();
+                    for job in jobs {
+                        let (app, sender) = (self.app.clone(), self.sender.clone());
+                        set.spawn(async move { deliver(&app, sender.as_ref(), &job).await });
+                    }
+                    while set.join_next().await.is_some() {}
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "delivery worker: cannot lease jobs");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.cfg.poll_interval) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+        tracing::info!("delivery worker stopped");
+    }
+}
+
+/// One job, start to end. Logs name the job, code id and user, never the link or the code.
+async fn deliver(app: &App, sender: &dyn Sender, job: &OutboxJob) {
+    let prepared = match app.prepare_delivery(job).await {
+        Ok(p) => p,
+        Err(e) => {
+            // The store is unavailable, or the sealed code cannot be opened: the lease runs out
+            // and the job is tried again (an unopenable code fails the same way each time and
+            // ends at max attempts / max age).
+            tracing::warn!(job = %job.id, code_id = %job.code_id, error = %e, "delivery: preparing the message failed");
+            if e.kind != passlink_core::error::Kind::Unavailable {
+                record_failure(app, job, &format!("preparing the message: {}", e.key), false).await;
+            }
+            return;
+        }
+    };
+    let message = match prepared {
+        Prepared::Send(m) => m,
+        Prepared::Finished(why) => {
+            tracing::info!(job = %job.id, code_id = %job.code_id, user = %job.user_id, outcome = why, "delivery finished without sending");
+            return;
+        }
+    };
+    match sender.send(&message).await {
+        Ok(()) => match app.delivery_succeeded(job).await {
+            Ok(()) => tracing::info!(
+                job = %job.id, code_id = %job.code_id, user = %job.user_id, sender = sender.name(),
+                message_id = %message.message_id, "registration link delivered"
+            ),
+            // Sent but not recorded: the lease runs out, the job is redone, and the redelivery
+            // carries the same message id.
+            Err(e) => tracing::warn!(job = %job.id, code_id = %job.code_id, error = %e, "delivery: sent, but recording it failed"),
+        },
+        Err(e) => record_failure(app, job, &e.reason, e.permanent).await,
+    }
+}
+
+async fn record_failure(app: &App, job: &OutboxJob, reason: &str, permanent: bool) {
+    match app.delivery_failed(job, reason, permanent).await {
+        Ok(Failed::RetryAt(at)) => {
+            let in_ms = at.since(app.now()).as_millis();
+            tracing::warn!(job = %job.id, code_id = %job.code_id, user = %job.user_id, attempt = job.attempts + 1, retry_in_ms = in_ms as u64, reason, "delivery failed, will retry");
+        }
+        Ok(Failed::Abandoned) => tracing::error!(
+            job = %job.id, code_id = %job.code_id, user = %job.user_id, attempt = job.attempts + 1, reason,
+            "delivery abandoned: the link was not delivered (recorded as code.send.failed)"
+        ),
+        Err(e) => tracing::warn!(job = %job.id, error = %e, "delivery: recording the failure failed"),
+    }
+}
