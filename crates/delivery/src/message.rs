@@ -160,7 +160,9 @@ mod tests {
             family_name: "Lovelace".into(),
             display_name: display.into(),
             preferred_language: lang.into(),
-            link: Secret::new("https://id.example.com/ui/passkey/register?userID=u&orgID=o&codeID=c&code=AbC123"),
+            link: Secret::new(
+                "https://id.example.com/ui/passkey/register?userID=u&orgID=o&codeID=c&code=AbC123",
+            ),
             expires_at: Timestamp::from_unix_secs(1_795_867_500),
         }
     }
@@ -170,7 +172,9 @@ mod tests {
         let e = render_email(&msg("", "Ada <Lovelace>"));
         assert_eq!(e.subject, "Set up your passkey");
         assert!(e.text.starts_with("Hello Ada <Lovelace>,"));
-        assert!(e.text.contains("\nhttps://id.example.com/ui/passkey/register?userID=u&orgID=o&codeID=c&code=AbC123\n"));
+        assert!(e.text.contains(
+            "\nhttps://id.example.com/ui/passkey/register?userID=u&orgID=o&codeID=c&code=AbC123\n"
+        ));
         assert!(e.html.contains("Hello Ada &lt;Lovelace&gt;,"), "names are escaped in HTML");
         assert!(e.html.contains(
             r#"<a href="https://id.example.com/ui/passkey/register?userID=u&amp;orgID=o&amp;codeID=c&amp;code=AbC123" style="display:inline-block"#

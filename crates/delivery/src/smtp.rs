@@ -47,8 +47,10 @@ pub struct SmtpSender {
 impl SmtpSender {
     /// Check the configuration (addresses, TLS setup); connects lazily, on the first message.
     pub fn new(cfg: &SmtpConfig) -> Result<SmtpSender, String> {
-        let address: lettre::Address =
-            cfg.from.parse().map_err(|e| format!("--smtp-from {:?} is not an email address: {e}", cfg.from))?;
+        let address: lettre::Address = cfg
+            .from
+            .parse()
+            .map_err(|e| format!("--smtp-from {:?} is not an email address: {e}", cfg.from))?;
         let from = Mailbox::new(cfg.from_name.clone().filter(|n| !n.is_empty()), address.clone());
         let builder = match cfg.tls {
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host),
@@ -66,10 +68,9 @@ impl SmtpSender {
     }
 
     fn build(&self, m: &LinkMessage) -> Result<Message, SendError> {
-        let to_addr: lettre::Address = m
-            .to
-            .parse()
-            .map_err(|e| SendError::permanent(format!("the user's email address is not valid: {e}")))?;
+        let to_addr: lettre::Address =
+            m.to.parse()
+                .map_err(|e| SendError::permanent(format!("the user's email address is not valid: {e}")))?;
         let name = m.display_name.trim();
         let to = Mailbox::new((!name.is_empty()).then(|| name.to_string()), to_addr);
         let email = render_email(m);

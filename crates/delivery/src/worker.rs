@@ -99,7 +99,9 @@ async fn deliver(app: &App, sender: &dyn Sender, job: &OutboxJob) {
             ),
             // Sent but not recorded: the lease runs out, the job is redone, and the redelivery
             // carries the same message id.
-            Err(e) => tracing::warn!(job = %job.id, code_id = %job.code_id, error = %e, "delivery: sent, but recording it failed"),
+            Err(e) => {
+                tracing::warn!(job = %job.id, code_id = %job.code_id, error = %e, "delivery: sent, but recording it failed")
+            }
         },
         Err(e) => record_failure(app, job, &e.reason, e.permanent).await,
     }

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use passlink_core::secret::Secret;
+use passlink_server::config::{Delivery, DeliveryPolicy, SmtpConfig, SmtpTls};
 use passlink_server::{Config, Server};
 
 #[derive(Parser)]
@@ -62,9 +64,104 @@ struct ServeArgs {
     /// authenticates the passlink user whose user id equals its `sub`.
     #[arg(long = "trust-issuer", env = "PASSLINK_TRUST_ISSUERS", value_delimiter = ',')]
     trust_issuers: Vec<String>,
+    /// SMTP server for delivering registration links by email.
+    #[arg(long, env = "PASSLINK_SMTP_HOST")]
+    smtp_host: Option<String>,
+    #[arg(long, env = "PASSLINK_SMTP_PORT", default_value_t = 587)]
+    smtp_port: u16,
+    /// none (plain text: a local relay only), starttls (required), or tls (implicit, port 465).
+    #[arg(long, env = "PASSLINK_SMTP_TLS", value_enum, default_value = "starttls")]
+    smtp_tls: TlsArg,
+    #[arg(long, env = "PASSLINK_SMTP_USER")]
+    smtp_user: Option<String>,
+    /// File holding the SMTP password (a trailing newline is ignored).
+    #[arg(long, env = "PASSLINK_SMTP_PASSWORD_FILE")]
+    smtp_password_file: Option<PathBuf>,
+    /// Sender address of the emails (required with --smtp-host).
+    #[arg(long, env = "PASSLINK_SMTP_FROM")]
+    smtp_from: Option<String>,
+    /// Sender name shown with --smtp-from.
+    #[arg(long, env = "PASSLINK_SMTP_FROM_NAME")]
+    smtp_from_name: Option<String>,
+    /// Deliver registration links by POSTing JSON to this URL instead of email.
+    #[arg(long, env = "PASSLINK_WEBHOOK_URL")]
+    webhook_url: Option<String>,
+    /// File holding the webhook signing secret (required with --webhook-url).
+    #[arg(long, env = "PASSLINK_WEBHOOK_SECRET_FILE")]
+    webhook_secret_file: Option<PathBuf>,
+    /// Delivery attempts before a link is given up.
+    #[arg(long, env = "PASSLINK_DELIVERY_MAX_ATTEMPTS", default_value_t = 20)]
+    delivery_max_attempts: u32,
+    /// Give up a delivery this many seconds after the link was requested (an expired code is
+    /// never sent, whatever this says).
+    #[arg(long, env = "PASSLINK_DELIVERY_MAX_AGE_SECS", default_value_t = 3600)]
+    delivery_max_age_secs: u64,
+    /// Delay after the first failed attempt, in milliseconds; it doubles per failure (with jitter).
+    #[arg(long, env = "PASSLINK_DELIVERY_RETRY_MIN_MS", default_value_t = 1000)]
+    delivery_retry_min_ms: u64,
+    /// Longest delay between attempts, in seconds.
+    #[arg(long, env = "PASSLINK_DELIVERY_RETRY_MAX_SECS", default_value_t = 300)]
+    delivery_retry_max_secs: u64,
+    /// How long a replica's worker owns a job it took; a job of a replica that died is taken
+    /// over after this many seconds.
+    #[arg(long, env = "PASSLINK_DELIVERY_LEASE_SECS", default_value_t = 60)]
+    delivery_lease_secs: u64,
+    /// Run the delivery worker in this process (set false on replicas that should only queue).
+    #[arg(long, env = "PASSLINK_DELIVERY_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    delivery_worker: bool,
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "passlink=debug".
     #[arg(long, env = "PASSLINK_LOG", default_value = "info")]
     log: String,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum TlsArg {
+    None,
+    Starttls,
+    Tls,
+}
+
+/// A secret from a file, without the trailing newline editors add.
+fn read_secret(path: &std::path::Path, what: &str) -> Result<Secret, String> {
+    let s = std::fs::read_to_string(path).map_err(|e| format!("{what} {}: {e}", path.display()))?;
+    let s = s.trim_end_matches(['\r', '\n']);
+    if s.is_empty() {
+        return Err(format!("{what} {} is empty", path.display()));
+    }
+    Ok(Secret::new(s))
+}
+
+fn delivery(args: &ServeArgs) -> Result<Delivery, String> {
+    match (&args.smtp_host, &args.webhook_url) {
+        (Some(_), Some(_)) => Err("configure either --smtp-host or --webhook-url, not both".into()),
+        (Some(host), None) => {
+            let from = args.smtp_from.clone().ok_or("--smtp-host needs --smtp-from (the sender address)")?;
+            let password = match &args.smtp_password_file {
+                Some(p) => Some(read_secret(p, "--smtp-password-file")?),
+                None => None,
+            };
+            Ok(Delivery::Smtp(SmtpConfig {
+                host: host.clone(),
+                port: args.smtp_port,
+                tls: match args.smtp_tls {
+                    TlsArg::None => SmtpTls::None,
+                    TlsArg::Starttls => SmtpTls::Starttls,
+                    TlsArg::Tls => SmtpTls::Tls,
+                },
+                user: args.smtp_user.clone(),
+                password,
+                from,
+                from_name: args.smtp_from_name.clone(),
+                timeout: Duration::from_secs(30),
+            }))
+        }
+        (None, Some(url)) => {
+            let path =
+                args.webhook_secret_file.as_ref().ok_or("--webhook-url needs --webhook-secret-file")?;
+            Ok(Delivery::Webhook { url: url.clone(), secret: read_secret(path, "--webhook-secret-file")? })
+        }
+        (None, None) => Ok(Delivery::None),
+    }
 }
 
 async fn shutdown_signal() {
@@ -83,16 +180,25 @@ async fn shutdown_signal() {
 }
 
 async fn run(args: ServeArgs) -> Result<(), String> {
-    let mut cfg = Config::new(args.listen, args.data_dir);
-    cfg.database = args.database;
-    cfg.external_url = args.external_url;
-    cfg.keys_file = args.keys_file;
+    let mut cfg = Config::new(args.listen, args.data_dir.clone());
+    cfg.database = args.database.clone();
+    cfg.external_url = args.external_url.clone();
+    cfg.keys_file = args.keys_file.clone();
     cfg.machine_id = args.machine_id;
     cfg.code_lifetime = Duration::from_secs(args.code_lifetime_secs);
-    cfg.webauthn_origins = args.webauthn_origins;
-    cfg.trust_issuers = args.trust_issuers;
+    cfg.webauthn_origins = args.webauthn_origins.clone();
+    cfg.trust_issuers = args.trust_issuers.clone();
     cfg.access_token_lifetime = Duration::from_secs(args.access_token_lifetime_secs);
     cfg.signing_key_max_age = Duration::from_secs(args.signing_key_max_age_days.saturating_mul(86_400));
+    cfg.delivery = delivery(&args)?;
+    cfg.delivery_worker = args.delivery_worker;
+    cfg.delivery_policy = DeliveryPolicy {
+        lease: Duration::from_secs(args.delivery_lease_secs.max(1)),
+        max_attempts: args.delivery_max_attempts.max(1),
+        max_age: Duration::from_secs(args.delivery_max_age_secs),
+        min_backoff: Duration::from_millis(args.delivery_retry_min_ms),
+        max_backoff: Duration::from_secs(args.delivery_retry_max_secs),
+    };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| format!("listen on {}: {e}", cfg.listen))?;

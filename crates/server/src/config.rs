@@ -4,6 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use passlink_core::app::DeliveryPolicy;
+use passlink_core::secret::Secret;
+pub use passlink_delivery::{SmtpConfig, SmtpTls};
+
 /// Which store to open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
@@ -41,6 +45,23 @@ pub struct Config {
     pub trust_issuers: Vec<String>,
     /// How long connecting to PostgreSQL, migrating and checking the keys may take at start.
     pub store_start_timeout: Duration,
+    /// Where registration links are sent (none: `sendLink` is refused with 400).
+    pub delivery: Delivery,
+    /// Retries, leases and limits of the delivery worker.
+    pub delivery_policy: DeliveryPolicy,
+    /// How often the delivery worker looks for due jobs when idle.
+    pub delivery_poll_interval: Duration,
+    /// Run the delivery worker in this process (default). With several replicas, workers may
+    /// run on some only; links are queued by every replica either way.
+    pub delivery_worker: bool,
+}
+
+/// The delivery provider.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    None,
+    Smtp(SmtpConfig),
+    Webhook { url: String, secret: Secret },
 }
 
 impl Config {
@@ -58,6 +79,10 @@ impl Config {
             signing_key_max_age: Duration::from_secs(90 * 24 * 3600),
             trust_issuers: Vec::new(),
             store_start_timeout: Duration::from_secs(60),
+            delivery: Delivery::None,
+            delivery_policy: DeliveryPolicy::default(),
+            delivery_poll_interval: Duration::from_millis(500),
+            delivery_worker: true,
         }
     }
 

@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::auth::Authenticated;
-use crate::config::{Backend, Config};
+use crate::config::{Backend, Config, Delivery};
 use crate::platform::{
     OsEntropy, SystemClock, key_fingerprint, load_or_create_keys, machine_id, write_private,
 };
@@ -36,6 +36,8 @@ pub struct Server {
     pub external_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    /// The delivery worker (when a provider is configured) and its stop signal.
+    worker: Option<RunningWorker>,
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
@@ -133,6 +135,8 @@ async fn build_app(cfg: &Config, external_url: &str, clock: Arc<dyn Clock>) -> R
         code_lifetime: cfg.code_lifetime,
         issuer: external_url.to_string(),
         access_token_lifetime: cfg.access_token_lifetime,
+        delivery_enabled: !matches!(cfg.delivery, Delivery::None),
+        delivery: cfg.delivery_policy.clone(),
         ..AppConfig::default()
     };
     Ok(Arc::new(App::new(deps, app_cfg)))
@@ -163,6 +167,47 @@ async fn bootstrap(app: &App, token_file: &std::path::Path) -> Result<(), String
     Ok(())
 }
 
+/// A delivery worker's stop signal and task.
+type RunningWorker = (tokio::sync::watch::Sender<bool>, JoinHandle<()>);
+
+/// Start the outbox worker for the configured provider, if any.
+fn start_worker(
+    cfg: &Config,
+    app: &Arc<App>,
+) -> Result<Option<RunningWorker>, String> {
+    let timeout = std::time::Duration::from_secs(30);
+    let sender: Arc<dyn passlink_delivery::Sender> = match &cfg.delivery {
+        Delivery::None => {
+            tracing::info!(
+                "no delivery provider configured: links with sendLink are refused; returnCode works"
+            );
+            return Ok(None);
+        }
+        Delivery::Smtp(smtp) => Arc::new(passlink_delivery::SmtpSender::new(smtp)?),
+        Delivery::Webhook { url, secret } => {
+            Arc::new(passlink_delivery::WebhookSender::new(url, secret.clone(), timeout)?)
+        }
+    };
+    if !cfg.delivery_worker {
+        tracing::info!(
+            sender = sender.name(),
+            "delivery worker disabled here: links are queued for the workers of other replicas"
+        );
+        return Ok(None);
+    }
+    let mut nonce = [0u8; 4];
+    OsEntropy.fill(&mut nonce);
+    let owner =
+        format!("{}-{}-{:08x}", crate::platform::hostname(), std::process::id(), u32::from_le_bytes(nonce));
+    let worker = passlink_delivery::Worker::new(
+        app.clone(),
+        sender,
+        passlink_delivery::WorkerConfig { owner, poll_interval: cfg.delivery_poll_interval, batch: 16 },
+    );
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    Ok(Some((stop, tokio::spawn(worker.run(rx)))))
+}
+
 impl Server {
     /// Start serving on `listener` with `cfg`.
     pub async fn start(cfg: Config, listener: TcpListener) -> Result<Server, String> {
@@ -180,6 +225,7 @@ impl Server {
         let app = build_app(&cfg, &external_url, clock).await?;
         let admin_token_file = cfg.data_dir.join("admin.pat");
         bootstrap(&app, &admin_token_file).await?;
+        let worker = start_worker(&cfg, &app)?;
         let (tx, rx) = oneshot::channel::<()>();
         let router = router(app.clone());
         let task = tokio::spawn(async move {
@@ -190,7 +236,7 @@ impl Server {
                 .await
         });
         tracing::info!(%addr, %external_url, "passlink is serving REST, gRPC, gRPC-web and Connect");
-        Ok(Server { addr, app, admin_token_file, external_url, shutdown: Some(tx), task })
+        Ok(Server { addr, app, admin_token_file, external_url, shutdown: Some(tx), task, worker })
     }
 
     /// Stop accepting connections, let in-flight requests finish, and return.
@@ -198,10 +244,19 @@ impl Server {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        match (&mut self.task).await {
+        let served = match (&mut self.task).await {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
+        };
+        if let Some((stop, task)) = self.worker.take() {
+            let _ = stop.send(true);
+            // A send in progress finishes (bounded by the sender's timeout); if it does not in
+            // time, its lease runs out and the job is redone by the next worker.
+            if tokio::time::timeout(std::time::Duration::from_secs(35), task).await.is_err() {
+                tracing::warn!("delivery worker did not stop in time");
+            }
         }
+        served
     }
 
     /// Wait until the server stops by itself (it does not, unless the listener fails).

@@ -166,12 +166,17 @@ pub fn key_fingerprint(keys: &ServerKeys) -> String {
     format!("v1:{}:{}:{}", keys.seal_key_id, hex(&code[..16]), hex(&seal[..16]))
 }
 
+/// This machine's host name ("" if unknown).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim().to_string()
+}
+
 /// A 16-bit machine id for sonyflake ids: from configuration, else hostname and pid mixed.
 pub fn machine_id(configured: Option<u16>) -> u16 {
     configured.unwrap_or_else(|| {
-        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        let host = hostname();
         let mut h: u32 = 0x811c_9dc5; // FNV-1a
-        for b in host.trim().bytes().chain(std::process::id().to_le_bytes()) {
+        for b in host.bytes().chain(std::process::id().to_le_bytes()) {
             h ^= u32::from(b);
             h = h.wrapping_mul(0x0100_0193);
         }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use passlink_server::config::Delivery;
 use passlink_server::{Config, Server};
 
 static N: AtomicU32 = AtomicU32::new(0);
@@ -24,10 +25,23 @@ pub struct TestServer {
     pub dir: PathBuf,
 }
 
+/// The configuration of the protocol tests: a delivery provider is configured (so `sendLink`
+/// is accepted) but no worker drains the outbox here, so the tests see the queued jobs as they
+/// were written. Delivery itself is tested in `delivery.rs` with real SMTP and webhook servers.
+pub fn config(addr: std::net::SocketAddr, dir: &std::path::Path) -> Config {
+    let mut cfg = Config::new(addr, dir);
+    cfg.delivery = Delivery::Webhook {
+        url: "http://127.0.0.1:9/not-drained".into(),
+        secret: passlink_core::secret::Secret::new("test-secret"),
+    };
+    cfg.delivery_worker = false;
+    cfg
+}
+
 pub async fn start_in(dir: PathBuf) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = Server::start(Config::new(addr, &dir), listener).await.unwrap();
+    let server = Server::start(config(addr, &dir), listener).await.unwrap();
     let admin_token = std::fs::read_to_string(dir.join("admin.pat")).unwrap().trim().to_string();
     TestServer { base: format!("http://{addr}"), server, admin_token, dir }
 }

@@ -9,6 +9,7 @@ mod harness;
 mod setup;
 
 mod admin;
+mod delivery;
 mod link;
 mod oauth;
 mod passkey;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use passlink_core::event::AggregateKind;
 use passlink_core::ports::{Clock, FixedClock};
-use passlink_server::{Config, Server};
+use passlink_server::Server;
 use serde_json::{Value, json};
 
 use crate::clients::{self, Api};
@@ -231,7 +231,8 @@ async fn audience_expiry_revocation_and_introspection() {
     let addr = listener.local_addr().unwrap();
     let real = passlink_server::platform::SystemClock.now();
     let clock = Arc::new(FixedClock::at(real));
-    let server = Server::start_with_clock(Config::new(addr, &dir), listener, clock.clone()).await.unwrap();
+    let server =
+        Server::start_with_clock(harness::config(addr, &dir), listener, clock.clone()).await.unwrap();
     let admin = std::fs::read_to_string(dir.join("admin.pat")).unwrap().trim().to_string();
     let s =
         TestServer { base: format!("http://{addr}"), server, admin_token: admin.clone(), dir: dir.clone() };
@@ -328,7 +329,7 @@ async fn audience_expiry_revocation_and_introspection() {
 
     // Rotation: a restart with a zero maximum key age signs with a new key; old tokens verify.
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    let mut cfg = Config::new(addr, &dir);
+    let mut cfg = harness::config(addr, &dir);
     cfg.signing_key_max_age = Duration::ZERO;
     let server = Server::start_with_clock(cfg, listener, clock.clone()).await.unwrap();
     let s2 = TestServer { base: s.base.clone(), server, admin_token: admin.clone(), dir };

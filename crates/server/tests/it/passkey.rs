@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use passlink_core::ports::{Clock, FixedClock};
-use passlink_server::{Config, Server};
+use passlink_server::Server;
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::prelude::{CreationChallengeResponse, Url};
@@ -273,7 +273,8 @@ async fn expired_codes_are_invalid() {
     let addr = listener.local_addr().unwrap();
     let real = passlink_server::platform::SystemClock.now();
     let clock = Arc::new(FixedClock::at(real));
-    let server = Server::start_with_clock(Config::new(addr, &dir), listener, clock.clone()).await.unwrap();
+    let server =
+        Server::start_with_clock(harness::config(addr, &dir), listener, clock.clone()).await.unwrap();
     let admin = std::fs::read_to_string(dir.join("admin.pat")).unwrap().trim().to_string();
     let s = TestServer { base: format!("http://{addr}"), server, admin_token: admin.clone(), dir };
     let w = world(&s, "pke").await;

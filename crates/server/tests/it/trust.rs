@@ -64,7 +64,7 @@ async fn external_tokens_map_to_users_by_id() {
     let dir = harness::temp_dir("trust");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut cfg = passlink_server::Config::new(addr, &dir);
+    let mut cfg = crate::harness::config(addr, &dir);
     cfg.trust_issuers = vec![issuer.url.clone()];
     let server = passlink_server::Server::start(cfg, listener).await.unwrap();
     let admin = std::fs::read_to_string(dir.join("admin.pat")).unwrap().trim().to_string();

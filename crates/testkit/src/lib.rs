@@ -1,0 +1,230 @@
+//! Test support shared by the delivery tests of several crates (a dev-dependency only).
+//!
+//! - [`SmtpSink`]: a real SMTP server process (Python's aiosmtpd, `tests/smtp/sink.py`, installed
+//!   into `tests/smtp/.venv` by `scripts/test`), and the messages it received, parsed.
+//! - [`WebhookReceiver`]: a real HTTP server on a socket recording what it is sent, answering
+//!   with the statuses it is told to.
+//! - [`free_port`].
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The workspace root (for `tests/...`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// The Python that has aiosmtpd: `PASSLINK_TEST_SMTP_PYTHON`, else `tests/smtp/.venv/bin/python`.
+fn smtp_python() -> PathBuf {
+    if let Ok(p) = std::env::var("PASSLINK_TEST_SMTP_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let p = workspace_root().join("tests/smtp/.venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/test once (it installs aiosmtpd from tests/smtp/requirements.txt), \
+         or set PASSLINK_TEST_SMTP_PYTHON to a Python with aiosmtpd",
+        p.display()
+    );
+    p
+}
+
+/// One message as the SMTP server received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub mail_from: String,
+    pub rcpt_tos: Vec<String>,
+    pub raw: String,
+    pub subject: String,
+    pub message_id: String,
+    pub from: String,
+    pub to: String,
+    pub content_type: String,
+    /// The text/plain and text/html parts, decoded.
+    pub text: String,
+    pub html: String,
+}
+
+fn parse(record: &serde_json::Value) -> Received {
+    let raw = record["data"].as_str().unwrap().to_string();
+    let mail = mailparse::parse_mail(raw.as_bytes()).unwrap();
+    let header = |name: &str| {
+        mail.headers
+            .iter()
+            .find(|h| h.get_key().eq_ignore_ascii_case(name))
+            .map(|h| h.get_value())
+            .unwrap_or_default()
+    };
+    let (mut text, mut html) = (String::new(), String::new());
+    for part in mail.parts() {
+        match part.ctype.mimetype.as_str() {
+            "text/plain" => text = part.get_body().unwrap(),
+            "text/html" => html = part.get_body().unwrap(),
+            _ => {}
+        }
+    }
+    Received {
+        mail_from: record["mail_from"].as_str().unwrap_or_default().to_string(),
+        rcpt_tos: record["rcpt_tos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect(),
+        subject: header("Subject"),
+        message_id: header("Message-ID"),
+        from: header("From"),
+        to: header("To"),
+        content_type: mail.ctype.mimetype.clone(),
+        raw,
+        text,
+        html,
+    }
+}
+
+/// A running SMTP server process; killed when dropped.
+pub struct SmtpSink {
+    child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl SmtpSink {
+    /// Start the server on `port`, storing messages in `dir`; returns once it accepts.
+    pub fn start(port: u16, dir: &Path) -> SmtpSink {
+        std::fs::create_dir_all(dir).unwrap();
+        let script = workspace_root().join("tests/smtp/sink.py");
+        let mut child = Command::new(smtp_python())
+            .arg(script)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--out"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the SMTP sink");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert!(line.starts_with("READY"), "SMTP sink did not start: {line:?}");
+        SmtpSink { child, port, dir: dir.to_path_buf() }
+    }
+
+    /// Every message received so far, oldest first.
+    pub fn messages(&self) -> Vec<Received> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| parse(&serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()))
+            .collect()
+    }
+
+    /// Wait until at least `n` messages arrived (panics after `timeout`).
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let start = Instant::now();
+        loop {
+            let m = self.messages();
+            if m.len() >= n {
+                return m;
+            }
+            assert!(start.elapsed() < timeout, "{} of {n} messages arrived within {timeout:?}", m.len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn stop(mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One request the webhook receiver got.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+    /// The status it was answered with.
+    pub status: u16,
+}
+
+/// A real HTTP server recording POSTs to `/hook`. It answers with the statuses in `script`
+/// in turn, then 200.
+pub struct WebhookReceiver {
+    pub url: String,
+    hooks: Arc<Mutex<Vec<Hook>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WebhookReceiver {
+    pub async fn start(script: Vec<u16>) -> WebhookReceiver {
+        let hooks = Arc::new(Mutex::new(Vec::<Hook>::new()));
+        let script = Arc::new(Mutex::new(std::collections::VecDeque::from(script)));
+        let h = hooks.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let (h, script) = (h.clone(), script.clone());
+                async move {
+                    let status = script.lock().unwrap().pop_front().unwrap_or(200);
+                    h.lock().unwrap().push(Hook { headers, body: body.to_vec(), status });
+                    axum::http::StatusCode::from_u16(status).unwrap()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        WebhookReceiver { url, hooks, task }
+    }
+
+    pub fn hooks(&self) -> Vec<Hook> {
+        self.hooks.lock().unwrap().clone()
+    }
+
+    /// Wait until at least `n` requests were answered 2xx (panics after `timeout`).
+    pub async fn wait_for_successes(&self, n: usize, timeout: Duration) -> Vec<Hook> {
+        let start = Instant::now();
+        loop {
+            let all = self.hooks();
+            if all.iter().filter(|h| (200..300).contains(&h.status)).count() >= n {
+                return all;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "webhook: fewer than {n} successful deliveries within {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
