@@ -118,6 +118,17 @@ impl SmtpSink {
         SmtpSink { child, port, dir: dir.to_path_buf() }
     }
 
+    /// Start on `port` once nothing listens there any more (a previous server's socket closes
+    /// asynchronously).
+    pub fn start_when_free(port: u16, dir: &Path) -> SmtpSink {
+        let start = Instant::now();
+        while std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(10), "port {port} stays busy");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        SmtpSink::start(port, dir)
+    }
+
     /// Every message received so far, oldest first.
     pub fn messages(&self) -> Vec<Received> {
         let mut names: Vec<PathBuf> = std::fs::read_dir(&self.dir)
