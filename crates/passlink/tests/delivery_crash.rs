@@ -119,7 +119,8 @@ async fn kill_9_with_jobs_pending_and_in_flight_then_every_link_is_delivered() {
         } else {
             json!({})
         };
-        let (s, r) = post(&c, format!("{base}/v2beta/users/{user}/passkeys/registration_link"), &token, body).await;
+        let (s, r) =
+            post(&c, format!("{base}/v2beta/users/{user}/passkeys/registration_link"), &token, body).await;
         assert_eq!(s, 200, "{r}");
         users.insert(email, user);
     }
@@ -153,7 +154,8 @@ async fn kill_9_with_jobs_pending_and_in_flight_then_every_link_is_delivered() {
     for m in &msgs {
         let link = m.text.lines().find(|l| l.starts_with("http")).unwrap().to_string();
         let u = url::Url::parse(&link).unwrap();
-        let q: HashMap<String, String> = u.query_pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let q: HashMap<String, String> =
+            u.query_pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let code_id = q.get("c").or_else(|| q.get("codeID")).unwrap().clone();
         let code = q.get("k").or_else(|| q.get("code")).unwrap().clone();
         assert_eq!(m.message_id, format!("<passkey-link-{code_id}@id.example.com>"));
@@ -169,7 +171,10 @@ async fn kill_9_with_jobs_pending_and_in_flight_then_every_link_is_delivered() {
     for log in ["run1.log", "run2.log"] {
         let mut text = String::new();
         std::fs::File::open(dir.join(log)).unwrap().read_to_string(&mut text).unwrap();
-        assert!(text.contains("registration link delivered") || log == "run1.log", "{log} shows the deliveries");
+        assert!(
+            text.contains("registration link delivered") || log == "run1.log",
+            "{log} shows the deliveries"
+        );
         for secret in codes.iter().chain([&token]) {
             assert!(!text.contains(secret.as_str()), "{log} contains a secret");
         }

@@ -35,6 +35,17 @@ impl Run {
 
     /// Start a replica; returns its base URL and its index in `children`.
     async fn replica(&mut self, name: &str, keys: &Path, machine_id: u16) -> (String, usize) {
+        self.replica_with(name, keys, machine_id, &[]).await
+    }
+
+    /// [`Run::replica`] with more flags.
+    async fn replica_with(
+        &mut self,
+        name: &str,
+        keys: &Path,
+        machine_id: u16,
+        extra: &[String],
+    ) -> (String, usize) {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let data = self.dir.join(name);
         let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
@@ -47,6 +58,7 @@ impl Run {
             .arg("--keys-file")
             .arg(keys)
             .args(["--machine-id", &machine_id.to_string(), "--log", "info"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -157,18 +169,24 @@ async fn worker(
     acked
 }
 
+impl Run {
+    fn new(tag: &str) -> Run {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let schema = format!("plt_{}_{nanos}_{tag}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("passlink-{schema}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = std::env::var("PASSLINK_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_URL.to_string());
+        Run { url, schema, dir, children: Vec::new() }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_one_replica_under_load_loses_no_acknowledged_link() {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let schema = format!("plt_{}_{nanos}_kill9", std::process::id());
-    let dir = std::env::temp_dir().join(format!("passlink-{schema}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = std::env::var("PASSLINK_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_URL.to_string());
-    let mut run = Run { url, schema, dir, children: Vec::new() };
+    let mut run = Run::new("kill9");
 
     // A first: it generates the keys and bootstraps; B shares A's keys file.
     let keys = run.dir.join("a").join("keys.json");
@@ -266,4 +284,112 @@ async fn kill_9_one_replica_under_load_loses_no_acknowledged_link() {
         .await;
         assert_eq!(s, 200, "{v}");
     }
+}
+
+/// Flags that send to an SMTP server on `port`, with a short lease.
+fn smtp_flags(port: u16) -> Vec<String> {
+    ["--smtp-host", "127.0.0.1", "--smtp-port", &port.to_string(), "--smtp-tls", "none"]
+        .into_iter()
+        .chain(["--smtp-from", "passlink@id.example.com", "--delivery-lease-secs", "3"])
+        .chain(["--delivery-retry-min-ms", "200", "--delivery-retry-max-secs", "1"])
+        .map(str::to_string)
+        .collect()
+}
+
+/// Until the SMTP server has `n` messages (panics after `within`); returns their Message-IDs.
+async fn wait_messages(sink: &passlink_testkit::SmtpSink, n: usize, within: Duration) -> Vec<String> {
+    let m = sink.wait_for(n, within).await;
+    m.into_iter().map(|m| m.message_id).collect()
+}
+
+/// Outbox workers on two replicas: each link is delivered once (leases, `FOR UPDATE SKIP
+/// LOCKED`); jobs leased by a replica that is then killed with SIGKILL, mid-send, are taken over
+/// by another replica once their lease (3 s here) runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn outbox_workers_on_two_replicas_deliver_once_and_take_over_a_killed_replicas_jobs() {
+    let mut run = Run::new("outbox");
+    let sink = passlink_testkit::SmtpSink::start(passlink_testkit::free_port(), &run.dir.join("mail"));
+    let keys = run.dir.join("a").join("keys.json");
+    let (a, _) = run.replica_with("a", &keys, 11, &smtp_flags(sink.port)).await;
+    let token = std::fs::read_to_string(run.dir.join("a").join("admin.pat")).unwrap().trim().to_string();
+    let (b, _) = run.replica_with("b", &keys, 12, &smtp_flags(sink.port)).await;
+    let c = reqwest::Client::new();
+    let mut users = Vec::new();
+    for i in 0..40 {
+        let (s, u) = post(
+            &c,
+            format!("{a}/v2/users/human"),
+            &token,
+            json!({"username": format!("ob{i}"), "profile": {"givenName": "O", "familyName": format!("{i}")},
+                   "email": {"email": format!("ob{i}@example.com"), "isVerified": true}}),
+        )
+        .await;
+        assert_eq!(s, 201, "{u}");
+        users.push(u["userId"].as_str().unwrap().to_string());
+    }
+    // Links requested on both replicas at once; both workers drain the one outbox.
+    let mut tasks = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        let base = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let (c, token, user) = (c.clone(), token.clone(), user.clone());
+        tasks.push(tokio::spawn(async move {
+            let (s, r) =
+                post(&c, format!("{base}/v2beta/users/{user}/passkeys/registration_link"), &token, json!({}))
+                    .await;
+            assert_eq!(s, 200, "{r}");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let ids = wait_messages(&sink, 40, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await; // room for a duplicate to show up
+    let all = sink.messages();
+    let mut unique: Vec<String> = all.iter().map(|m| m.message_id.clone()).collect();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((all.len(), unique.len()), (40, 40), "each link delivered exactly once ({ids:?})");
+    let logs: Vec<usize> = ["a", "b"]
+        .iter()
+        .map(|r| {
+            std::fs::read_to_string(run.dir.join(format!("{r}.log")))
+                .unwrap()
+                .matches("registration link delivered")
+                .count()
+        })
+        .collect();
+    eprintln!("delivered by replica a: {}, by replica b: {}", logs[0], logs[1]);
+    assert_eq!(logs[0] + logs[1], 40);
+
+    // Takeover: only replica C runs a worker, and its SMTP server never answers; C leases the
+    // new jobs, starts sending, and is killed.
+    for mut child in run.children.drain(..) {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hole_port = hole.local_addr().unwrap().port();
+    let (cbase, c_index) = run.replica_with("c", &keys, 13, &smtp_flags(hole_port)).await;
+    for user in users.iter().take(5) {
+        let (s, r) =
+            post(&c, format!("{cbase}/v2beta/users/{user}/passkeys/registration_link"), &token, json!({}))
+                .await;
+        assert_eq!(s, 200, "{r}");
+    }
+    hole.set_nonblocking(false).unwrap();
+    let (_held, _) = tokio::task::spawn_blocking(move || hole.accept().unwrap()).await.unwrap();
+    let mut replica_c = run.children.swap_remove(c_index);
+    replica_c.kill().unwrap(); // SIGKILL, mid-send
+    replica_c.wait().unwrap();
+    let killed = Instant::now();
+    let (_d, _) = run.replica_with("d", &keys, 14, &smtp_flags(sink.port)).await;
+    wait_messages(&sink, 45, Duration::from_secs(30)).await;
+    let took = killed.elapsed();
+    eprintln!("replica d delivered the killed replica's jobs {took:?} after the kill");
+    assert!(took >= Duration::from_millis(1500), "taken over before the lease ran out: {took:?}");
+    let all = sink.messages();
+    let mut unique: Vec<String> = all.iter().map(|m| m.message_id.clone()).collect();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 45, "every link delivered, the killed replica's too");
 }

@@ -171,10 +171,7 @@ async fn bootstrap(app: &App, token_file: &std::path::Path) -> Result<(), String
 type RunningWorker = (tokio::sync::watch::Sender<bool>, JoinHandle<()>);
 
 /// Start the outbox worker for the configured provider, if any.
-fn start_worker(
-    cfg: &Config,
-    app: &Arc<App>,
-) -> Result<Option<RunningWorker>, String> {
+fn start_worker(cfg: &Config, app: &Arc<App>) -> Result<Option<RunningWorker>, String> {
     let timeout = std::time::Duration::from_secs(30);
     let sender: Arc<dyn passlink_delivery::Sender> = match &cfg.delivery {
         Delivery::None => {
