@@ -197,6 +197,17 @@ async function main() {
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       check('ready: no horizontal scrolling at 360px', overflow <= 0, `overflows by ${overflow}px`);
       await page.screenshot({ path: path.join(ARTIFACTS, 'ready-360.png'), fullPage: true });
+      await step('ready: "another device" shows the link as a QR code', async () => {
+        await page.locator('#other-device summary').click();
+        await page.locator('#qr').waitFor({ state: 'visible', timeout: UI_TIMEOUT });
+        await page.waitForFunction(() => document.getElementById('qr').complete, null, { timeout: UI_TIMEOUT });
+        const w = await page.evaluate(() => document.getElementById('qr').naturalWidth);
+        if (!(w >= 200)) throw new Error(`QR image not rendered (naturalWidth ${w})`);
+        const src = await page.evaluate(() => document.getElementById('qr').src);
+        if (!src.startsWith(`${BASE}/ui/passkey/register/qr.svg?`)) throw new Error(`QR src ${src}`);
+        await page.screenshot({ path: path.join(ARTIFACTS, 'qr-360.png'), fullPage: true });
+        await page.locator('#other-device summary').click();
+      });
       await page.setViewportSize({ width: 1024, height: 768 });
 
       await page.locator('#passkey-name').fill(chosenName);

@@ -117,6 +117,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub fn translate(key: &str) -> Option<&'static str> {
     Some(match key {
         "Errors.Internal" => "An internal error occurred",
+        "Errors.Invalid.Argument" => "Invalid argument",
         "Errors.Store.Unavailable" => "The store is unavailable, try again",
         "Errors.Concurrency" => "The object was changed concurrently, try again",
         "Errors.Token.Missing" => "auth header missing",
@@ -179,6 +180,7 @@ mod tests {
         let sources = [
             include_str!("app.rs"),
             include_str!("app/passkeys.rs"),
+            include_str!("app/delivery.rs"),
             include_str!("passkey.rs"),
             include_str!("code.rs"),
             include_str!("permission.rs"),

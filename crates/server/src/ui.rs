@@ -3,7 +3,8 @@
 //!
 //! Static, dependency-free HTML/CSS/JS (in `crates/server/ui/`) that calls the public API; the
 //! code in the link is its only authorization. `/ui/passkey/register/info` tells the page who is
-//! enrolling (and counts a wrong code like any other check).
+//! enrolling (and counts a wrong code like any other check); `/ui/passkey/register/qr.svg` draws
+//! the page's own link as a QR code, to enroll on another device (a phone).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,11 +60,40 @@ async fn info(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, Strin
     }
 }
 
+/// The link of this page as a QR code (SVG), to continue on another device (a phone): the
+/// same URL the browser has, rebuilt from the external URL and the query, so it encodes
+/// nothing but passlink's own page. The code is not checked here (the page checks it).
+async fn qr(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
+    let link = match app.hosted_link(get("userID"), get("orgID"), get("codeID"), &Secret::new(get("code"))) {
+        Ok(l) => Secret::new(l),
+        Err(_) => return (StatusCode::BAD_REQUEST, "not a registration link").into_response(),
+    };
+    let svg = match qrcode::QrCode::with_error_correction_level(link.expose(), qrcode::EcLevel::M) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(240, 240)
+            .dark_color(qrcode::render::svg::Color("#000000"))
+            .light_color(qrcode::render::svg::Color("#ffffff"))
+            .build(),
+        Err(_) => return (StatusCode::BAD_REQUEST, "link too long for a QR code").into_response(),
+    };
+    let mut r = svg.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    r
+}
+
 pub fn routes(app: Arc<App>) -> Router {
     Router::new()
         .route("/ui/passkey/register", get(|| async { asset(HTML, "text/html; charset=utf-8") }))
         .route("/ui/passkey/register.js", get(|| async { asset(JS, "text/javascript; charset=utf-8") }))
         .route("/ui/passkey/register.css", get(|| async { asset(CSS, "text/css; charset=utf-8") }))
         .route("/ui/passkey/register/info", get(info))
+        .route("/ui/passkey/register/qr.svg", get(qr))
         .with_state(app)
 }

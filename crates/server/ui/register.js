@@ -369,7 +369,15 @@
     );
   }
 
+  function showQr() {
+    // The same link as this page, drawn by the server (relative: /ui/passkey/register/qr.svg).
+    if ($("other-device").open && !$("qr").getAttribute("src")) {
+      $("qr").setAttribute("src", "register/qr.svg" + window.location.search);
+    }
+  }
+
   function init() {
+    $("other-device").addEventListener("toggle", showQr);
     $("create-form").addEventListener("submit", function (event) {
       event.preventDefault();
       var name = validateName();

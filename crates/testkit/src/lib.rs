@@ -6,7 +6,7 @@
 //!   with the statuses it is told to.
 //! - [`free_port`].
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)] // test support: waits on real processes and sockets
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};

@@ -112,6 +112,24 @@ impl App {
         &self.cfg.delivery
     }
 
+    /// The hosted page's link for these values (what the default email carries), for the QR
+    /// code of the page. Values must be plain ids and codes (letters, digits, `-`, `_`).
+    pub fn hosted_link(&self, user_id: &str, org_id: &str, code_id: &str, code: &Secret) -> Result<String> {
+        for (field, v) in
+            [("userID", user_id), ("orgID", org_id), ("codeID", code_id), ("code", code.expose())]
+        {
+            let plain = v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if v.is_empty() || v.len() > 200 || !plain {
+                return Err(Error::new(Kind::InvalidArgument, "UI-qr1nv", "Errors.Invalid.Argument")
+                    .with_cause(format!("{field} is not a plain id")));
+            }
+        }
+        template::render(
+            &default_link_template(&self.cfg.issuer),
+            &LinkData { user_id, org_id, code_id, code: code.expose() },
+        )
+    }
+
     /// Lease due jobs to `owner` for [`DeliveryPolicy::lease`].
     pub async fn claim_deliveries(&self, owner: &str, limit: usize) -> Result<Vec<OutboxJob>> {
         let now = self.now();

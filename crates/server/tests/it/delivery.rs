@@ -456,3 +456,37 @@ async fn without_a_provider_send_link_is_a_400_and_writes_nothing() {
     s.server.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn the_hosted_page_draws_its_own_link_as_a_qr_code() {
+    let dir = harness::temp_dir("dl-qr");
+    let s = start_with(&dir.join("data"), Delivery::None, false, None).await;
+    let q = "userID=123&orgID=456&codeID=789&code=AbCdEf123456";
+    let r = reqwest::get(format!("{}/ui/passkey/register/qr.svg?{q}", s.base)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/svg+xml");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let svg = r.text().await.unwrap();
+    // Exactly the QR code of the page's own URL on the external URL.
+    let link = format!("{}/ui/passkey/register?{q}", s.server.external_url);
+    let expected = qrcode::QrCode::with_error_correction_level(&link, qrcode::EcLevel::M)
+        .unwrap()
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .dark_color(qrcode::render::svg::Color("#000000"))
+        .light_color(qrcode::render::svg::Color("#ffffff"))
+        .build();
+    assert_eq!(svg, expected);
+    assert!(svg.contains("<svg"));
+    // Only plain ids: nothing else can be smuggled into the code.
+    for bad in [
+        "userID=1&orgID=2&codeID=3",
+        "userID=1&orgID=2&codeID=3&code=a%26b",
+        "userID=../x&orgID=2&codeID=3&code=x",
+    ] {
+        let r = reqwest::get(format!("{}/ui/passkey/register/qr.svg?{bad}", s.base)).await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    s.server.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
