@@ -69,27 +69,9 @@ fn escape_html(s: &str) -> String {
     out
 }
 
-/// (year, month, day, hour, minute, second) in UTC of an instant in Unix nanoseconds.
-pub(crate) fn civil(nanos: i64) -> (i64, i64, i64, i64, i64, i64) {
-    let secs = nanos.div_euclid(1_000_000_000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 /// `2026-11-28 14:05 UTC`.
-fn format_utc(nanos: i64) -> String {
-    let (y, m, d, h, mi, _) = civil(nanos);
+fn format_utc(t: passlink_core::time::Timestamp) -> String {
+    let (y, m, d, h, mi, _) = t.civil();
     format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02} UTC")
 }
 
@@ -99,7 +81,7 @@ pub fn render_email(m: &LinkMessage) -> Email {
     let t = texts(&m.preferred_language);
     let name = if m.display_name.trim().is_empty() { m.to.clone() } else { m.display_name.clone() };
     let link = m.link.expose();
-    let until = format_utc(m.expires_at.unix_nanos());
+    let until = format_utc(m.expires_at);
     let text = format!(
         "{greeting} {name},\n\n{body}\n\n{button}:\n{link}\n\n{expiry} {until}.\n\n{ignore}\n",
         greeting = t.greeting,
@@ -196,7 +178,7 @@ mod tests {
 
     #[test]
     fn civil_dates() {
-        assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(format_utc(951_782_400 * 1_000_000_000), "2000-02-29 00:00 UTC");
+        assert_eq!(format_utc(Timestamp(0)), "1970-01-01 00:00 UTC");
+        assert_eq!(format_utc(Timestamp::from_unix_secs(951_782_400)), "2000-02-29 00:00 UTC");
     }
 }

@@ -24,6 +24,33 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve(ServeArgs),
+    /// Print a user's events as JSON lines (read-only; works next to a running server), e.g.
+    /// to see whether a link was delivered (`…code.sent`) or given up (`…code.send.failed`).
+    Events(EventsArgs),
+}
+
+#[derive(clap::Args, Clone)]
+struct EventsArgs {
+    /// The user id.
+    #[arg(long)]
+    user: String,
+    #[arg(long, env = "PASSLINK_DATA_DIR", default_value = "passlink-data")]
+    data_dir: PathBuf,
+    #[arg(long, env = "PASSLINK_DATABASE")]
+    database: Option<String>,
+}
+
+async fn events(args: EventsArgs) -> Result<(), String> {
+    let mut cfg = Config::new(SocketAddr::from(([127, 0, 0, 1], 0)), args.data_dir);
+    cfg.database = args.database;
+    let events = passlink_server::inspect::user_events(&cfg, &args.user).await?;
+    if events.is_empty() {
+        return Err(format!("no events for user {}", args.user));
+    }
+    for e in &events {
+        println!("{}", passlink_server::inspect::event_json(e));
+    }
+    Ok(())
 }
 
 #[derive(clap::Args, Clone)]
@@ -210,6 +237,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(a)) => a,
+        Some(Command::Events(a)) => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            return match rt.map_err(|e| e.to_string()).and_then(|rt| rt.block_on(events(a))) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("passlink: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         None => cli.serve,
     };
     tracing_subscriber::fmt()

@@ -162,5 +162,54 @@ fn bad_configuration_fails_with_a_clear_message() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unsupported --database URL"), "{err}");
+
+    // Delivery settings that cannot work are refused at start, each with its reason.
+    let secret = dir.join("hook.secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let empty = dir.join("empty.secret");
+    std::fs::write(&empty, "\n").unwrap();
+    let d = dir.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--smtp-host", "127.0.0.1"], "--smtp-host needs --smtp-from"),
+        (vec!["--smtp-host", "127.0.0.1", "--smtp-from", "not an address"], "is not an email address"),
+        (vec!["--webhook-url", "http://127.0.0.1:9/hook"], "--webhook-url needs --webhook-secret-file"),
+        (
+            vec!["--webhook-url", "ftp://x/hook", "--webhook-secret-file", secret.to_str().unwrap()],
+            "must be http or https",
+        ),
+        (
+            vec![
+                "--webhook-url",
+                "http://127.0.0.1:9/hook",
+                "--webhook-secret-file",
+                empty.to_str().unwrap(),
+            ],
+            "is empty",
+        ),
+        (
+            vec![
+                "--smtp-host",
+                "h",
+                "--smtp-from",
+                "a@b.c",
+                "--webhook-url",
+                "http://h/",
+                "--webhook-secret-file",
+                secret.to_str().unwrap(),
+            ],
+            "either --smtp-host or --webhook-url",
+        ),
+        (vec!["--smtp-host", "h", "--smtp-from", "a@b.c", "--smtp-tls", "maybe"], "invalid value 'maybe'"),
+    ];
+    for (args, expected) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_passlink"))
+            .args(["--listen", "127.0.0.1:0", "--data-dir", d])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }

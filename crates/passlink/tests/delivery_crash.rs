@@ -165,6 +165,25 @@ async fn kill_9_with_jobs_pending_and_in_flight_then_every_link_is_delivered() {
         codes.push(link);
     }
     assert_eq!(id_of.len(), 6);
+    // The delivery state is visible in the user's events (read next to the running server).
+    let user = users.get("crash0@example.com").unwrap();
+    let start = Instant::now();
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_passlink"))
+            .args(["events", "--user", user, "--data-dir", data.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let lines: Vec<Value> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines[0]["type"], "user.human.added");
+        let sent = lines.iter().any(|l| l["type"] == "user.human.passwordless.initialization.code.sent");
+        if sent {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no code.sent event: {lines:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     terminate_and_wait(&mut second);
 
     // No code, link or token in any log line, at trace level, in either run.

@@ -19,6 +19,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod inspect;
 pub mod oauth;
 pub mod platform;
 pub mod rest;

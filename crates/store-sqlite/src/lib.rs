@@ -93,6 +93,20 @@ impl SqliteStore {
         Ok(SqliteStore { path, writer, readers: Mutex::new(Vec::new()), _checkpointer: checkpointer })
     }
 
+    /// Open an existing database for reading only, next to a running server (the `passlink
+    /// events` command): no migrations, no writer, no lease reset; commits and claims answer
+    /// Unavailable.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<SqliteStore> {
+        let path = path.as_ref().to_path_buf();
+        if !path.exists() {
+            return Err(Error::unavailable(format!("{}: no such database", path.display())));
+        }
+        let reader = open_reader(&path)?;
+        let (writer, _) = mpsc::channel();
+        let (checkpointer, _) = mpsc::channel();
+        Ok(SqliteStore { path, writer, readers: Mutex::new(vec![reader]), _checkpointer: checkpointer })
+    }
+
     /// Run `f` on a pooled read-only connection. Reads are short, indexed point lookups, run
     /// inline: SQLite in WAL mode does not block them behind the writer.
     fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {

@@ -96,23 +96,6 @@ fn machine(user: &UserView) -> Option<&crate::event::MachineProfile> {
     }
 }
 
-fn rfc3339(t: Timestamp) -> String {
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let (secs, _) = t.secs_nanos();
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 impl App {
     // ------------------------------------------------------------------ credentials of machines
 
@@ -177,7 +160,7 @@ impl App {
             self.append_user_event(caller, &user, ev).await
         })?;
         let key_content =
-            private.map(|p| o::key_file(&key_id, user_id, &p, &rfc3339(expiration))).unwrap_or_default();
+            private.map(|p| o::key_file(&key_id, user_id, &p, &expiration.to_rfc3339())).unwrap_or_default();
         Ok(KeyAdded { key_id, key_content, creation_date: at })
     }
 
@@ -480,18 +463,5 @@ impl App {
 
     pub fn issuer(&self) -> &str {
         &self.cfg.issuer
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rfc3339;
-    use crate::time::Timestamp;
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(Timestamp::from_unix_secs(0)), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(Timestamp::from_unix_secs(1_735_725_600)), "2025-01-01T10:00:00Z");
-        assert_eq!(rfc3339(Timestamp::from_unix_secs(4_070_908_800)), "2099-01-01T00:00:00Z");
     }
 }
