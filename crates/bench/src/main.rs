@@ -291,6 +291,15 @@ fn spawn_server(cli: &Cli, binary: &Path, data_dir: &Path, addr: &str, store: &S
     if let Some(k) = store.keys_file {
         cmd.arg("--keys-file").arg(k);
     }
+    if cli.medium == Medium::SendLink {
+        // sendLink needs a provider; the bench measures the request path (code request and
+        // delivery job in one commit), so no worker drains the queue.
+        let secret = data_dir.join("bench-webhook.secret");
+        std::fs::write(&secret, "bench").map_err(|e| format!("{}: {e}", secret.display()))?;
+        cmd.args(["--webhook-url", "http://127.0.0.1:9/bench", "--delivery-worker", "false"])
+            .arg("--webhook-secret-file")
+            .arg(&secret);
+    }
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().map_err(|e| {
         format!("starting {}: {e} (build it: cargo build --release -p passlink)", binary.display())
     })
