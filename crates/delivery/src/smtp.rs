@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lettre::message::header::ContentType;
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use passlink_core::app::LinkMessage;
@@ -81,10 +81,22 @@ impl SmtpSender {
             .message_id(Some(format!("<{}@{}>", m.message_id, self.id_domain)))
             .multipart(
                 MultiPart::alternative()
-                    .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(email.text))
-                    .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(email.html)),
+                    .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(readable(email.text)))
+                    .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(readable(email.html))),
             )
             .map_err(|e| SendError::permanent(format!("building the message: {e}")))
+    }
+}
+
+/// An ASCII body whose lines fit SMTP's limit (998) goes as it reads (7bit), so the link stands
+/// in the message unbroken (lettre would switch to quoted-printable above 76 characters a line);
+/// anything else is encoded by lettre (quoted-printable or base64).
+fn readable(text: String) -> Body {
+    if text.is_ascii() && !text.contains('\0') && text.lines().all(|l| l.len() <= 900) {
+        let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
+        Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::SevenBit)
+    } else {
+        Body::new(text)
     }
 }
 
