@@ -81,8 +81,12 @@ impl SmtpSender {
             .message_id(Some(format!("<{}@{}>", m.message_id, self.id_domain)))
             .multipart(
                 MultiPart::alternative()
-                    .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(readable(email.text)))
-                    .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(readable(email.html))),
+                    .singlepart(
+                        SinglePart::builder().header(ContentType::TEXT_PLAIN).body(readable(email.text)),
+                    )
+                    .singlepart(
+                        SinglePart::builder().header(ContentType::TEXT_HTML).body(readable(email.html)),
+                    ),
             )
             .map_err(|e| SendError::permanent(format!("building the message: {e}")))
     }

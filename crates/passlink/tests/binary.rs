@@ -31,19 +31,6 @@ fn spawn(args: &[&str], env: &[(&str, &str)], log: &Path) -> Child {
     cmd.spawn().unwrap()
 }
 
-async fn wait_healthy(base: &str) {
-    let c = reqwest::Client::new();
-    for _ in 0..200 {
-        if let Ok(r) = c.get(format!("{base}/healthz")).send().await
-            && r.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("server at {base} did not become healthy");
-}
-
 fn terminate(child: &Child) {
     let ok = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap().success();
     assert!(ok, "kill -TERM failed");
@@ -66,7 +53,7 @@ async fn serve_bootstrap_drain_restart_and_no_secrets_in_logs() {
     let log1 = dir.join("first.log");
     let mut child =
         spawn(&[], &[("PASSLINK_LISTEN", &listen), ("PASSLINK_DATA_DIR", data.to_str().unwrap())], &log1);
-    wait_healthy(&base).await;
+    passlink_testkit::wait_healthy(&base).await;
     let pat_path = data.join("admin.pat");
     let mode = std::fs::metadata(&pat_path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "admin.pat must be private");
@@ -128,7 +115,7 @@ async fn serve_bootstrap_drain_restart_and_no_secrets_in_logs() {
     // Second start on the same data dir, configured through flags: everything is reused.
     let log2 = dir.join("second.log");
     let mut child = spawn(&["serve", "--listen", &listen, "--data-dir", data.to_str().unwrap()], &[], &log2);
-    wait_healthy(&base).await;
+    passlink_testkit::wait_healthy(&base).await;
     assert_eq!(std::fs::read_to_string(&pat_path).unwrap().trim(), token);
     let (s, again) = post(&c, link.clone(), &token, json!({"returnCode": {}})).await;
     assert_eq!(s, 200, "{again}");

@@ -29,19 +29,6 @@ fn spawn(data: &Path, port: u16, smtp_port: u16, log: &Path) -> Child {
         .unwrap()
 }
 
-async fn wait_healthy(base: &str) {
-    let c = reqwest::Client::new();
-    for _ in 0..400 {
-        if let Ok(r) = c.get(format!("{base}/healthz")).send().await
-            && r.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("server at {base} did not become healthy");
-}
-
 async fn post(c: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
     let r = c.post(url).bearer_auth(token).json(&body).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
@@ -98,7 +85,7 @@ async fn kill_9_with_jobs_pending_and_in_flight_then_every_link_is_delivered() {
     let hole = BlackHole::start(smtp_port);
 
     let mut first = spawn(&data, port, smtp_port, &dir.join("run1.log"));
-    wait_healthy(&base).await;
+    passlink_testkit::wait_healthy(&base).await;
     let token = std::fs::read_to_string(data.join("admin.pat")).unwrap().trim().to_string();
     let c = reqwest::Client::new();
     let mut users = HashMap::new();
@@ -137,7 +124,7 @@ async fn kill_9_with_jobs_pending_and_in_flight_then_every_link_is_delivered() {
     // The mail server is back (on the same port); passlink restarts on the same data.
     let sink = SmtpSink::start_when_free(smtp_port, &dir.join("mail"));
     let mut second = spawn(&data, port, smtp_port, &dir.join("run2.log"));
-    wait_healthy(&base).await;
+    passlink_testkit::wait_healthy(&base).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let msgs = loop {
         let m = sink.messages();

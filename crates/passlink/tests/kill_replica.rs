@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// Users per replica (one load worker per user, so workers never race on one aggregate).
 const WORKERS_PER_REPLICA: usize = 6;
 
@@ -171,16 +170,11 @@ async fn worker(
 
 impl Run {
     fn new(tag: &str) -> Run {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default();
-        let schema = format!("plt_{}_{nanos}_{tag}", std::process::id());
+        let schema = passlink_testkit::test_schema(tag);
         let dir = std::env::temp_dir().join(format!("passlink-{schema}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let url = std::env::var("PASSLINK_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_URL.to_string());
-        Run { url, schema, dir, children: Vec::new() }
+        Run { url: passlink_testkit::postgres_url(), schema, dir, children: Vec::new() }
     }
 }
 

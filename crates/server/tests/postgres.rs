@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use passlink_server::{Config, Server};
 use serde_json::{Value, json};
 
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const LINK: &str = "zitadel.user.v2beta.UserService/CreatePasskeyRegistrationLink";
 
 /// A schema and data directories of this run; dropped and removed at the end, also on panic.
@@ -21,15 +20,10 @@ struct Run {
 
 impl Run {
     fn new(tag: &str) -> Run {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default();
-        let schema = format!("plt_{}_{nanos}_{tag}", std::process::id());
+        let schema = passlink_testkit::test_schema(tag);
         let dir = std::env::temp_dir().join(format!("passlink-{schema}"));
         let _ = std::fs::remove_dir_all(&dir);
-        let url = std::env::var("PASSLINK_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_URL.to_string());
-        Run { url, schema, dir }
+        Run { url: passlink_testkit::postgres_url(), schema, dir }
     }
 
     /// The database URL that selects (and creates) this run's schema.

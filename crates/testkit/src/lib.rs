@@ -4,7 +4,8 @@
 //!   into `tests/smtp/.venv` by `scripts/test`), and the messages it received, parsed.
 //! - [`WebhookReceiver`]: a real HTTP server on a socket recording what it is sent, answering
 //!   with the statuses it is told to.
-//! - [`free_port`].
+//! - [`free_port`], [`wait_healthy`], and [`postgres_url`] / [`test_schema`] for the
+//!   PostgreSQL tests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)] // test support: waits on real processes and sockets
 
@@ -17,6 +18,36 @@ use std::time::{Duration, Instant};
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The PostgreSQL the tests use: `PASSLINK_TEST_POSTGRES`, else the local one.
+pub fn postgres_url() -> String {
+    std::env::var("PASSLINK_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// A schema name of its own for one test run (`plt_<pid>_<nanos>_<tag>`), so runs in parallel
+/// do not collide.
+pub fn test_schema(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("plt_{}_{nanos}_{tag}", std::process::id())
+}
+
+/// Wait until `GET {base}/healthz` answers 200 (panics after 10 s).
+pub async fn wait_healthy(base: &str) {
+    let c = reqwest::Client::new();
+    for _ in 0..400 {
+        if let Ok(r) = c.get(format!("{base}/healthz")).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("server at {base} did not become healthy");
 }
 
 /// The workspace root (for `tests/...`).
