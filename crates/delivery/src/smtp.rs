@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use passlink_core::app::LinkMessage;
 use passlink_core::secret::Secret;
@@ -33,6 +34,8 @@ pub struct SmtpConfig {
     /// The sender address.
     pub from: String,
     pub from_name: Option<String>,
+    /// PEM certificates trusted besides the public roots (a relay with a private CA).
+    pub ca_pem: Option<Vec<u8>>,
     /// Connect, command and data timeout.
     pub timeout: Duration,
 }
@@ -52,12 +55,19 @@ impl SmtpSender {
             .parse()
             .map_err(|e| format!("--smtp-from {:?} is not an email address: {e}", cfg.from))?;
         let from = Mailbox::new(cfg.from_name.clone().filter(|n| !n.is_empty()), address.clone());
+        let tls_parameters = || {
+            let mut b = TlsParameters::builder(cfg.host.clone());
+            if let Some(pem) = &cfg.ca_pem {
+                let cert = Certificate::from_pem(pem).map_err(|e| format!("--smtp-ca-file: {e}"))?;
+                b = b.add_root_certificate(cert);
+            }
+            b.build().map_err(|e| format!("SMTP TLS setup for {}: {e}", cfg.host))
+        };
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host);
         let builder = match cfg.tls {
-            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host),
-            SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host)
-                .map_err(|e| format!("SMTP TLS setup for {}: {e}", cfg.host))?,
-            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host)
-                .map_err(|e| format!("SMTP TLS setup for {}: {e}", cfg.host))?,
+            SmtpTls::None => builder,
+            SmtpTls::Starttls => builder.tls(Tls::Required(tls_parameters()?)),
+            SmtpTls::Tls => builder.tls(Tls::Wrapper(tls_parameters()?)),
         };
         let mut builder = builder.port(cfg.port).timeout(Some(cfg.timeout));
         if let Some(user) = &cfg.user {

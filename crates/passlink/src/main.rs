@@ -104,6 +104,9 @@ struct ServeArgs {
     /// File holding the SMTP password (a trailing newline is ignored).
     #[arg(long, env = "PASSLINK_SMTP_PASSWORD_FILE")]
     smtp_password_file: Option<PathBuf>,
+    /// PEM file of CA certificates to trust for the SMTP server besides the public roots.
+    #[arg(long, env = "PASSLINK_SMTP_CA_FILE")]
+    smtp_ca_file: Option<PathBuf>,
     /// Sender address of the emails (required with --smtp-host).
     #[arg(long, env = "PASSLINK_SMTP_FROM")]
     smtp_from: Option<String>,
@@ -179,6 +182,12 @@ fn delivery(args: &ServeArgs) -> Result<Delivery, String> {
                 password,
                 from,
                 from_name: args.smtp_from_name.clone(),
+                ca_pem: match &args.smtp_ca_file {
+                    Some(p) => {
+                        Some(std::fs::read(p).map_err(|e| format!("--smtp-ca-file {}: {e}", p.display()))?)
+                    }
+                    None => None,
+                },
                 timeout: Duration::from_secs(30),
             }))
         }

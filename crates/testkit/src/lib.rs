@@ -84,6 +84,10 @@ pub struct Received {
     /// The text/plain and text/html parts, decoded.
     pub text: String,
     pub html: String,
+    /// Sent over TLS (after STARTTLS)?
+    pub tls: bool,
+    /// The login the client authenticated with, if any.
+    pub auth_user: Option<String>,
 }
 
 fn parse(record: &serde_json::Value) -> Received {
@@ -117,6 +121,8 @@ fn parse(record: &serde_json::Value) -> Received {
         from: header("From"),
         to: header("To"),
         content_type: mail.ctype.mimetype.clone(),
+        tls: record["tls"].as_bool().unwrap_or(false),
+        auth_user: record["auth_user"].as_str().map(str::to_string),
         raw,
         text,
         html,
@@ -133,16 +139,24 @@ pub struct SmtpSink {
 impl SmtpSink {
     /// Start the server on `port`, storing messages in `dir`; returns once it accepts.
     pub fn start(port: u16, dir: &Path) -> SmtpSink {
+        SmtpSink::start_with(port, dir, None, None)
+    }
+
+    /// [`SmtpSink::start`], offering and requiring STARTTLS with a certificate of a test CA
+    /// written to `certs` (`certs/ca.pem`), and requiring the login `auth` (user, password).
+    pub fn start_with(port: u16, dir: &Path, certs: Option<&Path>, auth: Option<(&str, &str)>) -> SmtpSink {
         std::fs::create_dir_all(dir).unwrap();
         let script = workspace_root().join("tests/smtp/sink.py");
-        let mut child = Command::new(smtp_python())
-            .arg(script)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--out"])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the SMTP sink");
+        let mut cmd = Command::new(smtp_python());
+        cmd.arg(script).args(["--host", "127.0.0.1", "--port", &port.to_string(), "--out"]).arg(dir);
+        if let Some(c) = certs {
+            cmd.arg("--starttls").arg(c);
+        }
+        if let Some((user, password)) = auth {
+            cmd.arg("--auth").arg(format!("{user}:{password}"));
+        }
+        let mut child =
+            cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start the SMTP sink");
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         assert!(line.starts_with("READY"), "SMTP sink did not start: {line:?}");

@@ -28,6 +28,7 @@ fn smtp(port: u16) -> Delivery {
         password: None,
         from: "passlink@id.example.com".into(),
         from_name: Some("Example Login".into()),
+        ca_pem: None,
         timeout: Duration::from_secs(10),
     })
 }
@@ -487,6 +488,64 @@ async fn the_hosted_page_draws_its_own_link_as_a_qr_code() {
         let r = reqwest::get(format!("{}/ui/passkey/register/qr.svg?{bad}", s.base)).await.unwrap();
         assert_eq!(r.status(), 400, "{bad}");
     }
+    s.server.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn smtp_with_starttls_a_login_and_a_private_ca() {
+    let dir = harness::temp_dir("dl-tls");
+    let certs = dir.join("certs");
+    let sink =
+        SmtpSink::start_with(free_port(), &dir.join("mail"), Some(&certs), Some(("passlink", "s3cret pw")));
+    let ca = std::fs::read(certs.join("ca.pem")).unwrap();
+    let tls = |ca: Option<Vec<u8>>, password: &str| {
+        Delivery::Smtp(SmtpConfig {
+            tls: SmtpTls::Starttls,
+            user: Some("passlink".into()),
+            password: Some(Secret::new(password)),
+            ca_pem: ca,
+            ..match smtp(sink.port) {
+                Delivery::Smtp(c) => c,
+                _ => unreachable!(),
+            }
+        })
+    };
+    // Trusted through --smtp-ca-file, logged in after STARTTLS: delivered.
+    let s = start_with(&dir.join("ok"), tls(Some(ca.clone()), "s3cret pw"), true, None).await;
+    let user = human(&s, "tls", "Tls User", "en", "tls@example.com").await;
+    assert_eq!(link(&s, &user, json!({})).await.0, 200);
+    let m = sink.wait_for(1, Duration::from_secs(15)).await;
+    assert!(m[0].tls, "sent over TLS");
+    assert_eq!(m[0].auth_user.as_deref(), Some("passlink"));
+    assert_eq!(m[0].rcpt_tos, ["tls@example.com"]);
+    s.server.shutdown().await.unwrap();
+
+    // A certificate of an unknown CA is not trusted: nothing is sent, the attempt is retried.
+    let s = start_with(&dir.join("untrusted"), tls(None, "s3cret pw"), true, None).await;
+    let user = human(&s, "tls2", "Tls Two", "en", "tls2@example.com").await;
+    assert_eq!(link(&s, &user, json!({})).await.0, 200);
+    let job = job_of(&s, &last_code_id(&s, &user).await).await.job.id;
+    let start = Instant::now();
+    loop {
+        let st = s.server.app.store().job(&job).await.unwrap().unwrap();
+        if st.job.attempts >= 1 {
+            assert_eq!(st.state, JobState::Pending, "a TLS failure is retried: {st:?}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "no attempt: {st:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.server.shutdown().await.unwrap();
+
+    // A wrong password is refused by the server (535): given up at once.
+    let s = start_with(&dir.join("badpw"), tls(Some(ca), "wrong"), true, None).await;
+    let user = human(&s, "tls3", "Tls Three", "en", "tls3@example.com").await;
+    assert_eq!(link(&s, &user, json!({})).await.0, 200);
+    let job = job_of(&s, &last_code_id(&s, &user).await).await.job.id;
+    let st = wait_job(&s, &job, JobState::Abandoned, Duration::from_secs(15)).await;
+    assert!(st.last_error.unwrap().starts_with("permanent failure: smtp"));
+    assert_eq!(sink.messages().len(), 1, "only the first message arrived");
     s.server.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
