@@ -27,7 +27,7 @@ use passlink_core::view::{InstanceView, Membership, OrgView, PatView, Scope, Use
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::from_str;
 
-pub use writer::MAX_BATCH;
+pub use writer::{MAX_BATCH, WAL_RESET_BYTES};
 
 /// SQLite-backed store: one writer thread, pooled readers.
 pub struct SqliteStore {
@@ -72,7 +72,7 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open(&path).map_err(Error::unavailable)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_err)?;
+        writer::fine_busy_wait(&conn)?;
         // WAL + synchronous=FULL: a commit is on disk when it returns; readers never block writers.
         // Statement journals stay in memory; checkpoints run on their own thread, not on the
         // commit path (wal_autocheckpoint=0).

@@ -259,9 +259,27 @@ fn apply_change(c: &Connection, ch: &Change) -> Result<()> {
 
 /// Checkpoint the WAL in the background (PASSIVE: never blocks the writer or readers), every
 /// half second, until the returned sender is dropped.
+/// The WAL size above which the checkpointer resets the file (TRUNCATE) instead of only copying
+/// pages back (PASSIVE).
+pub const WAL_RESET_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Wait for a lock in 1 ms steps, up to 5 s. SQLite's own busy timeout sleeps in growing steps
+/// (up to 100 ms), which turns a lock held for a few milliseconds (a WAL reset) into a long stall.
+pub(crate) fn fine_busy_wait(conn: &Connection) -> Result<()> {
+    #[allow(clippy::disallowed_methods)] // the writer and checkpointer are plain threads
+    fn wait(attempt: i32) -> bool {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        attempt < 5000
+    }
+    conn.busy_handler(Some(wait)).map_err(db_err)
+}
+
 pub(crate) fn spawn_checkpointer(path: &std::path::Path) -> Result<mpsc::Sender<()>> {
     let conn = Connection::open(path).map_err(db_err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_err)?;
+    fine_busy_wait(&conn)?;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = std::path::PathBuf::from(wal);
     let (tx, rx) = mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
@@ -269,8 +287,15 @@ pub(crate) fn spawn_checkpointer(path: &std::path::Path) -> Result<mpsc::Sender<
             while let Err(mpsc::RecvTimeoutError::Timeout) =
                 rx.recv_timeout(std::time::Duration::from_millis(500))
             {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "wal checkpoint failed");
+                // PASSIVE copies committed pages back without waiting for anyone. Under constant
+                // load some reader always holds a WAL snapshot, so SQLite never starts the WAL
+                // over and the file grows without bound (gigabytes in a minute of benchmark),
+                // slowing every read. Past a size, TRUNCATE waits for the readers of old
+                // snapshots (point reads: milliseconds; the writer queues meanwhile) and resets it.
+                let big = std::fs::metadata(&wal).map(|m| m.len() > WAL_RESET_BYTES).unwrap_or(false);
+                let mode = if big { "TRUNCATE" } else { "PASSIVE" };
+                if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
+                    tracing::warn!(error = %e, mode, "wal checkpoint failed");
                 }
             }
             let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
