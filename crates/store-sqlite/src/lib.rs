@@ -7,6 +7,8 @@
 //!   own savepoint inside one transaction, and commits once (group commit: one fsync per batch).
 //!   A caller's future resolves only after its batch is durable (WAL, `synchronous=FULL`).
 //! - `schema`: the migrations, applied in order at start.
+//! - the checkpointer thread (in `writer`): copies the WAL back every 500 ms and resets it past
+//!   [`WAL_RESET_BYTES`], so the WAL (and every read's cost) stays bounded under constant load.
 //!
 //! Nothing SQLite-specific leaves this crate: callers see the core's types and errors only.
 
@@ -75,7 +77,8 @@ impl SqliteStore {
         writer::fine_busy_wait(&conn)?;
         // WAL + synchronous=FULL: a commit is on disk when it returns; readers never block writers.
         // Statement journals stay in memory; checkpoints run on their own thread, not on the
-        // commit path (wal_autocheckpoint=0).
+        // commit path (wal_autocheckpoint=0), and reset the WAL once it passes
+        // [`WAL_RESET_BYTES`] (constant readers would otherwise let it grow without bound).
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; \
              PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=0;",
