@@ -31,7 +31,7 @@ pub struct SmtpConfig {
     pub tls: SmtpTls,
     pub user: Option<String>,
     pub password: Option<Secret>,
-    /// The sender address.
+    /// The sender address ("" before the server fills in its default).
     pub from: String,
     pub from_name: Option<String>,
     /// PEM certificates trusted besides the public roots (a relay with a private CA).

@@ -107,7 +107,7 @@ struct ServeArgs {
     /// PEM file of CA certificates to trust for the SMTP server besides the public roots.
     #[arg(long, env = "PASSLINK_SMTP_CA_FILE")]
     smtp_ca_file: Option<PathBuf>,
-    /// Sender address of the emails (required with --smtp-host).
+    /// Sender address of the emails (default passlink@<host of --external-url>).
     #[arg(long, env = "PASSLINK_SMTP_FROM")]
     smtp_from: Option<String>,
     /// Sender name shown with --smtp-from.
@@ -165,7 +165,7 @@ fn delivery(args: &ServeArgs) -> Result<Delivery, String> {
     match (&args.smtp_host, &args.webhook_url) {
         (Some(_), Some(_)) => Err("configure either --smtp-host or --webhook-url, not both".into()),
         (Some(host), None) => {
-            let from = args.smtp_from.clone().ok_or("--smtp-host needs --smtp-from (the sender address)")?;
+            let from = args.smtp_from.clone().unwrap_or_default();
             let password = match &args.smtp_password_file {
                 Some(p) => Some(read_secret(p, "--smtp-password-file")?),
                 None => None,

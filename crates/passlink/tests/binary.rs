@@ -157,7 +157,6 @@ fn bad_configuration_fails_with_a_clear_message() {
     std::fs::write(&empty, "\n").unwrap();
     let d = dir.to_str().unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--smtp-host", "127.0.0.1"], "--smtp-host needs --smtp-from"),
         (vec!["--smtp-host", "127.0.0.1", "--smtp-from", "not an address"], "is not an email address"),
         (vec!["--webhook-url", "http://127.0.0.1:9/hook"], "--webhook-url needs --webhook-secret-file"),
         (

@@ -171,7 +171,20 @@ async fn bootstrap(app: &App, token_file: &std::path::Path) -> Result<(), String
 type RunningWorker = (tokio::sync::watch::Sender<bool>, JoinHandle<()>);
 
 /// Start the outbox worker for the configured provider, if any.
-fn start_worker(cfg: &Config, app: &Arc<App>) -> Result<Option<RunningWorker>, String> {
+/// The sender address when `--smtp-from` is not given: `passlink@<external-url host>`
+/// (`localhost` for an IP address).
+fn default_sender(external_url: &str) -> String {
+    let host = url::Url::parse(external_url)
+        .ok()
+        .and_then(|u| match u.host() {
+            Some(url::Host::Domain(d)) => Some(d.to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "localhost".to_string());
+    format!("passlink@{host}")
+}
+
+fn start_worker(cfg: &Config, app: &Arc<App>, external_url: &str) -> Result<Option<RunningWorker>, String> {
     let timeout = std::time::Duration::from_secs(30);
     let sender: Arc<dyn passlink_delivery::Sender> = match &cfg.delivery {
         Delivery::None => {
@@ -180,7 +193,14 @@ fn start_worker(cfg: &Config, app: &Arc<App>) -> Result<Option<RunningWorker>, S
             );
             return Ok(None);
         }
-        Delivery::Smtp(smtp) => Arc::new(passlink_delivery::SmtpSender::new(smtp)?),
+        Delivery::Smtp(smtp) => {
+            let mut smtp = smtp.clone();
+            if smtp.from.is_empty() {
+                smtp.from = default_sender(external_url);
+                tracing::info!(from = %smtp.from, "no --smtp-from given: emails are sent from this address");
+            }
+            Arc::new(passlink_delivery::SmtpSender::new(&smtp)?)
+        }
         Delivery::Webhook { url, secret } => {
             Arc::new(passlink_delivery::WebhookSender::new(url, secret.clone(), timeout)?)
         }
@@ -222,7 +242,7 @@ impl Server {
         let app = build_app(&cfg, &external_url, clock).await?;
         let admin_token_file = cfg.data_dir.join("admin.pat");
         bootstrap(&app, &admin_token_file).await?;
-        let worker = start_worker(&cfg, &app)?;
+        let worker = start_worker(&cfg, &app, &external_url)?;
         let (tx, rx) = oneshot::channel::<()>();
         let router = router(app.clone());
         let task = tokio::spawn(async move {

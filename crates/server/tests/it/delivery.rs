@@ -549,3 +549,21 @@ async fn smtp_with_starttls_a_login_and_a_private_ca() {
     s.server.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn without_smtp_from_the_sender_is_passlink_at_the_external_host() {
+    let dir = harness::temp_dir("dl-from");
+    let sink = SmtpSink::start(free_port(), &dir.join("mail"));
+    let Delivery::Smtp(mut cfg) = smtp(sink.port) else { unreachable!() };
+    cfg.from = String::new();
+    cfg.from_name = None;
+    let s = start_with(&dir.join("data"), Delivery::Smtp(cfg), true, None).await;
+    let user = human(&s, "from", "From Test", "en", "from@example.com").await;
+    assert_eq!(link(&s, &user, json!({})).await.0, 200);
+    let m = sink.wait_for(1, Duration::from_secs(15)).await;
+    // The external URL defaults to http://localhost:<port> on loopback.
+    assert_eq!(m[0].mail_from, "passlink@localhost");
+    assert_eq!(m[0].message_id, format!("<passkey-link-{}@localhost>", last_code_id(&s, &user).await));
+    s.server.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
