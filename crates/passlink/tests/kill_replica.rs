@@ -6,7 +6,7 @@
 //! a schema of its own per run, dropped at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,18 +20,18 @@ const WORKERS_PER_REPLICA: usize = 6;
 /// The schema, data directories and processes of this run; killed, dropped and removed at the
 /// end, also on panic.
 struct Run {
-    url: String,
-    schema: String,
-    dir: PathBuf,
+    pg: passlink_testkit::PgRun,
     children: Vec<Child>,
 }
 
-impl Run {
-    fn database(&self) -> String {
-        let sep = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{sep}options=-csearch_path%3D{}", self.url, self.schema)
+impl std::ops::Deref for Run {
+    type Target = passlink_testkit::PgRun;
+    fn deref(&self) -> &passlink_testkit::PgRun {
+        &self.pg
     }
+}
 
+impl Run {
     /// Start a replica; returns its base URL and its index in `children`.
     async fn replica(&mut self, name: &str, keys: &Path, machine_id: u16) -> (String, usize) {
         self.replica_with(name, keys, machine_id, &[]).await
@@ -105,22 +105,11 @@ impl Run {
 
 impl Drop for Run {
     fn drop(&mut self) {
+        // Processes first; the schema and directory go with `pg` afterwards.
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let (url, schema) = (self.url.clone(), self.schema.clone());
-        let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                rt.block_on(async {
-                    if let Err(e) = passlink_store_postgres::drop_schema(&url, &schema).await {
-                        eprintln!("could not drop test schema {schema}: {e}");
-                    }
-                });
-            }
-        })
-        .join();
     }
 }
 
@@ -170,11 +159,7 @@ async fn worker(
 
 impl Run {
     fn new(tag: &str) -> Run {
-        let schema = passlink_testkit::test_schema(tag);
-        let dir = std::env::temp_dir().join(format!("passlink-{schema}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Run { url: passlink_testkit::postgres_url(), schema, dir, children: Vec::new() }
+        Run { pg: passlink_testkit::PgRun::new(tag), children: Vec::new() }
     }
 }
 

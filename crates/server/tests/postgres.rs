@@ -4,32 +4,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
-use std::path::PathBuf;
-
 use passlink_server::{Config, Server};
 use serde_json::{Value, json};
 
 const LINK: &str = "zitadel.user.v2beta.UserService/CreatePasskeyRegistrationLink";
 
-/// A schema and data directories of this run; dropped and removed at the end, also on panic.
-struct Run {
-    url: String,
-    schema: String,
-    dir: PathBuf,
+/// A schema and data directories of this run (dropped and removed at the end, also on panic).
+struct Run(passlink_testkit::PgRun);
+
+impl std::ops::Deref for Run {
+    type Target = passlink_testkit::PgRun;
+    fn deref(&self) -> &passlink_testkit::PgRun {
+        &self.0
+    }
 }
 
 impl Run {
     fn new(tag: &str) -> Run {
-        let schema = passlink_testkit::test_schema(tag);
-        let dir = std::env::temp_dir().join(format!("passlink-{schema}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        Run { url: passlink_testkit::postgres_url(), schema, dir }
-    }
-
-    /// The database URL that selects (and creates) this run's schema.
-    fn database(&self) -> String {
-        let sep = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{sep}options=-csearch_path%3D{}", self.url, self.schema)
+        Run(passlink_testkit::PgRun::new(tag))
     }
 
     async fn start(&self, replica: &str, keys: &str, machine_id: u16) -> Result<Server, String> {
@@ -39,23 +31,6 @@ impl Run {
         cfg.keys_file = Some(self.dir.join(keys));
         cfg.machine_id = Some(machine_id);
         Server::start(cfg, listener).await
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let (url, schema) = (self.url.clone(), self.schema.clone());
-        let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                rt.block_on(async {
-                    if let Err(e) = passlink_store_postgres::drop_schema(&url, &schema).await {
-                        eprintln!("could not drop test schema {schema}: {e}");
-                    }
-                });
-            }
-        })
-        .join();
     }
 }
 

@@ -11,7 +11,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -23,7 +22,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// "Fast": an answer during the outage must come within this (the store's own timeouts are 3 s).
 const FAST: Duration = Duration::from_secs(5);
 /// During a stall nothing answers: requests must end within the store's own timeouts (5 s per
@@ -142,30 +140,6 @@ impl Proxy {
     }
 }
 
-/// This run's schema and data directory; dropped and removed at the end, also on panic.
-struct Run {
-    url: String,
-    schema: String,
-    dir: PathBuf,
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let (url, schema) = (self.url.clone(), self.schema.clone());
-        let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                rt.block_on(async {
-                    if let Err(e) = passlink_store_postgres::drop_schema(&url, &schema).await {
-                        eprintln!("could not drop test schema {schema}: {e}");
-                    }
-                });
-            }
-        })
-        .join();
-    }
-}
-
 /// One request's outcome: HTTP status, JSON body (or Null), and how long it took.
 async fn send(rb: reqwest::RequestBuilder) -> (u16, Value, Duration) {
     let t = Instant::now();
@@ -239,15 +213,8 @@ fn assert_unavailable_within(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn requests_fail_fast_during_a_database_outage_and_recover_by_themselves() {
-    let url = std::env::var("PASSLINK_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_URL.to_string());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let schema = format!("plt_{}_{nanos}_outage", std::process::id());
-    let dir = std::env::temp_dir().join(format!("passlink-{schema}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    let run = Run { url: url.clone(), schema, dir };
+    let run = passlink_testkit::PgRun::new("outage");
+    let url = run.url.clone();
 
     let (prefix, target, tail) = split_url(&url);
     let mut proxy = Proxy::start(target).await;

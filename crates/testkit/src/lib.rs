@@ -36,6 +36,48 @@ pub fn test_schema(tag: &str) -> String {
     format!("plt_{}_{nanos}_{tag}", std::process::id())
 }
 
+/// A PostgreSQL schema and a data directory of one test run (named by [`test_schema`]); both
+/// are removed when it is dropped, also on panic.
+pub struct PgRun {
+    pub url: String,
+    pub schema: String,
+    pub dir: PathBuf,
+}
+
+impl PgRun {
+    pub fn new(tag: &str) -> PgRun {
+        let schema = test_schema(tag);
+        let dir = std::env::temp_dir().join(format!("passlink-{schema}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        PgRun { url: postgres_url(), schema, dir }
+    }
+
+    /// The database URL that selects (and creates) this run's schema.
+    pub fn database(&self) -> String {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-csearch_path%3D{}", self.url, self.schema)
+    }
+}
+
+impl Drop for PgRun {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        // Drop may run inside a runtime: drop the schema on a thread with its own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                rt.block_on(async {
+                    if let Err(e) = passlink_store_postgres::drop_schema(&url, &schema).await {
+                        eprintln!("could not drop test schema {schema}: {e}");
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
 /// Wait until `GET {base}/healthz` answers 200 (panics after 10 s).
 pub async fn wait_healthy(base: &str) {
     let c = reqwest::Client::new();
