@@ -204,5 +204,3 @@ pub(crate) fn outbox_update(
     }
     OutboxUpdate { job, state, next_attempt_at: next, last_error: error.map(str::to_string) }
 }
-
-/// Jobs are leased oldest first, to one owner at a time; a lease that ran out is taken over;

@@ -13,6 +13,8 @@ use crate::fixtures::{
 };
 use crate::join_all;
 
+/// Many concurrent writers on one user aggregate, each reading the current sequence, appending
+/// the next and retrying on [`Kind::Aborted`]: every writer succeeds, and the log is gap-free
 /// `1..=N` with each writer's event exactly once.
 pub async fn concurrent_commits_on_one_aggregate_serialize(store: &dyn Store) {
     const WRITERS: u64 = 40;
@@ -186,5 +188,3 @@ pub async fn racing_claims_have_one_winner(store: &dyn Store) {
     }
     assert_eq!(all_jobs(store).await, commits[winner].outbox);
 }
-
-/// Everything committed survives closing and reopening the store on the same location:

@@ -10,6 +10,7 @@ use passlink_core::view::{Change, InstanceView, Membership, OrgView, PatView, Sc
 
 use crate::fixtures::{all_jobs, at, claim, code_requested, create_user_commit, job, rec};
 
+/// Everything committed survives closing and reopening the store on the same location:
 /// views, log, claims, outbox, and the sequences that optimistic concurrency checks against.
 /// `open` opens the store at one fixed location each time it is called.
 pub async fn durable_across_reopen<F, Fut>(mut open: F)
@@ -121,4 +122,3 @@ where
     assert_eq!(seqs, vec![1, 2, 3]);
     assert_eq!(all_jobs(store.as_ref()).await, vec![j]);
 }
-

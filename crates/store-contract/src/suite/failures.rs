@@ -11,6 +11,7 @@ use crate::fixtures::{
     new_human, rec,
 };
 
+/// Two commits with the same (aggregate, sequence): the second fails with [`Kind::Aborted`]
 /// and writes nothing of itself, wherever its conflicting event sits in the commit.
 pub async fn stale_sequence_is_aborted_and_writes_nothing(store: &dyn Store) {
     let (org, user) = ("oc-org", "oc-user");
@@ -234,6 +235,3 @@ pub async fn failed_commit_leaves_no_trace(store: &dyn Store) {
     );
     assert_eq!(store.events_of(AggregateKind::User, "at-existing").await.expect("events_of").len(), 1);
 }
-
-/// Many concurrent writers on one user aggregate, each reading the current sequence, appending
-/// the next and retrying on [`Kind::Aborted`]: every writer succeeds, and the log is gap-free

@@ -10,6 +10,7 @@ use passlink_core::store::{Commit, JobState, Store};
 use crate::fixtures::{all_jobs, at, create_user_commit, job, outbox_update, rec};
 use crate::join_all;
 
+/// Jobs are leased oldest first, to one owner at a time; a lease that ran out is taken over;
 /// a retried job waits for its next attempt; the final states erase the sealed code and leave
 /// the pending list; an outcome is written atomically with the commit's events.
 pub async fn outbox_leases_and_outcomes(store: &dyn Store) {

@@ -242,5 +242,3 @@ pub async fn commit_then_read_back(store: &dyn Store) {
     );
     assert_eq!(store.pending_jobs(1).await.expect("pending_jobs").len(), 1);
 }
-
-/// Two commits with the same (aggregate, sequence): the second fails with [`Kind::Aborted`]
