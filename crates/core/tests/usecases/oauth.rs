@@ -134,7 +134,7 @@ async fn jwt_bearer_with_a_generated_key() {
     };
     refused(w.app.token(req(assertion("j1", EXTERNAL, now + 600))).await); // replay
     refused(w.app.token(req(assertion("j2", "https://other.example.com", now + 600))).await); // audience
-    refused(w.app.token(req(assertion("j3", EXTERNAL, now - 1))).await); // expired
+    refused(w.app.token(req(assertion("j3", EXTERNAL, now - 61))).await); // expired (60 s leeway)
     refused(w.app.token(req(assertion("j4", EXTERNAL, now + 7200))).await); // lifetime over an hour
     refused(w.app.token(req(Secret::new("not-a-jwt"))).await);
     // Errors of AddKey.
