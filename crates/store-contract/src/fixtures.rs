@@ -83,7 +83,12 @@ pub(crate) fn create_user_commit(id: &str, org: &str, username: &str) -> Commit 
     }
 }
 
-pub(crate) fn code_requested(user: &UserView, sequence: u64, code_id: &str, returned: bool) -> (Recorded, CodeView) {
+pub(crate) fn code_requested(
+    user: &UserView,
+    sequence: u64,
+    code_id: &str,
+    returned: bool,
+) -> (Recorded, CodeView) {
     let c = CodeRequested {
         id: code_id.into(),
         code_hash: format!("{:0>64}", code_id.len()),

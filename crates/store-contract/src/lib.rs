@@ -130,7 +130,8 @@ mod tests {
         for src in sources {
             for line in src.lines() {
                 if let Some(rest) = line.strip_prefix("pub async fn ") {
-                    let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                    let name: String =
+                        rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
                     names.push(name);
                 }
             }

@@ -24,7 +24,11 @@ impl Split {
     }
 
     fn pick(&self) -> &dyn Store {
-        if self.flip.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) { self.a.as_ref() } else { self.b.as_ref() }
+        if self.flip.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) {
+            self.a.as_ref()
+        } else {
+            self.b.as_ref()
+        }
     }
 }
 

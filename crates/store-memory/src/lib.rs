@@ -179,7 +179,11 @@ impl State {
     }
 
     /// Pending jobs in the order `order` gives, filtered by `due`.
-    fn pending_sorted<K: Ord>(&self, due: impl Fn(&JobRow) -> bool, order: impl Fn(&JobRow) -> K) -> Vec<&JobRow> {
+    fn pending_sorted<K: Ord>(
+        &self,
+        due: impl Fn(&JobRow) -> bool,
+        order: impl Fn(&JobRow) -> K,
+    ) -> Vec<&JobRow> {
         let mut rows: Vec<&JobRow> =
             self.outbox.values().filter(|r| r.state == JobState::Pending && due(r)).collect();
         rows.sort_by_key(|r| order(r));
@@ -217,7 +221,12 @@ impl Store for MemoryStore {
     async fn memberships_of(&self, user_id: &str) -> Result<Vec<Membership>> {
         let state = self.lock();
         let from = (user_id.to_string(), String::new());
-        Ok(state.memberships.range(from..).take_while(|((u, _), _)| u == user_id).map(|(_, m)| m.clone()).collect())
+        Ok(state
+            .memberships
+            .range(from..)
+            .take_while(|((u, _), _)| u == user_id)
+            .map(|(_, m)| m.clone())
+            .collect())
     }
 
     async fn pat_by_hash(&self, hash: &[u8; 32]) -> Result<Option<PatView>> {
@@ -230,7 +239,11 @@ impl Store for MemoryStore {
 
     async fn events_of(&self, kind: AggregateKind, id: &str) -> Result<Vec<Recorded>> {
         let state = self.lock();
-        Ok(state.events.get(&(kind, id.to_string())).map(|log| log.values().cloned().collect()).unwrap_or_default())
+        Ok(state
+            .events
+            .get(&(kind, id.to_string()))
+            .map(|log| log.values().cloned().collect())
+            .unwrap_or_default())
     }
 
     async fn pending_jobs(&self, limit: usize) -> Result<Vec<OutboxJob>> {

@@ -31,7 +31,9 @@ async fn org_scope_matrix() {
     };
     w.check_matrix(&m, async |caller, org| {
         let user = w.given_human(org).await;
-        w.app.create_administrator(caller, &user, Scope::Org(org.to_string()), vec!["ORG_USER_MANAGER".into()]).await
+        w.app
+            .create_administrator(caller, &user, Scope::Org(org.to_string()), vec!["ORG_USER_MANAGER".into()])
+            .await
     })
     .await;
 }
@@ -42,7 +44,11 @@ async fn grants_are_recorded_on_the_instance_or_the_org() {
     let org = w.given_org("acme").await;
     let user = w.given_human(&org).await;
     let now = w.app.now();
-    let at = w.app.create_administrator(&w.admin, &user, Scope::Instance, vec!["IAM_USER_MANAGER".into()]).await.unwrap();
+    let at = w
+        .app
+        .create_administrator(&w.admin, &user, Scope::Instance, vec!["IAM_USER_MANAGER".into()])
+        .await
+        .unwrap();
     assert_eq!(at, now);
     let inst = w.store.events_of(AggregateKind::Instance, &w.instance_id).await.unwrap();
     assert_eq!(
@@ -50,9 +56,15 @@ async fn grants_are_recorded_on_the_instance_or_the_org() {
         Event::InstanceMemberAdded { user_id: user.clone(), roles: vec!["IAM_USER_MANAGER".into()] }
     );
     assert_eq!(w.store.instance().await.unwrap().unwrap().sequence, inst.len() as u64);
-    w.app.create_administrator(&w.admin, &user, Scope::Org(org.clone()), vec!["ORG_OWNER".into()]).await.unwrap();
+    w.app
+        .create_administrator(&w.admin, &user, Scope::Org(org.clone()), vec!["ORG_OWNER".into()])
+        .await
+        .unwrap();
     let log = w.store.events_of(AggregateKind::Org, &org).await.unwrap();
-    assert_eq!(log.last().unwrap().event, Event::OrgMemberAdded { user_id: user.clone(), roles: vec!["ORG_OWNER".into()] });
+    assert_eq!(
+        log.last().unwrap().event,
+        Event::OrgMemberAdded { user_id: user.clone(), roles: vec!["ORG_OWNER".into()] }
+    );
     let ms = w.store.memberships_of(&user).await.unwrap();
     assert_eq!(ms.len(), 2);
     assert!(ms.contains(&Membership {
@@ -85,7 +97,10 @@ async fn errors() {
         Kind::InvalidArgument,
         "MEMBER-4m0fS",
     );
-    assert_kind(w.app.create_administrator(&w.admin, &user, Scope::Instance, vec![]).await, Kind::InvalidArgument);
+    assert_kind(
+        w.app.create_administrator(&w.admin, &user, Scope::Instance, vec![]).await,
+        Kind::InvalidArgument,
+    );
     assert_err(
         w.app.create_administrator(&w.admin, "404", Scope::Instance, roles("IAM_OWNER")).await,
         Kind::NotFound,

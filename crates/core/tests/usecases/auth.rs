@@ -48,7 +48,11 @@ async fn a_deactivated_or_deleted_owner_cannot_authenticate() {
             w.app.deactivate_user(&w.admin, &p.user_id).await.unwrap();
         }
         // The token cache is cleared by the change: the next request fails at once.
-        assert_err(w.app.authenticate(Some(&format!("Bearer {token}"))).await, Kind::Unauthenticated, TOKEN_ID);
+        assert_err(
+            w.app.authenticate(Some(&format!("Bearer {token}"))).await,
+            Kind::Unauthenticated,
+            TOKEN_ID,
+        );
     }
 }
 
@@ -68,7 +72,10 @@ async fn memberships_granted_later_apply_at_once() {
     let header = format!("Bearer {token}");
     let p = w.app.authenticate(Some(&header)).await.unwrap();
     assert!(p.memberships.is_empty());
-    w.app.create_administrator(&w.admin, &p.user_id, Scope::Instance, vec!["IAM_USER_MANAGER".into()]).await.unwrap();
+    w.app
+        .create_administrator(&w.admin, &p.user_id, Scope::Instance, vec!["IAM_USER_MANAGER".into()])
+        .await
+        .unwrap();
     let p = w.app.authenticate(Some(&header)).await.unwrap();
     assert_eq!(p.memberships.len(), 1);
     let _ = Timestamp::default();

@@ -18,8 +18,13 @@ async fn first_start_creates_instance_org_and_admin_with_a_token() {
     assert_eq!(b.admin_token.expose(), ADMIN_TOKEN);
     let inst = store.instance().await.unwrap().expect("instance");
     assert_eq!((inst.id.as_str(), inst.default_org_id.as_str(), inst.sequence), ("1", "2", 3));
-    let types: Vec<_> =
-        store.events_of(AggregateKind::Instance, "1").await.unwrap().iter().map(|r| r.event.type_name()).collect();
+    let types: Vec<_> = store
+        .events_of(AggregateKind::Instance, "1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.event.type_name())
+        .collect();
     assert_eq!(types, ["instance.added", "instance.default.org.set", "instance.member.added"]);
     let org = store.events_of(AggregateKind::Org, "2").await.unwrap();
     assert_eq!(org[0].event, Event::OrgAdded { name: "Default".into() });
@@ -53,7 +58,8 @@ async fn a_replica_that_loses_the_bootstrap_race_gets_nothing() {
     // Given two apps on one store, both seeing no instance yet
     let (a, store, _) = app(Options::default());
     let (b, _, _) = app_on(store.reopen(), Options::default());
-    let (ra, rb) = tokio::join!(a.bootstrap("passlink", Secret::new("ta")), b.bootstrap("passlink", Secret::new("tb")));
+    let (ra, rb) =
+        tokio::join!(a.bootstrap("passlink", Secret::new("ta")), b.bootstrap("passlink", Secret::new("tb")));
     // Then exactly one bootstraps; the other answers "nothing to do"
     let done = [ra.unwrap().is_some(), rb.unwrap().is_some()];
     assert_eq!(done.iter().filter(|d| **d).count(), 1, "{done:?}");

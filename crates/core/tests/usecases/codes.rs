@@ -41,7 +41,12 @@ fn credential(options: &Value, origin: &str) -> Value {
 }
 
 fn with_code(user: &str, code: &(String, Secret)) -> RegisterPasskey {
-    RegisterPasskey { user_id: user.into(), code: Some(code.clone()), attachment: None, domain: String::new() }
+    RegisterPasskey {
+        user_id: user.into(),
+        code: Some(code.clone()),
+        attachment: None,
+        domain: String::new(),
+    }
 }
 
 fn without_code(user: &str) -> RegisterPasskey {
@@ -50,7 +55,12 @@ fn without_code(user: &str) -> RegisterPasskey {
 
 /// The user acting for itself (a session of the user, not a machine token).
 fn itself(user: &str, org: &str) -> Caller {
-    let p = Principal { user_id: user.into(), org_id: org.into(), memberships: vec![], token_expires: Default::default() };
+    let p = Principal {
+        user_id: user.into(),
+        org_id: org.into(),
+        memberships: vec![],
+        token_expires: Default::default(),
+    };
     Caller { principal: Arc::new(p), context_org: org.into() }
 }
 
@@ -58,7 +68,11 @@ async fn returned_code(w: &World, user: &str) -> (String, Secret) {
     w.app.create_passkey_link(&w.admin, user, LinkMedium::Return).await.unwrap().code.unwrap()
 }
 
-async fn register_and_verify(w: &World, caller: Option<&Caller>, req: RegisterPasskey) -> Result<String, Error> {
+async fn register_and_verify(
+    w: &World,
+    caller: Option<&Caller>,
+    req: RegisterPasskey,
+) -> Result<String, Error> {
     let user = req.user_id.clone();
     let started: PasskeyStarted = w.app.register_passkey(caller, req).await?;
     let cred = credential(&started.options, EXTERNAL);
@@ -97,7 +111,11 @@ async fn a_returned_code_enrolls_a_passkey_once_without_a_token() {
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].id.as_str(), listed[0].name.as_str()), (started.passkey_id.as_str(), "my key"));
     // And the used code is refused
-    assert_err(w.app.register_passkey(None, with_code(&user, &code)).await, Kind::InvalidArgument, CODE_INVALID);
+    assert_err(
+        w.app.register_passkey(None, with_code(&user, &code)).await,
+        Kind::InvalidArgument,
+        CODE_INVALID,
+    );
 }
 
 #[tokio::test]
@@ -111,7 +129,11 @@ async fn a_sent_code_is_usable_only_once_delivered() {
     let value = msg.link.expose().strip_prefix("https://example.com/r?c=").unwrap().to_string();
     let code = (msg.code_id.clone(), Secret::new(value));
     // Not yet delivered: refused, and not counted as a wrong check
-    assert_err(w.app.register_passkey(None, with_code(&user, &code)).await, Kind::InvalidArgument, CODE_INVALID);
+    assert_err(
+        w.app.register_passkey(None, with_code(&user, &code)).await,
+        Kind::InvalidArgument,
+        CODE_INVALID,
+    );
     assert!(!w.user_event_types(&user).await.iter().any(|t| t.ends_with("check.failed")));
     // Delivered: usable
     w.app.delivery_succeeded(&jobs[0]).await.unwrap();
@@ -125,14 +147,22 @@ async fn three_wrong_checks_lock_the_code() {
     let code = returned_code(&w, &user).await;
     let wrong = (code.0.clone(), Secret::new("wrongwrong12"));
     for _ in 0..3 {
-        assert_err(w.app.register_passkey(None, with_code(&user, &wrong)).await, Kind::InvalidArgument, CODE_INVALID);
+        assert_err(
+            w.app.register_passkey(None, with_code(&user, &wrong)).await,
+            Kind::InvalidArgument,
+            CODE_INVALID,
+        );
     }
     let failed = w.user_event_types(&user).await.iter().filter(|t| t.ends_with("code.check.failed")).count();
     assert_eq!(failed, 3);
     let view = w.store.code(&code.0).await.unwrap().unwrap();
     assert_eq!((view.state, view.failed_checks), (CodeState::Locked, 3));
     // The right code no longer works.
-    assert_err(w.app.register_passkey(None, with_code(&user, &code)).await, Kind::InvalidArgument, CODE_INVALID);
+    assert_err(
+        w.app.register_passkey(None, with_code(&user, &code)).await,
+        Kind::InvalidArgument,
+        CODE_INVALID,
+    );
 }
 
 #[tokio::test]
@@ -142,13 +172,25 @@ async fn expired_foreign_and_unknown_codes_are_refused_alike() {
     let other = w.given_human(&w.default_org).await;
     let code = returned_code(&w, &user).await;
     // Foreign: another user's code
-    assert_err(w.app.register_passkey(None, with_code(&other, &code)).await, Kind::InvalidArgument, CODE_INVALID);
+    assert_err(
+        w.app.register_passkey(None, with_code(&other, &code)).await,
+        Kind::InvalidArgument,
+        CODE_INVALID,
+    );
     // Unknown id
     let unknown = ("nope".to_string(), code.1.clone());
-    assert_err(w.app.register_passkey(None, with_code(&user, &unknown)).await, Kind::InvalidArgument, CODE_INVALID);
+    assert_err(
+        w.app.register_passkey(None, with_code(&user, &unknown)).await,
+        Kind::InvalidArgument,
+        CODE_INVALID,
+    );
     // Expired by the clock
     w.advance(Duration::from_secs(3600));
-    assert_err(w.app.register_passkey(None, with_code(&user, &code)).await, Kind::InvalidArgument, CODE_INVALID);
+    assert_err(
+        w.app.register_passkey(None, with_code(&user, &code)).await,
+        Kind::InvalidArgument,
+        CODE_INVALID,
+    );
     // None of these counted as a wrong value.
     assert!(!w.user_event_types(&user).await.iter().any(|t| t.ends_with("check.failed")));
     // Empty code fields are invalid requests.
@@ -163,10 +205,21 @@ async fn starting_again_with_the_same_code_replaces_the_pending_registration() {
     let code = returned_code(&w, &user).await;
     let first = w.app.register_passkey(None, with_code(&user, &code)).await.unwrap();
     let second = w.app.register_passkey(None, with_code(&user, &code)).await.unwrap();
-    assert_eq!(w.user_events(&user).await.iter().filter(|r| r.event == Event::PasskeyRemoved { id: first.passkey_id.clone() }).count(), 1);
+    assert_eq!(
+        w.user_events(&user)
+            .await
+            .iter()
+            .filter(|r| r.event == Event::PasskeyRemoved { id: first.passkey_id.clone() })
+            .count(),
+        1
+    );
     // The first one can no longer be verified; the second can.
     let cred = credential(&first.options, EXTERNAL);
-    assert_err(w.app.verify_passkey(None, &user, &first.passkey_id, &cred, "k").await, Kind::NotFound, PASSKEY_NOT_FOUND);
+    assert_err(
+        w.app.verify_passkey(None, &user, &first.passkey_id, &cred, "k").await,
+        Kind::NotFound,
+        PASSKEY_NOT_FOUND,
+    );
     let cred = credential(&second.options, EXTERNAL);
     assert!(w.app.verify_passkey(None, &user, &second.passkey_id, &cred, "k").await.is_ok());
 }
@@ -188,13 +241,23 @@ async fn verification_errors() {
     let mut tampered = good.clone();
     tampered["response"]["clientDataJSON"] = json!("e30");
     assert!(w.app.verify_passkey(None, &user, &started.passkey_id, &tampered, "k").await.is_err());
-    assert_kind(w.app.verify_passkey(None, &user, &started.passkey_id, &json!({}), "k").await, Kind::InvalidArgument);
-    assert_kind(w.app.verify_passkey(None, &user, &started.passkey_id, &good, "").await, Kind::InvalidArgument);
+    assert_kind(
+        w.app.verify_passkey(None, &user, &started.passkey_id, &json!({}), "k").await,
+        Kind::InvalidArgument,
+    );
+    assert_kind(
+        w.app.verify_passkey(None, &user, &started.passkey_id, &good, "").await,
+        Kind::InvalidArgument,
+    );
     assert_err(w.app.verify_passkey(None, &user, "404", &good, "k").await, Kind::NotFound, PASSKEY_NOT_FOUND);
     assert_eq!(w.store.code(&code.0).await.unwrap().unwrap().state, CodeState::Active);
     // The code expired between start and verification: refused.
     w.advance(Duration::from_secs(3600));
-    assert_err(w.app.verify_passkey(None, &user, &started.passkey_id, &good, "k").await, Kind::InvalidArgument, CODE_INVALID);
+    assert_err(
+        w.app.verify_passkey(None, &user, &started.passkey_id, &good, "k").await,
+        Kind::InvalidArgument,
+        CODE_INVALID,
+    );
 }
 
 #[tokio::test]
@@ -210,7 +273,11 @@ async fn without_a_code_the_user_itself_or_credential_write() {
     })
     .await;
     // Targets: unknown, machine, deactivated; and unknown relying parties.
-    assert_err(w.app.register_passkey(Some(&w.admin), without_code("404")).await, Kind::NotFound, USER_NOT_FOUND);
+    assert_err(
+        w.app.register_passkey(Some(&w.admin), without_code("404")).await,
+        Kind::NotFound,
+        USER_NOT_FOUND,
+    );
     let machine = w.given_machine(&w.default_org).await;
     assert_err(
         w.app.register_passkey(Some(&w.admin), without_code(&machine)).await,
@@ -226,7 +293,11 @@ async fn without_a_code_the_user_itself_or_credential_write() {
     );
     let mut other_rp = without_code(&user);
     other_rp.domain = "evil.example.com".into();
-    assert_err(w.app.register_passkey(Some(&w.admin), other_rp).await, Kind::InvalidArgument, "WEBAUTHN-rp1d");
+    assert_err(
+        w.app.register_passkey(Some(&w.admin), other_rp).await,
+        Kind::InvalidArgument,
+        "WEBAUTHN-rp1d",
+    );
 }
 
 #[tokio::test]

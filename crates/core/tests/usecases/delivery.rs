@@ -29,11 +29,20 @@ async fn success_records_code_sent_and_erases_the_sealed_code() {
     // When the worker prepares it
     let Prepared::Send(msg) = w.app.prepare_delivery(&job).await.unwrap() else { panic!("to send") };
     // Then the message goes to the user's address, with the hosted page's link
-    assert_eq!((msg.job_id.as_str(), msg.user_id.as_str(), msg.org_id.as_str()), (job.id.as_str(), user.as_str(), w.default_org.as_str()));
+    assert_eq!(
+        (msg.job_id.as_str(), msg.user_id.as_str(), msg.org_id.as_str()),
+        (job.id.as_str(), user.as_str(), w.default_org.as_str())
+    );
     assert_eq!(msg.message_id, format!("passkey-link-{}", job.code_id));
     assert!(msg.to.ends_with("@example.com"));
-    assert_eq!((msg.given_name.as_str(), msg.display_name.as_str(), msg.preferred_language.as_str()), ("Ada", "Ada Lovelace", "en"));
-    let prefix = format!("{EXTERNAL}/ui/passkey/register?userID={user}&orgID={}&codeID={}&code=", w.default_org, job.code_id);
+    assert_eq!(
+        (msg.given_name.as_str(), msg.display_name.as_str(), msg.preferred_language.as_str()),
+        ("Ada", "Ada Lovelace", "en")
+    );
+    let prefix = format!(
+        "{EXTERNAL}/ui/passkey/register?userID={user}&orgID={}&codeID={}&code=",
+        w.default_org, job.code_id
+    );
     assert!(msg.link.expose().starts_with(&prefix), "{}", msg.link.expose());
     assert!(!format!("{msg:?}").contains(msg.link.expose()), "Debug redacts the link");
     // When the provider accepted it
@@ -87,7 +96,11 @@ async fn a_permanent_failure_gives_up_and_records_it() {
     assert_eq!((id, reason.as_str()), (job.code_id.clone(), "permanent failure: 550 no such mailbox"));
     let st = w.store.job(&job.id).await.unwrap().unwrap();
     assert_eq!((st.state, st.job.sealed_code.clone(), st.job.attempts), (JobState::Abandoned, None, 1));
-    assert_eq!(w.store.code(&job.code_id).await.unwrap().unwrap().state, CodeState::Requested, "never usable");
+    assert_eq!(
+        w.store.code(&job.code_id).await.unwrap().unwrap().state,
+        CodeState::Requested,
+        "never usable"
+    );
 }
 
 #[tokio::test]

@@ -44,7 +44,10 @@ async fn a_returned_code_is_recorded_as_a_hash_and_usable_at_once() {
     let last = events.last().unwrap();
     assert_eq!((last.sequence, last.creator.as_str(), last.created_at), (2, w.admin_id.as_str(), now));
     let Event::PasskeyCodeRequested(c) = &last.event else { panic!("{last:?}") };
-    assert_eq!((c.id.as_str(), c.expiry_secs, c.code_returned, c.url_template.as_deref()), (code_id.as_str(), 3600, true, None));
+    assert_eq!(
+        (c.id.as_str(), c.expiry_secs, c.code_returned, c.url_template.as_deref()),
+        (code_id.as_str(), 3600, true, None)
+    );
     assert_eq!(c.code_hash.len(), 64);
     assert!(!serde_json::to_string(&events).unwrap().contains(code.expose()));
     // And the code is active (usable at once), with no delivery job
@@ -70,8 +73,12 @@ async fn a_sent_link_writes_a_sealed_job_and_waits_for_delivery() {
         assert_eq!((c.code_returned, c.url_template.clone()), (false, template.clone()));
         let view = w.store.code(&c.id).await.unwrap().unwrap();
         assert_eq!(view.state, CodeState::Requested, "not usable before delivery");
-        let job = w.store.pending_jobs(10).await.unwrap().into_iter().find(|j| j.code_id == c.id).expect("job");
-        assert_eq!((job.user_id.as_str(), job.org_id.as_str(), job.attempts), (user.as_str(), w.default_org.as_str(), 0));
+        let job =
+            w.store.pending_jobs(10).await.unwrap().into_iter().find(|j| j.code_id == c.id).expect("job");
+        assert_eq!(
+            (job.user_id.as_str(), job.org_id.as_str(), job.attempts),
+            (user.as_str(), w.default_org.as_str(), 0)
+        );
         assert_eq!((job.url_template.clone(), job.not_after), (template, view.expires_at));
         assert!(job.sealed_code.is_some());
         let st = w.store.job(&job.id).await.unwrap().unwrap();
@@ -83,10 +90,18 @@ async fn a_sent_link_writes_a_sealed_job_and_waits_for_delivery() {
 async fn unknown_deleted_deactivated_and_machine_targets() {
     let w = World::new().await;
     let org = &w.default_org;
-    assert_err(w.app.create_passkey_link(&w.admin, "999999", LinkMedium::Return).await, Kind::NotFound, USER_NOT_FOUND);
+    assert_err(
+        w.app.create_passkey_link(&w.admin, "999999", LinkMedium::Return).await,
+        Kind::NotFound,
+        USER_NOT_FOUND,
+    );
     let deleted = w.given_human(org).await;
     w.app.delete_user(&w.admin, &deleted).await.unwrap();
-    assert_err(w.app.create_passkey_link(&w.admin, &deleted, LinkMedium::Return).await, Kind::NotFound, USER_NOT_FOUND);
+    assert_err(
+        w.app.create_passkey_link(&w.admin, &deleted, LinkMedium::Return).await,
+        Kind::NotFound,
+        USER_NOT_FOUND,
+    );
     let inactive = w.given_human(org).await;
     w.app.deactivate_user(&w.admin, &inactive).await.unwrap();
     assert_err(
@@ -111,12 +126,23 @@ async fn request_validation() {
     let w = World::new().await;
     let user = w.given_human(&w.default_org).await;
     let send = |t: &str| LinkMedium::Send { url_template: Some(t.to_string()) };
-    let e = assert_kind(w.app.create_passkey_link(&w.admin, "", LinkMedium::Return).await, Kind::InvalidArgument);
+    let e =
+        assert_kind(w.app.create_passkey_link(&w.admin, "", LinkMedium::Return).await, Kind::InvalidArgument);
     assert_eq!(e.id, "");
-    assert_kind(w.app.create_passkey_link(&w.admin, &"1".repeat(201), LinkMedium::Return).await, Kind::InvalidArgument);
+    assert_kind(
+        w.app.create_passkey_link(&w.admin, &"1".repeat(201), LinkMedium::Return).await,
+        Kind::InvalidArgument,
+    );
     assert_kind(w.app.create_passkey_link(&w.admin, &user, send("")).await, Kind::InvalidArgument);
-    assert_kind(w.app.create_passkey_link(&w.admin, &user, send(&"a".repeat(201))).await, Kind::InvalidArgument);
-    assert_err(w.app.create_passkey_link(&w.admin, &user, send("{{")).await, Kind::InvalidArgument, "DOMAIN-oGh5e");
+    assert_kind(
+        w.app.create_passkey_link(&w.admin, &user, send(&"a".repeat(201))).await,
+        Kind::InvalidArgument,
+    );
+    assert_err(
+        w.app.create_passkey_link(&w.admin, &user, send("{{")).await,
+        Kind::InvalidArgument,
+        "DOMAIN-oGh5e",
+    );
     assert_err(
         w.app.create_passkey_link(&w.admin, &user, send("https://x/{{.LoginName}}")).await,
         Kind::InvalidArgument,
@@ -131,14 +157,22 @@ async fn sending_needs_a_provider_and_an_email_address() {
     let w = World::with(Options { delivery_enabled: false, ..Options::default() }).await;
     let user = w.given_human(&w.default_org).await;
     let send = LinkMedium::Send { url_template: None };
-    assert_err(w.app.create_passkey_link(&w.admin, &user, send.clone()).await, Kind::FailedPrecondition, "MAIL-83nof");
+    assert_err(
+        w.app.create_passkey_link(&w.admin, &user, send.clone()).await,
+        Kind::FailedPrecondition,
+        "MAIL-83nof",
+    );
     assert_eq!(w.user_event_types(&user).await, ["user.human.added"]);
     assert!(w.store.pending_jobs(10).await.unwrap().is_empty());
     assert!(w.app.create_passkey_link(&w.admin, &user, LinkMedium::Return).await.is_ok());
     // A user without an email address cannot be sent a link (with a provider).
     let w = World::new().await;
     let user = w.given_human_without_email(&w.default_org).await;
-    assert_err(w.app.create_passkey_link(&w.admin, &user, send).await, Kind::FailedPrecondition, "COMMAND-mL4il");
+    assert_err(
+        w.app.create_passkey_link(&w.admin, &user, send).await,
+        Kind::FailedPrecondition,
+        "COMMAND-mL4il",
+    );
     assert!(w.app.create_passkey_link(&w.admin, &user, LinkMedium::Return).await.is_ok());
 }
 
@@ -147,7 +181,11 @@ async fn concurrent_links_for_one_user_get_distinct_sequences() {
     let w = World::new().await;
     let user = w.given_human(&w.default_org).await;
     let links = (0..20).map(|_| w.app.create_passkey_link(&w.admin, &user, LinkMedium::Return));
-    let mut seqs: Vec<u64> = passlink_store_contract::join_all(links).await.into_iter().map(|r| r.unwrap().details.sequence).collect();
+    let mut seqs: Vec<u64> = passlink_store_contract::join_all(links)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().details.sequence)
+        .collect();
     seqs.sort_unstable();
     assert_eq!(seqs, (2..22).collect::<Vec<_>>());
     assert_eq!(w.user_events(&user).await.len(), 21);

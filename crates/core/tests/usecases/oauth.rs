@@ -39,7 +39,14 @@ async fn machine_with_secret(w: &World) -> (String, String, Secret) {
 async fn add_secret_permissions_and_record() {
     let w = World::new().await;
     let m = Matrix {
-        ok: &["IAM_OWNER", "IAM_ORG_MANAGER", "IAM_USER_MANAGER", "IAM_LOGIN_CLIENT", "ORG_OWNER", "ORG_USER_MANAGER"],
+        ok: &[
+            "IAM_OWNER",
+            "IAM_ORG_MANAGER",
+            "IAM_USER_MANAGER",
+            "IAM_LOGIN_CLIENT",
+            "ORG_OWNER",
+            "ORG_USER_MANAGER",
+        ],
         not_found: &["ORG_OWNER@other", "ORG_USER_MANAGER@other"],
         not_found_id: USER_NOT_FOUND,
     };
@@ -63,19 +70,40 @@ async fn add_secret_permissions_and_record() {
 async fn client_credentials_give_an_access_token_for_the_api() {
     let w = signing_world().await;
     let (id, username, secret) = machine_with_secret(&w).await;
-    w.app.create_administrator(&w.admin, &id, Scope::Instance, vec!["IAM_USER_MANAGER".into()]).await.unwrap();
-    let t = w.app.token(grant(Some(secret_of(&username, &secret)), "client_credentials", API_SCOPE)).await.unwrap();
+    w.app
+        .create_administrator(&w.admin, &id, Scope::Instance, vec!["IAM_USER_MANAGER".into()])
+        .await
+        .unwrap();
+    let t = w
+        .app
+        .token(grant(Some(secret_of(&username, &secret)), "client_credentials", API_SCOPE))
+        .await
+        .unwrap();
     assert_eq!((t.expires_in, t.scope.as_str()), (43200, API_SCOPE));
     let p = w.app.authenticate(Some(&format!("Bearer {}", t.access_token.expose()))).await.unwrap();
     assert_eq!((p.user_id.as_str(), p.memberships.len()), (id.as_str(), 1));
     // The client id is case-insensitive.
     let upper = username.to_uppercase();
-    assert!(w.app.token(grant(Some(secret_of(&upper, &secret)), "client_credentials", API_SCOPE)).await.is_ok());
+    assert!(
+        w.app.token(grant(Some(secret_of(&upper, &secret)), "client_credentials", API_SCOPE)).await.is_ok()
+    );
     // Without the API audience scope the token does not authenticate API calls.
-    let t = w.app.token(grant(Some(secret_of(&username, &secret)), "client_credentials", "openid")).await.unwrap();
-    assert_err(w.app.authenticate(Some(&format!("Bearer {}", t.access_token.expose()))).await, Kind::Unauthenticated, "AUTH-7fs1e");
+    let t = w
+        .app
+        .token(grant(Some(secret_of(&username, &secret)), "client_credentials", "openid"))
+        .await
+        .unwrap();
+    assert_err(
+        w.app.authenticate(Some(&format!("Bearer {}", t.access_token.expose()))).await,
+        Kind::Unauthenticated,
+        "AUTH-7fs1e",
+    );
     // It expires with its lifetime.
-    let t = w.app.token(grant(Some(secret_of(&username, &secret)), "client_credentials", API_SCOPE)).await.unwrap();
+    let t = w
+        .app
+        .token(grant(Some(secret_of(&username, &secret)), "client_credentials", API_SCOPE))
+        .await
+        .unwrap();
     w.advance(Duration::from_secs(43200));
     assert!(w.app.authenticate(Some(&format!("Bearer {}", t.access_token.expose()))).await.is_err());
 }
@@ -91,10 +119,18 @@ async fn token_endpoint_errors_and_rate_limit() {
     err(400, "invalid_request", w.app.token(grant(None, "", API_SCOPE)).await);
     err(400, "unsupported_grant_type", w.app.token(grant(None, "password", API_SCOPE)).await);
     err(401, "invalid_client", w.app.token(grant(None, "client_credentials", API_SCOPE)).await);
-    err(400, "invalid_request", w.app.token(grant(Some(secret_of(&username, &secret)), JWT_BEARER, "")).await);
+    err(
+        400,
+        "invalid_request",
+        w.app.token(grant(Some(secret_of(&username, &secret)), JWT_BEARER, "")).await,
+    );
     let good = || Some(secret_of(&username, &secret));
     err(400, "invalid_scope", w.app.token(grant(good(), "client_credentials", "openid admin")).await);
-    err(401, "invalid_client", w.app.token(grant(Some(secret_of("nobody", &secret)), "client_credentials", "")).await);
+    err(
+        401,
+        "invalid_client",
+        w.app.token(grant(Some(secret_of("nobody", &secret)), "client_credentials", "")).await,
+    );
     // Five wrong secrets within a minute: the client is refused for a minute, even with the right one.
     let wrong = Some(secret_of(&username, &Secret::new("wrong")));
     for _ in 0..5 {
@@ -114,15 +150,22 @@ async fn jwt_bearer_with_a_generated_key() {
     let id = w.given_machine(&w.default_org).await;
     let key = w.app.add_key(&w.admin, &id, None, &[]).await.unwrap();
     let file: serde_json::Value = serde_json::from_slice(&key.key_content).unwrap();
-    assert_eq!((file["type"].as_str(), file["keyId"].as_str(), file["userId"].as_str()), (Some("serviceaccount"), Some(key.key_id.as_str()), Some(id.as_str())));
+    assert_eq!(
+        (file["type"].as_str(), file["keyId"].as_str(), file["userId"].as_str()),
+        (Some("serviceaccount"), Some(key.key_id.as_str()), Some(id.as_str()))
+    );
     let Event::MachineKeyAdded { key_id, public_key, .. } = w.last_user_event(&id).await else { panic!() };
     assert_eq!(key_id, key.key_id);
-    assert!(public_key.contains("PUBLIC KEY") && !public_key.contains("PRIVATE"), "only the public key is stored");
+    assert!(
+        public_key.contains("PUBLIC KEY") && !public_key.contains("PRIVATE"),
+        "only the public key is stored"
+    );
     let now = w.app.now().secs_nanos().0;
     let assertion = |jti: &str, aud: &str, exp: i64| {
         let mut h = Header::new(Algorithm::RS256);
         h.kid = Some(key.key_id.clone());
-        let claims = serde_json::json!({"iss": id, "sub": id, "aud": aud, "iat": now, "exp": exp, "jti": jti});
+        let claims =
+            serde_json::json!({"iss": id, "sub": id, "aud": aud, "iat": now, "exp": exp, "jti": jti});
         let enc = EncodingKey::from_rsa_pem(file["key"].as_str().unwrap().as_bytes()).unwrap();
         Secret::new(jsonwebtoken::encode(&h, &claims, &enc).unwrap())
     };
@@ -142,7 +185,11 @@ async fn jwt_bearer_with_a_generated_key() {
     assert_err(w.app.add_key(&w.admin, &id, past, &[]).await, Kind::InvalidArgument, "COMMAND-dv3t5");
     assert_err(w.app.add_key(&w.admin, &id, None, b"not a key").await, Kind::InvalidArgument, "KEY-pUb1c");
     let human = w.given_human(&w.default_org).await;
-    assert_err(w.app.add_key(&w.admin, &human, None, public_key.as_bytes()).await, Kind::FailedPrecondition, "COMMAND-Sdj4f");
+    assert_err(
+        w.app.add_key(&w.admin, &human, None, public_key.as_bytes()).await,
+        Kind::FailedPrecondition,
+        "COMMAND-Sdj4f",
+    );
     // A given public key is registered, and no key file is returned.
     let given = w.app.add_key(&w.admin, &id, None, public_key.as_bytes()).await.unwrap();
     assert!(given.key_content.is_empty());
@@ -153,7 +200,8 @@ async fn introspection_and_revocation() {
     let w = signing_world().await;
     let (id, username, secret) = machine_with_secret(&w).await;
     let client = secret_of(&username, &secret);
-    let jwt = w.app.token(grant(Some(client.clone()), "client_credentials", API_SCOPE)).await.unwrap().access_token;
+    let jwt =
+        w.app.token(grant(Some(client.clone()), "client_credentials", API_SCOPE)).await.unwrap().access_token;
     let pat = w.app.add_pat(&w.admin, &id, None).await.unwrap().token;
     for token in [&jwt, &pat] {
         let r = w.app.introspect(&client, token.expose()).await.unwrap();

@@ -28,7 +28,10 @@ async fn an_org_with_admins() {
     let now = w.app.now();
     let admins = vec![
         OrgAdmin::Existing { user_id: existing.clone(), roles: vec![] },
-        OrgAdmin::New { human: Box::new(new_human("ignored", "new-admin")), roles: vec!["ORG_USER_MANAGER".into()] },
+        OrgAdmin::New {
+            human: Box::new(new_human("ignored", "new-admin")),
+            roles: vec!["ORG_USER_MANAGER".into()],
+        },
     ];
     let created = w.app.add_org(&w.admin, "  Acme  ", None, admins).await.unwrap();
     assert_eq!((created.details.sequence, created.details.creation_date), (3, Some(now)));
@@ -39,9 +42,15 @@ async fn an_org_with_admins() {
     assert_eq!((org.name.as_str(), org.sequence), ("Acme", 3));
     let log = w.store.events_of(AggregateKind::Org, &created.org_id).await.unwrap();
     assert_eq!(log[0].event, Event::OrgAdded { name: "Acme".into() });
-    assert_eq!(log[1].event, Event::OrgMemberAdded { user_id: existing.clone(), roles: vec!["ORG_OWNER".into()] });
+    assert_eq!(
+        log[1].event,
+        Event::OrgMemberAdded { user_id: existing.clone(), roles: vec!["ORG_OWNER".into()] }
+    );
     let new_admin = &created.admin_ids[1];
-    assert_eq!(log[2].event, Event::OrgMemberAdded { user_id: new_admin.clone(), roles: vec!["ORG_USER_MANAGER".into()] });
+    assert_eq!(
+        log[2].event,
+        Event::OrgMemberAdded { user_id: new_admin.clone(), roles: vec!["ORG_USER_MANAGER".into()] }
+    );
     // The new admin lives in the new org; memberships are readable at once.
     assert_eq!(w.user(new_admin).await.org_id, created.org_id);
     let ms = w.store.memberships_of(&existing).await.unwrap();
@@ -56,7 +65,11 @@ async fn errors() {
     assert_err(w.app.add_org(&w.admin, "default", None, vec![]).await, Kind::AlreadyExists, "ORG-lapo2m");
     let id = w.app.add_org(&w.admin, "given-id", Some("org-7"), vec![]).await.unwrap().org_id;
     assert_eq!(id, "org-7");
-    assert_err(w.app.add_org(&w.admin, "other", Some("org-7"), vec![]).await, Kind::AlreadyExists, "ORG-8nfSr");
+    assert_err(
+        w.app.add_org(&w.admin, "other", Some("org-7"), vec![]).await,
+        Kind::AlreadyExists,
+        "ORG-8nfSr",
+    );
     assert_kind(w.app.add_org(&w.admin, "   ", None, vec![]).await, Kind::InvalidArgument);
     let unknown = vec![OrgAdmin::Existing { user_id: "404".into(), roles: vec![] }];
     assert_err(w.app.add_org(&w.admin, "x1", None, unknown).await, Kind::NotFound, USER_NOT_FOUND);

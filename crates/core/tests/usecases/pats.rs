@@ -12,7 +12,14 @@ use crate::world::{Matrix, USER_NOT_FOUND, World, assert_err};
 async fn permission_matrix() {
     let w = World::new().await;
     let m = Matrix {
-        ok: &["IAM_OWNER", "IAM_ORG_MANAGER", "IAM_USER_MANAGER", "IAM_LOGIN_CLIENT", "ORG_OWNER", "ORG_USER_MANAGER"],
+        ok: &[
+            "IAM_OWNER",
+            "IAM_ORG_MANAGER",
+            "IAM_USER_MANAGER",
+            "IAM_LOGIN_CLIENT",
+            "ORG_OWNER",
+            "ORG_USER_MANAGER",
+        ],
         not_found: &["ORG_OWNER@other", "ORG_USER_MANAGER@other"],
         not_found_id: USER_NOT_FOUND,
     };
@@ -31,12 +38,18 @@ async fn a_pat_is_recorded_as_a_hash_and_authenticates_its_machine() {
     let pat = w.app.add_pat(&w.admin, &machine, Some(exp)).await.unwrap();
     assert_eq!(pat.creation_date, w.app.now());
     assert_eq!(pat.token.expose().len() >= 32, true);
-    let Event::PatAdded { token_id, token_hash, expiration } = w.last_user_event(&machine).await else { panic!() };
+    let Event::PatAdded { token_id, token_hash, expiration } = w.last_user_event(&machine).await else {
+        panic!()
+    };
     assert_eq!((token_id, expiration), (pat.token_id.clone(), exp));
     assert_eq!(token_hash.len(), 64);
     assert!(!token_hash.contains(pat.token.expose()));
-    let stored = w.store.pat_by_hash(&passlink_core::secret::token_hash(pat.token.expose())).await.unwrap().unwrap();
-    assert_eq!((stored.id.as_str(), stored.user_id.as_str(), stored.revoked), (pat.token_id.as_str(), machine.as_str(), false));
+    let stored =
+        w.store.pat_by_hash(&passlink_core::secret::token_hash(pat.token.expose())).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.id.as_str(), stored.user_id.as_str(), stored.revoked),
+        (pat.token_id.as_str(), machine.as_str(), false)
+    );
     let p = w.app.authenticate(Some(&format!("Bearer {}", pat.token.expose()))).await.unwrap();
     assert_eq!(p.user_id, machine);
 }

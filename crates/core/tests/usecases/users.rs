@@ -12,7 +12,14 @@ const ORG_NOT_FOUND: &str = "ORG-o0Ng9";
 
 /// Holders of `user.write`.
 const USER_WRITE: Matrix = Matrix {
-    ok: &["IAM_OWNER", "IAM_ORG_MANAGER", "IAM_USER_MANAGER", "IAM_LOGIN_CLIENT", "ORG_OWNER", "ORG_USER_MANAGER"],
+    ok: &[
+        "IAM_OWNER",
+        "IAM_ORG_MANAGER",
+        "IAM_USER_MANAGER",
+        "IAM_LOGIN_CLIENT",
+        "ORG_OWNER",
+        "ORG_USER_MANAGER",
+    ],
     not_found: &["ORG_OWNER@other", "ORG_USER_MANAGER@other"],
     not_found_id: USER_NOT_FOUND,
 };
@@ -137,7 +144,10 @@ async fn get_user_matrix_self_and_deleted() {
     let me = w.nobody().await;
     let r = w.app.get_user(&me, &me.principal.user_id).await.unwrap();
     assert_eq!(r.user.id, me.principal.user_id);
-    assert_eq!((r.details.sequence, r.details.resource_owner.as_str()), (r.user.sequence, w.default_org.as_str()));
+    assert_eq!(
+        (r.details.sequence, r.details.resource_owner.as_str()),
+        (r.user.sequence, w.default_org.as_str())
+    );
     // Unknown and deleted users are not found.
     assert_err(w.app.get_user(&w.admin, "404").await, Kind::NotFound, USER_NOT_FOUND);
     let gone = w.given_human(&w.default_org).await;

@@ -68,7 +68,8 @@ impl World {
 
     pub async fn with(opts: Options) -> World {
         let (app, store, clock) = app(opts);
-        let boot = app.bootstrap("passlink", Secret::new(ADMIN_TOKEN)).await.unwrap().expect("first bootstrap");
+        let boot =
+            app.bootstrap("passlink", Secret::new(ADMIN_TOKEN)).await.unwrap().expect("first bootstrap");
         let p = app.authenticate(Some(&format!("Bearer {ADMIN_TOKEN}"))).await.unwrap();
         let admin = app.caller(p, None);
         World {
@@ -125,11 +126,18 @@ impl World {
             creator: String::new(),
             event: Event::HumanAdded {
                 username: id.clone(),
-                profile: HumanProfile { given_name: "No".into(), family_name: "Mail".into(), ..HumanProfile::default() },
+                profile: HumanProfile {
+                    given_name: "No".into(),
+                    family_name: "Mail".into(),
+                    ..HumanProfile::default()
+                },
             },
         };
         let v = UserView::created(&r).unwrap();
-        self.store.commit(Commit { events: vec![r], changes: vec![Change::User(v)], ..Commit::default() }).await.unwrap();
+        self.store
+            .commit(Commit { events: vec![r], changes: vec![Change::User(v)], ..Commit::default() })
+            .await
+            .unwrap();
         id
     }
 

@@ -14,8 +14,9 @@ pub use concurrency::{
 };
 pub use durability::durable_across_reopen;
 pub use failures::{
-    failed_commit_leaves_no_trace, released_claims_are_free_again, stale_sequence_is_aborted_and_writes_nothing,
-    taken_claim_fails_with_its_error_and_writes_nothing, user_by_username_is_case_insensitive,
+    failed_commit_leaves_no_trace, released_claims_are_free_again,
+    stale_sequence_is_aborted_and_writes_nothing, taken_claim_fails_with_its_error_and_writes_nothing,
+    user_by_username_is_case_insensitive,
 };
 pub use outbox::{concurrent_claims_never_share_a_job, outbox_leases_and_outcomes};
 pub use read_back::{commit_then_read_back, empty_store_reads_nothing, ping};

@@ -7,7 +7,6 @@ use passlink_core::view::{Change, InstanceView, Membership, OrgView, PatView, Sc
 
 use crate::fixtures::{all_jobs, at, claim, code_requested, create_user_commit, job, new_human, rec};
 
-
 /// A fresh store answers every read with nothing, and `ping` succeeds.
 pub async fn empty_store_reads_nothing(store: &dyn Store) {
     store.ping().await.expect("ping");
