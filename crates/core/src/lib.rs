@@ -12,8 +12,8 @@
 //! - [`ports`], [`store`]: what the core needs from outside (clock, ids, entropy, storage).
 //! - [`ids`]: sonyflake ids driven by an injected clock.
 //! - [`app`]: the use cases, `load → decide → append`, generic over the ports.
-//! The storage contract suite every [`store::Store`] adapter runs is the dev-only crate
-//! `passlink-store-contract`; the use cases are tested on `passlink-store-memory` in `tests/`.
+//! - `tests/usecases`: given/when/then tests of every use case on `passlink-store-memory`.
+//!   The storage contract suite every [`store::Store`] adapter runs is `passlink-store-contract`.
 
 pub mod app;
 pub mod code;

@@ -35,7 +35,7 @@ async fn a_returned_code_is_recorded_as_a_hash_and_usable_at_once() {
     let (code_id, code) = r.code.expect("a returned code");
     assert_eq!(code.expose().len(), 12);
     assert!(code.expose().bytes().all(|b| b.is_ascii_alphanumeric()));
-    assert_eq!(format!("{code:?}").contains(code.expose()), false, "Debug redacts the code");
+    assert!(!format!("{code:?}").contains(code.expose()), "Debug redacts the code");
     assert_eq!(r.details.sequence, 2);
     assert_eq!(r.details.resource_owner, org);
     assert_eq!((r.details.change_date, r.details.creation_date), (now, None));
