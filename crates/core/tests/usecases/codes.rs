@@ -342,3 +342,50 @@ async fn list_and_remove() {
     assert!(w.app.list_passkeys(Some(&w.admin), &user).await.unwrap().0.is_empty());
     assert_err(w.app.remove_passkey(Some(&w.admin), &user, &id).await, Kind::NotFound, PASSKEY_NOT_FOUND);
 }
+
+#[tokio::test]
+async fn verifying_a_registration_without_a_code_needs_the_same_authorization() {
+    let w = World::new().await;
+    let user = w.given_human(&w.default_org).await;
+    let started = w.app.register_passkey(Some(&w.admin), without_code(&user)).await.unwrap();
+    let cred = credential(&started.options, EXTERNAL);
+    let verify = async |caller: Option<&Caller>| {
+        w.app.verify_passkey(caller, &user, &started.passkey_id, &cred, "k").await
+    };
+    assert_err(verify(None).await, Kind::Unauthenticated, "AUTH-7fs1e");
+    let nobody = w.nobody().await;
+    assert_err(verify(Some(&nobody)).await, Kind::PermissionDenied, crate::world::DENIED);
+    let elsewhere = w.given_org("elsewhere").await;
+    let owner =
+        w.caller(&elsewhere, passlink_core::view::Scope::Org(elsewhere.clone()), &["ORG_OWNER"]).await;
+    assert_err(verify(Some(&owner)).await, Kind::NotFound, USER_NOT_FOUND);
+    assert!(!w.user_event_types(&user).await.contains(&"user.human.passwordless.token.verified"));
+    let d = verify(Some(&w.admin)).await.unwrap();
+    assert_eq!(d.sequence, 3);
+    assert_eq!(w.last_user_event(&user).await.type_name(), "user.human.passwordless.token.verified");
+}
+
+#[tokio::test]
+async fn the_hosted_page_names_who_is_enrolling() {
+    let w = World::new().await;
+    let user = w.given_human(&w.default_org).await;
+    let (code_id, code) = returned_code(&w, &user).await;
+    let info = w.app.registration_info(&user, &code_id, &code).await.unwrap();
+    assert_eq!(info.display_name, "Ada Lovelace");
+    assert_eq!(info.login_name, w.user(&user).await.username);
+    // A wrong value is counted like any wrong check.
+    let e = w.app.registration_info(&user, &code_id, &Secret::new("wrongwrong12")).await;
+    assert_err(e, Kind::InvalidArgument, CODE_INVALID);
+    assert_eq!(w.store.code(&code_id).await.unwrap().unwrap().failed_checks, 1);
+    // The page's own link (for the QR code) is the default link, only for plain values.
+    let link = w.app.hosted_link(&user, &w.default_org, &code_id, &code).unwrap();
+    assert_eq!(
+        link,
+        format!(
+            "{EXTERNAL}/ui/passkey/register?userID={user}&orgID={}&codeID={code_id}&code={}",
+            w.default_org,
+            code.expose()
+        )
+    );
+    assert_err(w.app.hosted_link("a&b", &w.default_org, &code_id, &code), Kind::InvalidArgument, "UI-qr1nv");
+}

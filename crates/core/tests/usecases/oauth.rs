@@ -67,6 +67,32 @@ async fn add_secret_permissions_and_record() {
 }
 
 #[tokio::test]
+async fn add_key_permissions() {
+    let w = World::new().await;
+    // A given public key (generating one per caller would be slow).
+    let (public, _) =
+        passlink_core::oauth::generate_machine_key(&passlink_core::ports::SeededEntropy::new(5)).unwrap();
+    let m = Matrix {
+        ok: &[
+            "IAM_OWNER",
+            "IAM_ORG_MANAGER",
+            "IAM_USER_MANAGER",
+            "IAM_LOGIN_CLIENT",
+            "ORG_OWNER",
+            "ORG_USER_MANAGER",
+        ],
+        not_found: &["ORG_OWNER@other", "ORG_USER_MANAGER@other"],
+        not_found_id: USER_NOT_FOUND,
+    };
+    w.check_matrix(&m, async |caller, org| {
+        let machine = w.given_machine(org).await;
+        w.app.add_key(caller, &machine, None, public.as_bytes()).await
+    })
+    .await;
+    assert_err(w.app.add_key(&w.admin, "404", None, public.as_bytes()).await, Kind::NotFound, USER_NOT_FOUND);
+}
+
+#[tokio::test]
 async fn client_credentials_give_an_access_token_for_the_api() {
     let w = signing_world().await;
     let (id, username, secret) = machine_with_secret(&w).await;
