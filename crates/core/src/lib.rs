@@ -12,12 +12,11 @@
 //! - [`ports`], [`store`]: what the core needs from outside (clock, ids, entropy, storage).
 //! - [`ids`]: sonyflake ids driven by an injected clock.
 //! - [`app`]: the use cases, `load → decide → append`, generic over the ports.
-//! - `contract` (feature `contract-tests`): the test suite every [`store::Store`] adapter runs.
+//! - `tests/usecases`: given/when/then tests of every use case on `passlink-store-memory`.
+//!   The storage contract suite every [`store::Store`] adapter runs is `passlink-store-contract`.
 
 pub mod app;
 pub mod code;
-#[cfg(feature = "contract-tests")]
-pub mod contract;
 pub mod error;
 pub mod event;
 pub mod ids;

@@ -55,7 +55,7 @@ async fn the_wal_is_reset_under_constant_reads() {
     let mut largest = 0;
     for chunk in (0..n).collect::<Vec<_>>().chunks(64) {
         let commits = chunk.iter().map(|i| store.commit(user_commit(*i, &pad)));
-        for r in passlink_core::contract::join_all(commits).await {
+        for r in passlink_store_contract::join_all(commits).await {
             r.unwrap();
         }
         largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));

@@ -1,0 +1,21 @@
+//! Given/when/then tests of every use case of `passlink_core::app::App` on the in-memory store
+//! (`passlink-store-memory`), with a fixed clock, sequential ids and seeded entropy: no socket,
+//! no file. They assert on returned values and on the recorded events.
+//!
+//! Layout: `world` (the given side: an app, callers with roles, the permission matrix), then one
+//! module per area: `auth`, `bootstrap`, `users`, `orgs`, `admins`, `pats`, `links`, `codes`
+//! (the passkey ceremony and code states), `delivery`, `oauth`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod admins;
+mod auth;
+mod bootstrap;
+mod codes;
+mod delivery;
+mod links;
+mod oauth;
+mod orgs;
+mod pats;
+mod users;
+mod world;

@@ -1,0 +1,22 @@
+//! The tests, one `pub async fn` each, grouped by what they exercise. Each takes a fresh, empty
+//! store (`durable_across_reopen` takes a function that opens one location again and again) and
+//! panics on a breach of the contract written in [`passlink_core::store`].
+
+mod concurrency;
+mod durability;
+mod failures;
+mod outbox;
+mod read_back;
+
+pub use concurrency::{
+    concurrent_commits_on_one_aggregate_serialize, failures_in_a_batch_are_isolated,
+    independent_concurrent_commits_all_succeed, racing_claims_have_one_winner,
+};
+pub use durability::durable_across_reopen;
+pub use failures::{
+    failed_commit_leaves_no_trace, released_claims_are_free_again,
+    stale_sequence_is_aborted_and_writes_nothing, taken_claim_fails_with_its_error_and_writes_nothing,
+    user_by_username_is_case_insensitive,
+};
+pub use outbox::{concurrent_claims_never_share_a_job, outbox_leases_and_outcomes};
+pub use read_back::{commit_then_read_back, empty_store_reads_nothing, ping};
