@@ -1,0 +1,258 @@
+//! What the suites share: the run's context and temporary directory, a passlink process, a suite
+//! program with its `PASS ` lines filtered, and the failure a suite returns.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Why a suite failed, and the passlink log to show the end of (if a passlink was running).
+pub struct Failure {
+    message: String,
+    log: Option<PathBuf>,
+}
+
+/// What a suite returns.
+pub type Outcome = Result<(), Failure>;
+
+impl Failure {
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure { message: message.into(), log: None }
+    }
+
+    /// Attach a passlink log whose last lines are printed with the failure.
+    pub fn with_log(mut self, log: &Path) -> Failure {
+        self.log.get_or_insert_with(|| log.to_path_buf());
+        self
+    }
+
+    /// Print the failure (and the tail of the log) to stderr.
+    pub fn report(&self, suite: &str) {
+        if let Some(log) = &self.log {
+            eprintln!("--- passlink log ({}, last {LOG_TAIL} lines)", log.display());
+            eprintln!("{}", tail(log, LOG_TAIL));
+        }
+        eprintln!("external suite {suite} FAILED: {}", self.message);
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::new(message)
+    }
+}
+
+const LOG_TAIL: usize = 50;
+
+fn tail(path: &Path, n: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+        Err(e) => format!("(cannot read {}: {e})", path.display()),
+    }
+}
+
+/// The run: where passlink is, how to call cargo, a temporary directory removed at the end, and a
+/// runtime for the async helpers of the testkit.
+pub struct Ctx {
+    pub passlink: PathBuf,
+    pub cargo: String,
+    pub work: WorkDir,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Ctx {
+    /// Changes into the workspace root (the suites' paths are relative to it, as in
+    /// `scripts/test`) and finds the passlink binary built by `cargo build -p passlink`.
+    pub fn new() -> Result<Ctx, String> {
+        let root = passlink_testkit::workspace_root();
+        std::env::set_current_dir(&root).map_err(|e| format!("cd {}: {e}", root.display()))?;
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+        let passlink = target.join("debug/passlink");
+        if !passlink.is_file() {
+            return Err(format!("{} not found: build it first with `cargo build -p passlink`", passlink.display()));
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("starting a runtime: {e}"))?;
+        Ok(Ctx {
+            passlink,
+            // `cargo run` tells the program which cargo started it.
+            cargo: std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()),
+            work: WorkDir::new()?,
+            rt,
+        })
+    }
+
+    /// A path inside the run's temporary directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.work.0.join(name)
+    }
+
+    /// Run a future of the testkit (health checks, sleeps) to completion.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// Start passlink on a free port with `--data-dir <work>/<name>-data`, its log in
+    /// `<work>/<name>.log`, and `args` after those (`{port}` in them replaced by the port);
+    /// returns once `/healthz` answers.
+    pub fn start_passlink(&self, name: &str, args: &[String]) -> Result<Passlink, Failure> {
+        let port = passlink_testkit::free_port();
+        let data_dir = self.path(&format!("{name}-data"));
+        let log = self.path(&format!("{name}.log"));
+        let out = std::fs::File::create(&log).map_err(|e| format!("creating {}: {e}", log.display()))?;
+        let err = out.try_clone().map_err(|e| format!("{}: {e}", log.display()))?;
+        let child = Command::new(&self.passlink)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(args.iter().map(|a| a.replace("{port}", &port.to_string())))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", self.passlink.display()))?;
+        let mut p = Passlink { child: Some(child), port, data_dir, log };
+        // wait_healthy panics after 10 s; as a task its panic becomes an error here.
+        let base = format!("http://127.0.0.1:{port}");
+        let healthy = self.block_on(async { tokio::spawn(passlink_testkit::wait_healthy(base)).await });
+        if healthy.is_err() {
+            let why = match p.child.as_mut().map(Child::try_wait) {
+                Some(Ok(Some(status))) => format!("passlink exited during start-up ({status})"),
+                _ => format!("passlink did not answer /healthz on port {port}"),
+            };
+            return Err(Failure::new(why).with_log(&p.log));
+        }
+        Ok(p)
+    }
+}
+
+/// The run's temporary directory; removed when dropped.
+pub struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new() -> Result<WorkDir, String> {
+        let dir = std::env::temp_dir().join(format!("passlink-external-suites-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        Ok(WorkDir(dir))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running passlink; [`Passlink::stop`] ends it with SIGTERM and expects a clean exit, drop
+/// (on a failure or a panic) kills it.
+pub struct Passlink {
+    child: Option<Child>,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Passlink {
+    /// The administrator's personal access token written at bootstrap (`<data-dir>/admin.pat`).
+    pub fn admin_token(&self) -> Result<String, Failure> {
+        let path = self.data_dir.join("admin.pat");
+        std::fs::read_to_string(&path)
+            .map(|t| t.trim_end_matches(['\r', '\n']).to_string())
+            .map_err(|e| Failure::new(format!("reading {}: {e}", path.display())).with_log(&self.log))
+    }
+
+    /// SIGTERM (`kill`: the workspace denies unsafe libc calls), then wait: passlink drains and
+    /// must exit 0.
+    pub fn stop(mut self) -> Outcome {
+        let Some(mut child) = self.child.take() else { return Ok(()) };
+        let signalled = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        if !signalled.is_ok_and(|s| s.success()) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Failure::new("could not send SIGTERM to passlink").with_log(&self.log));
+        }
+        match child.wait() {
+            Ok(status) if status.success() => Ok(()),
+            Ok(status) => Err(Failure::new(format!("passlink exited with {status} after SIGTERM")).with_log(&self.log)),
+            Err(e) => Err(Failure::new(format!("waiting for passlink: {e}")).with_log(&self.log)),
+        }
+    }
+}
+
+impl Drop for Passlink {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A child process killed on drop (a suite program still running when its suite fails).
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Run a suite program: its output is printed except the lines starting with `PASS ` (failures,
+/// summaries and notes stay), its stderr passes through; fails unless it exits 0.
+pub fn run_filtered(cmd: &mut Command) -> Outcome {
+    let what = format!("{:?}", cmd.get_program());
+    let mut child = Guard(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("starting {what}: {e}"))?,
+    );
+    if let Some(stdout) = child.0.stdout.take() {
+        let mut reader = BufReader::new(stdout);
+        let mut line = Vec::new();
+        let mut out = std::io::stdout();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) if line.starts_with(b"PASS ") => {}
+                Ok(_) => {
+                    let _ = out.write_all(&line);
+                    let _ = out.flush();
+                }
+                Err(e) => return Err(Failure::new(format!("reading the output of {what}: {e}"))),
+            }
+        }
+    }
+    let status = child.0.wait().map_err(|e| format!("waiting for {what}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(Failure::new(format!("{what} failed ({status})"))) }
+}
+
+/// Run a command with its output passed through; fails unless it exits 0.
+pub fn run(cmd: &mut Command) -> Outcome {
+    let what = format!("{:?}", cmd.get_program());
+    let status = cmd.stdin(Stdio::null()).status().map_err(|e| format!("starting {what}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(Failure::new(format!("{what} failed ({status})"))) }
+}
+
+/// Wait `d` without blocking the runtime's timers.
+pub fn pause(ctx: &Ctx, d: Duration) {
+    ctx.block_on(tokio::time::sleep(d));
+}
+
+/// The full path of `program` found on `PATH` (what `command -v` prints).
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(program)).find(|p| p.is_file())
+}
