@@ -70,10 +70,14 @@ impl Ctx {
     pub fn new() -> Result<Ctx, String> {
         let root = passlink_testkit::workspace_root();
         std::env::set_current_dir(&root).map_err(|e| format!("cd {}: {e}", root.display()))?;
-        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
         let passlink = target.join("debug/passlink");
         if !passlink.is_file() {
-            return Err(format!("{} not found: build it first with `cargo build -p passlink`", passlink.display()));
+            return Err(format!(
+                "{} not found: build it first with `cargo build -p passlink`",
+                passlink.display()
+            ));
         }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -121,7 +125,9 @@ impl Ctx {
         let mut p = Passlink { child: Some(child), port, data_dir, log };
         // wait_healthy panics after 10 s; as a task its panic becomes an error here.
         let base = format!("http://127.0.0.1:{port}");
-        let healthy = self.block_on(async { tokio::spawn(passlink_testkit::wait_healthy(base)).await });
+        let healthy = self.block_on(async {
+            tokio::spawn(async move { passlink_testkit::wait_healthy(&base).await }).await
+        });
         if healthy.is_err() {
             let why = match p.child.as_mut().map(Child::try_wait) {
                 Some(Ok(Some(status))) => format!("passlink exited during start-up ({status})"),
@@ -181,7 +187,9 @@ impl Passlink {
         }
         match child.wait() {
             Ok(status) if status.success() => Ok(()),
-            Ok(status) => Err(Failure::new(format!("passlink exited with {status} after SIGTERM")).with_log(&self.log)),
+            Ok(status) => {
+                Err(Failure::new(format!("passlink exited with {status} after SIGTERM")).with_log(&self.log))
+            }
             Err(e) => Err(Failure::new(format!("waiting for passlink: {e}")).with_log(&self.log)),
         }
     }

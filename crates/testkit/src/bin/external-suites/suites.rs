@@ -84,7 +84,8 @@ pub fn conformance_clients(ctx: &Ctx) -> Outcome {
 /// The hosted registration page in headless Chromium. The relying party id is the host of
 /// `--external-url`: the browser must open the page on localhost.
 pub fn browser(ctx: &Ctx) -> Outcome {
-    let chromium = which("chromium").ok_or_else(|| Failure::new("chromium is not installed: run scripts/setup"))?;
+    let chromium =
+        which("chromium").ok_or_else(|| Failure::new("chromium is not installed: run scripts/setup"))?;
     let passlink = ctx.start_passlink("passlink-browser", &external_url_localhost())?;
     run_filtered(
         Command::new("node")
