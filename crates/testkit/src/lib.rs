@@ -247,6 +247,11 @@ impl SmtpSink {
         }
     }
 
+    /// The process id of the server.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stop(mut self) {
         self.kill();
     }

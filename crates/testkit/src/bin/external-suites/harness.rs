@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Why a suite failed, and the passlink log to show the end of (if a passlink was running).
@@ -83,11 +84,13 @@ impl Ctx {
             .enable_all()
             .build()
             .map_err(|e| format!("starting a runtime: {e}"))?;
+        let work = WorkDir::new()?;
+        end_children_on_signal(work.0.clone());
         Ok(Ctx {
             passlink,
             // `cargo run` tells the program which cargo started it.
             cargo: std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()),
-            work: WorkDir::new()?,
+            work,
             rt,
         })
     }
@@ -111,17 +114,18 @@ impl Ctx {
         let log = self.path(&format!("{name}.log"));
         let out = std::fs::File::create(&log).map_err(|e| format!("creating {}: {e}", log.display()))?;
         let err = out.try_clone().map_err(|e| format!("{}: {e}", log.display()))?;
-        let child = Command::new(&self.passlink)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(args.iter().map(|a| a.replace("{port}", &port.to_string())))
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| format!("starting {}: {e}", self.passlink.display()))?;
+        let child = Proc::spawn(
+            Command::new(&self.passlink)
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--data-dir")
+                .arg(&data_dir)
+                .args(args.iter().map(|a| a.replace("{port}", &port.to_string())))
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err),
+        )
+        .map_err(|e| format!("starting {}: {e}", self.passlink.display()))?;
         let mut p = Passlink { child: Some(child), port, data_dir, log };
         // wait_healthy panics after 10 s; as a task its panic becomes an error here.
         let base = format!("http://127.0.0.1:{port}");
@@ -129,7 +133,7 @@ impl Ctx {
             tokio::spawn(async move { passlink_testkit::wait_healthy(&base).await }).await
         });
         if healthy.is_err() {
-            let why = match p.child.as_mut().map(Child::try_wait) {
+            let why = match p.child.as_mut().map(|c| c.0.try_wait()) {
                 Some(Ok(Some(status))) => format!("passlink exited during start-up ({status})"),
                 _ => format!("passlink did not answer /healthz on port {port}"),
             };
@@ -160,7 +164,7 @@ impl Drop for WorkDir {
 /// A running passlink; [`Passlink::stop`] ends it with SIGTERM and expects a clean exit, drop
 /// (on a failure or a panic) kills it.
 pub struct Passlink {
-    child: Option<Child>,
+    child: Option<Proc>,
     pub port: u16,
     pub data_dir: PathBuf,
     pub log: PathBuf,
@@ -175,14 +179,10 @@ impl Passlink {
             .map_err(|e| Failure::new(format!("reading {}: {e}", path.display())).with_log(&self.log))
     }
 
-    /// SIGTERM (`kill`: the workspace denies unsafe libc calls), then wait: passlink drains and
-    /// must exit 0.
+    /// SIGTERM, then wait: passlink drains and must exit 0.
     pub fn stop(mut self) -> Outcome {
         let Some(mut child) = self.child.take() else { return Ok(()) };
-        let signalled = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-        if !signalled.is_ok_and(|s| s.success()) {
-            let _ = child.kill();
-            let _ = child.wait();
+        if !signal(child.0.id(), "-TERM") {
             return Err(Failure::new("could not send SIGTERM to passlink").with_log(&self.log));
         }
         match child.wait() {
@@ -195,38 +195,109 @@ impl Passlink {
     }
 }
 
-impl Drop for Passlink {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+/// Send a signal with `kill` (the workspace denies unsafe libc calls).
+fn signal(pid: u32, sig: &str) -> bool {
+    Command::new("kill")
+        .arg(sig)
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The processes the runner started and has not reaped yet: what a SIGINT or SIGTERM to the
+/// runner kills (see [`end_children_on_signal`]).
+static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A child process of the runner: registered while it lives, killed on drop unless it already
+/// exited (a failure or a panic never leaves one behind).
+pub struct Proc(Child);
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> std::io::Result<Proc> {
+        let mut live = live();
+        let child = cmd.spawn()?;
+        live.push(child.id());
+        Ok(Proc(child))
+    }
+
+    /// Wait for the exit (and forget the process).
+    pub fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        let status = self.0.wait();
+        live().retain(|&p| p != self.0.id());
+        status
     }
 }
 
-/// A child process killed on drop (a suite program still running when its suite fails).
-struct Guard(Child);
+/// A process started elsewhere (the testkit's SMTP sink) counted as a child while this lives;
+/// declare it after the process's own guard so it is dropped first.
+pub struct Registered(u32);
 
-impl Drop for Guard {
+impl Registered {
+    pub fn new(pid: u32) -> Registered {
+        live().push(pid);
+        Registered(pid)
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        live().retain(|&p| p != self.0);
+    }
+}
+
+impl Drop for Proc {
     fn drop(&mut self) {
         if let Ok(None) = self.0.try_wait() {
             let _ = self.0.kill();
-            let _ = self.0.wait();
         }
+        let _ = self.wait();
     }
+}
+
+/// On SIGINT or SIGTERM: SIGTERM to every live child (passlink drains, node closes Chromium),
+/// SIGKILL after 2 s, remove `work`, exit 130 or 143. Drop guards do not run when a signal ends
+/// the process, so a thread of its own does their job; it holds the registry until the exit, so
+/// the suite that lost its process cannot report that as a failure of its own.
+pub fn end_children_on_signal(work: PathBuf) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        let code = rt.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal as on};
+            let (Ok(mut int), Ok(mut term)) = (on(SignalKind::interrupt()), on(SignalKind::terminate()))
+            else {
+                return None;
+            };
+            tokio::select! {
+                _ = int.recv() => Some(130),
+                _ = term.recv() => Some(143),
+            }
+        });
+        let Some(code) = code else { return };
+        let live = live();
+        eprintln!("\nexternal-suites: interrupted; stopping its processes");
+        for &pid in live.iter() {
+            signal(pid, "-TERM");
+        }
+        rt.block_on(async { tokio::time::sleep(Duration::from_secs(2)).await });
+        for &pid in live.iter() {
+            signal(pid, "-KILL");
+        }
+        let _ = std::fs::remove_dir_all(&work);
+        std::process::exit(code);
+    });
 }
 
 /// Run a suite program: its output is printed except the lines starting with `PASS ` (failures,
 /// summaries and notes stay), its stderr passes through; fails unless it exits 0.
 pub fn run_filtered(cmd: &mut Command) -> Outcome {
     let what = format!("{:?}", cmd.get_program());
-    let mut child = Guard(
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("starting {what}: {e}"))?,
-    );
+    let mut child = Proc::spawn(cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()))
+        .map_err(|e| format!("starting {what}: {e}"))?;
     if let Some(stdout) = child.0.stdout.take() {
         let mut reader = BufReader::new(stdout);
         let mut line = Vec::new();
@@ -244,20 +315,22 @@ pub fn run_filtered(cmd: &mut Command) -> Outcome {
             }
         }
     }
-    let status = child.0.wait().map_err(|e| format!("waiting for {what}: {e}"))?;
+    let status = child.wait().map_err(|e| format!("waiting for {what}: {e}"))?;
     if status.success() { Ok(()) } else { Err(Failure::new(format!("{what} failed ({status})"))) }
 }
 
 /// Run a command with its output passed through; fails unless it exits 0.
 pub fn run(cmd: &mut Command) -> Outcome {
     let what = format!("{:?}", cmd.get_program());
-    let status = cmd.stdin(Stdio::null()).status().map_err(|e| format!("starting {what}: {e}"))?;
+    let status = Proc::spawn(cmd.stdin(Stdio::null()))
+        .and_then(|mut c| c.wait())
+        .map_err(|e| format!("running {what}: {e}"))?;
     if status.success() { Ok(()) } else { Err(Failure::new(format!("{what} failed ({status})"))) }
 }
 
 /// Wait `d` without blocking the runtime's timers.
 pub fn pause(ctx: &Ctx, d: Duration) {
-    ctx.block_on(tokio::time::sleep(d));
+    ctx.block_on(async { tokio::time::sleep(d).await });
 }
 
 /// The full path of `program` found on `PATH` (what `command -v` prints).

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Ctx, Failure, Outcome, pause, run, run_filtered, which};
+use crate::harness::{Ctx, Failure, Outcome, Registered, pause, run, run_filtered, which};
 
 /// Our compiled protos (a descriptor set written by the wire crate's example) compared field by
 /// field with ZITADEL's published descriptors.
@@ -29,6 +29,7 @@ pub fn conformance_clients(ctx: &Ctx) -> Outcome {
         Some(&certs),
         Some((USER, PASSWORD)),
     );
+    let _sink_is_a_child = Registered::new(sink.pid());
     let password_file = ctx.path("smtp.pw");
     std::fs::write(&password_file, format!("{PASSWORD}\n"))
         .map_err(|e| format!("writing {}: {e}", password_file.display()))?;
