@@ -1,5 +1,6 @@
 //! What the suites share: the run's context and temporary directory, a passlink process, a suite
-//! program with its `PASS ` lines filtered, and the failure a suite returns.
+//! program with its `PASS ` lines filtered, the failure a suite returns, and the registry of live
+//! child processes that a signal to the runner ends.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -12,8 +12,9 @@
 //! their bodies; `harness.rs` the pieces they share (a passlink process with a free port and a data
 //! dir of its own, waited for on `/healthz`, stopped with SIGTERM; a suite program whose `PASS `
 //! lines are filtered; the run's temporary directory). Every process is a guard killed on drop, so
-//! nothing outlives a failure or a panic. To add a suite, write `fn(&Ctx) -> Outcome` in
-//! `suites.rs` and add it to [`SUITES`].
+//! nothing outlives a failure or a panic, and is registered so that a SIGINT or SIGTERM to the
+//! runner stops it too. To add a suite, write `fn(&Ctx) -> Outcome` in `suites.rs` and add it to
+//! [`SUITES`].
 //!
 //! Installs are not done here: `scripts/setup` does them (npm packages, virtualenvs, Chromium).
 
