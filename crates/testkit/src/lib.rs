@@ -1,11 +1,15 @@
-//! Test support shared by the delivery tests of several crates (a dev-dependency only).
+//! Test support shared by the delivery tests of several crates (a dev-dependency only), and the
+//! runner of the external suites.
 //!
 //! - [`SmtpSink`]: a real SMTP server process (Python's aiosmtpd, `tests/smtp/sink.py`, installed
-//!   into `tests/smtp/.venv` by `scripts/test`), and the messages it received, parsed.
+//!   into `tests/smtp/.venv` by `scripts/setup`), and the messages it received, parsed.
 //! - [`WebhookReceiver`]: a real HTTP server on a socket recording what it is sent, answering
 //!   with the statuses it is told to.
 //! - [`free_port`], [`wait_healthy`], and [`postgres_url`] / [`test_schema`] for the
 //!   PostgreSQL tests.
+//! - `src/bin/external-suites/`: the runner `scripts/test` calls after `cargo test` for the suites
+//!   outside Cargo (wire conformance, browser, SDKs) against the real binary; built on the helpers
+//!   above. Its `main.rs` lists the suites.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)] // test support: waits on real processes and sockets
 
@@ -105,7 +109,7 @@ fn smtp_python() -> PathBuf {
     let p = workspace_root().join("tests/smtp/.venv/bin/python");
     assert!(
         p.exists(),
-        "{} is missing: run scripts/test once (it installs aiosmtpd from tests/smtp/requirements.txt), \
+        "{} is missing: run scripts/setup once (it installs aiosmtpd from tests/smtp/requirements.txt), \
          or set PASSLINK_TEST_SMTP_PYTHON to a Python with aiosmtpd",
         p.display()
     );
@@ -241,6 +245,11 @@ impl SmtpSink {
             assert!(start.elapsed() < timeout, "{} of {n} messages arrived within {timeout:?}", m.len());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The process id of the server.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn stop(mut self) {

@@ -1,0 +1,130 @@
+//! The bodies of the external suites, each as `scripts/test` ran it in bash before: the same
+//! programs, environment variables and flags.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::harness::{Ctx, Failure, Outcome, Registered, pause, run, run_filtered, which};
+
+/// Our compiled protos (a descriptor set written by the wire crate's example) compared field by
+/// field with ZITADEL's published descriptors.
+pub fn conformance_protos(ctx: &Ctx) -> Outcome {
+    let pb = ctx.path("passlink.pb");
+    run(Command::new(&ctx.cargo)
+        .args(["run", "-q", "-p", "passlink-wire", "--example", "write-descriptors", "--"])
+        .arg(&pb))?;
+    run(Command::new("node").arg("tests/conformance/compare-protos.mjs").arg(&pb))
+}
+
+/// ZITADEL's clients over every protocol against a running passlink whose `sendLink` emails go
+/// to the SMTP test server over STARTTLS (a test CA, trusted through `--smtp-ca-file`) with a
+/// login (`--smtp-password-file`); then every email must have arrived that way.
+pub fn conformance_clients(ctx: &Ctx) -> Outcome {
+    const USER: &str = "passlink";
+    const PASSWORD: &str = "conformance-pw";
+    let certs = ctx.path("smtp-certs");
+    let sink = passlink_testkit::SmtpSink::start_with(
+        passlink_testkit::free_port(),
+        &ctx.path("mail"),
+        Some(&certs),
+        Some((USER, PASSWORD)),
+    );
+    let _sink_is_a_child = Registered::new(sink.pid());
+    let password_file = ctx.path("smtp.pw");
+    std::fs::write(&password_file, format!("{PASSWORD}\n"))
+        .map_err(|e| format!("writing {}: {e}", password_file.display()))?;
+    let args: Vec<String> = vec![
+        "--smtp-host".into(),
+        "127.0.0.1".into(),
+        "--smtp-port".into(),
+        sink.port.to_string(),
+        "--smtp-tls".into(),
+        "starttls".into(),
+        "--smtp-ca-file".into(),
+        certs.join("ca.pem").display().to_string(),
+        "--smtp-user".into(),
+        USER.into(),
+        "--smtp-password-file".into(),
+        password_file.display().to_string(),
+        "--smtp-from".into(),
+        "passlink@localhost".into(),
+    ];
+    let passlink = ctx.start_passlink("passlink", &args)?;
+    run_filtered(
+        Command::new("node")
+            .arg("tests/conformance/conformance.mjs")
+            .env("PASSLINK_URL", format!("http://127.0.0.1:{}", passlink.port))
+            .env("PASSLINK_TOKEN", passlink.admin_token()?),
+    )
+    .map_err(|f| f.with_log(&passlink.log))?;
+
+    // The sendLink calls above were delivered through the binary's --smtp-* flags.
+    let start = Instant::now();
+    let mut messages = sink.messages();
+    while messages.is_empty() && start.elapsed() < Duration::from_secs(10) {
+        pause(ctx, Duration::from_millis(100));
+        messages = sink.messages();
+    }
+    if messages.is_empty() {
+        return Err(Failure::new("no email reached the SMTP server").with_log(&passlink.log));
+    }
+    let bad: Vec<&Vec<String>> = messages
+        .iter()
+        .filter(|m| !(m.tls && m.auth_user.as_deref() == Some(USER)))
+        .map(|m| &m.rcpt_tos)
+        .collect();
+    if !bad.is_empty() {
+        return Err(Failure::new(format!("sent without STARTTLS or login: {bad:?}")).with_log(&passlink.log));
+    }
+    println!("PASS sendLink emails delivered by the binary over STARTTLS with a login: {}", messages.len());
+    passlink.stop()?;
+    sink.stop();
+    Ok(())
+}
+
+/// The hosted registration page in headless Chromium. The relying party id is the host of
+/// `--external-url`: the browser must open the page on localhost.
+pub fn browser(ctx: &Ctx) -> Outcome {
+    let chromium =
+        which("chromium").ok_or_else(|| Failure::new("chromium is not installed: run scripts/setup"))?;
+    let passlink = ctx.start_passlink("passlink-browser", &external_url_localhost())?;
+    run_filtered(
+        Command::new("node")
+            .arg("tests/browser/enroll.mjs")
+            .env("PASSLINK_URL", format!("http://localhost:{}", passlink.port))
+            .env("PASSLINK_TOKEN", passlink.admin_token()?)
+            .env("CHROMIUM", chromium)
+            .env("ARTIFACTS_DIR", "tests/browser/artifacts"),
+    )
+    .map_err(|f| f.with_log(&passlink.log))?;
+    passlink.stop()
+}
+
+/// ZITADEL's Python and Node SDKs against one passlink. The JWT assertion's audience is the host
+/// the SDK is given: the SDKs use the external URL.
+pub fn sdk(ctx: &Ctx) -> Outcome {
+    let passlink = ctx.start_passlink("passlink-sdk", &external_url_localhost())?;
+    let url = format!("http://localhost:{}", passlink.port);
+    let token = passlink.admin_token()?;
+    run_filtered(
+        Command::new("tests/sdk/.venv/bin/python")
+            .arg("tests/sdk/sdk_test.py")
+            .env("PASSLINK_URL", &url)
+            .env("PASSLINK_TOKEN", &token),
+    )
+    .map_err(|f| f.with_log(&passlink.log))?;
+    run_filtered(
+        Command::new("node")
+            .arg("tests/sdk/sdk_test.mjs")
+            .env("PASSLINK_URL", &url)
+            .env("PASSLINK_TOKEN", &token),
+    )
+    .map_err(|f| f.with_log(&passlink.log))?;
+    passlink.stop()
+}
+
+/// `--external-url http://localhost:<port>` needs the port before passlink starts: the flag is
+/// filled in by [`Ctx::start_passlink`] from this placeholder.
+fn external_url_localhost() -> Vec<String> {
+    vec!["--external-url".into(), "http://localhost:{port}".into()]
+}
