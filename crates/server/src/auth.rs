@@ -42,10 +42,10 @@ impl Access for Option<Caller> {
 pub async fn authenticate<A: Access>(app: &App, headers: &HeaderMap) -> Result<A> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let authorization = header("authorization");
-    if authorization.is_none() {
-        if let Some(anonymous) = A::without_token() {
-            return Ok(anonymous);
-        }
+    if authorization.is_none()
+        && let Some(anonymous) = A::without_token()
+    {
+        return Ok(anonymous);
     }
     let principal = app.authenticate(authorization).await?;
     Ok(A::with(app.caller(principal, header("x-zitadel-orgid"))))

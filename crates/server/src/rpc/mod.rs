@@ -2,9 +2,9 @@
 //! and [`table`], the one list of every RPC served (over REST where the protos bind it, and over
 //! gRPC, gRPC-web and Connect).
 //!
-//! - [`user`]: zitadel.user.{v2beta,v2}.UserService (the shared RPCs written once);
-//! - [`org_v2`]: zitadel.org.v2.OrganizationService;
-//! - [`permission_v2beta`]: zitadel.internal_permission.v2beta.InternalPermissionService.
+//! - [`user`] serves zitadel.user.{v2beta,v2}.UserService (the shared RPCs written once);
+//! - [`org_v2`] serves zitadel.org.v2.OrganizationService;
+//! - [`permission_v2beta`] serves zitadel.internal_permission.v2beta.InternalPermissionService.
 
 use std::sync::Arc;
 
