@@ -1,5 +1,6 @@
-//! Generates the protobuf messages and service traits (connectrpc + buffa) from `proto/`, and the
-//! REST route table from the `google.api.http` options in the same files.
+//! Generates the protobuf messages and service traits (connectrpc + buffa) from `proto/`, and from
+//! the `google.api.http` options in the same files the REST route table and, for each bound
+//! request message, how its path parameters are set on it (`PathParams`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,12 +18,53 @@ fn proto_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// One REST binding: (http method, path template, "pkg.Service/Method", success status).
-fn http_bindings(file: &str, text: &str) -> Vec<(String, String, String, u16)> {
+/// One REST binding of an RPC.
+struct Binding {
+    verb: String,
+    /// The path template, e.g. `/v2/users/{user_id}/passkeys`.
+    path: String,
+    /// `pkg.Service/Method`.
+    rpc: String,
+    /// The request message as a Rust path from the crate root, e.g. `zitadel::user::v2::AddKeyRequest`.
+    request: String,
+    success: u16,
+}
+
+impl Binding {
+    /// The path parameters of the template (`{user_id}` → `user_id`): plain field names only.
+    fn params(&self) -> Vec<&str> {
+        self.path
+            .split('{')
+            .skip(1)
+            .filter_map(|s| s.split_once('}').map(|(name, _)| name))
+            .inspect(|name| {
+                assert!(
+                    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                    "{}: only plain field names are supported as path parameters, not {name:?}",
+                    self.path
+                );
+            })
+            .collect()
+    }
+}
+
+/// The Rust path of a message named in an `rpc` line of `package`.
+fn rust_type(package: &str, name: &str) -> String {
+    let full = if name.contains('.') {
+        name.trim_start_matches('.').to_string()
+    } else {
+        format!("{package}.{name}")
+    };
+    full.replace('.', "::")
+}
+
+/// The REST bindings of a proto file, and the request message of every RPC in it.
+fn http_bindings(file: &str, text: &str) -> (Vec<Binding>, Vec<String>) {
     let mut out = Vec::new();
+    let mut requests = Vec::new();
     let mut package = String::new();
     let mut service = String::new();
-    let mut rpc: Option<String> = None;
+    let mut rpc: Option<(String, String)> = None;
     let mut success = 200u16;
     let mut pending_success = 200u16;
     for line in text.lines().map(str::trim) {
@@ -34,14 +76,25 @@ fn http_bindings(file: &str, text: &str) -> Vec<(String, String, String, u16)> {
             pending_success = code.trim().parse().unwrap_or_else(|_| panic!("{file}: bad success code"));
         } else if let Some(r) = line.strip_prefix("rpc ") {
             let name = r.split(['(', ' ']).next().unwrap_or_default().to_string();
-            rpc = Some(name);
+            let request = r
+                .split_once('(')
+                .and_then(|(_, rest)| rest.split_once(')'))
+                .map(|(req, _)| req.trim().to_string())
+                .unwrap_or_else(|| panic!("{file}: cannot read the request type of {name}"));
+            requests.push(rust_type(&package, &request));
+            rpc = Some((name, rust_type(&package, &request)));
             success = pending_success;
             pending_success = 200;
-        } else if let Some(rpc_name) = &rpc {
+        } else if let Some((rpc_name, request)) = &rpc {
             for verb in ["get", "post", "put", "patch", "delete"] {
                 if let Some(rest) = line.strip_prefix(&format!("{verb}:")) {
-                    let path = rest.trim().trim_matches('"').to_string();
-                    out.push((verb.to_uppercase(), path, format!("{package}.{service}/{rpc_name}"), success));
+                    out.push(Binding {
+                        verb: verb.to_uppercase(),
+                        path: rest.trim().trim_matches('"').to_string(),
+                        rpc: format!("{package}.{service}/{rpc_name}"),
+                        request: request.clone(),
+                        success,
+                    });
                 }
             }
             if line == "}" {
@@ -49,7 +102,7 @@ fn http_bindings(file: &str, text: &str) -> Vec<(String, String, String, u16)> {
             }
         }
     }
-    out
+    (out, requests)
 }
 
 fn main() {
@@ -83,17 +136,44 @@ fn main() {
         .compile()
         .expect("protobuf code generation");
 
+    let mut bindings = Vec::new();
+    let mut requests = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read proto");
+        let (b, r) = http_bindings(&f.display().to_string(), &text);
+        bindings.extend(b);
+        requests.extend(r);
+    }
     let mut routes = String::from(
         "/// REST bindings read from the protos' `google.api.http` options at build time:\n\
          /// (HTTP method, path template, RPC path, success status).\n\
          pub const REST_ROUTES: &[(&str, &str, &str, u16)] = &[\n",
     );
-    for f in &files {
-        let text = std::fs::read_to_string(f).expect("read proto");
-        for (verb, path, rpc, status) in http_bindings(&f.display().to_string(), &text) {
-            let _ = writeln!(routes, "    ({verb:?}, {path:?}, {rpc:?}, {status}),");
-        }
+    for b in &bindings {
+        let _ = writeln!(routes, "    ({:?}, {:?}, {:?}, {}),", b.verb, b.path, b.rpc, b.success);
     }
     routes.push_str("];\n");
+    // One `PathParams` impl per request message (of every RPC, so the server can treat all RPCs
+    // alike): each path parameter of its routes names a string field of the same name.
+    let mut params: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
+        requests.iter().map(|r| (r.as_str(), Default::default())).collect();
+    for b in &bindings {
+        params.entry(b.request.as_str()).or_default().extend(b.params());
+    }
+    for (request, names) in params {
+        let _ = writeln!(routes, "\nimpl crate::PathParams for crate::{request} {{");
+        if names.is_empty() {
+            let _ = writeln!(routes, "    fn set_path_param(&mut self, _: &str, _: String) {{}}\n}}");
+            continue;
+        }
+        let _ = writeln!(
+            routes,
+            "    fn set_path_param(&mut self, name: &str, value: String) {{\n        match name {{"
+        );
+        for n in names {
+            let _ = writeln!(routes, "            {n:?} => self.{n} = value,");
+        }
+        let _ = writeln!(routes, "            _ => {{}}\n        }}\n    }}\n}}");
+    }
     std::fs::write(out.join("rest_routes.rs"), routes).expect("write routes");
 }

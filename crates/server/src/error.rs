@@ -1,19 +1,22 @@
-//! Error mapping: the core's [`Error`] to each protocol's shape, in one place.
+//! Error mapping: the core's [`Error`] to each protocol's shape, directly, once per protocol.
 //!
 //! - gRPC, gRPC-web, Connect: [`to_connect`] builds a `ConnectError` with ZITADEL's message
 //!   (`"<text> (<id>)"`) and one `zitadel.v1.ErrorDetail{id, message}`; connectrpc renders it as
 //!   grpc-status trailers or the Connect JSON error body.
-//! - REST: [`rest_status`] renders a `ConnectError` as grpc-gateway's `google.rpc.Status` JSON.
+//! - REST: [`to_rest`] renders the same error as grpc-gateway's `google.rpc.Status` JSON with
+//!   grpc-gateway's HTTP status ([`http_status`]).
+//!
+//! Both take the core error itself (no protocol error is decoded again), and both log it the same
+//! way ([`log`]).
 
 use axum::http::StatusCode;
-use base64::Engine as _;
-use buffa::Message as _;
 use connectrpc::{ConnectError, ErrorCode};
 use passlink_core::error::{Error, Kind};
 use passlink_wire::zitadel::v1::ErrorDetail;
 
 const DETAIL_TYPE: &str = "zitadel.v1.ErrorDetail";
 
+/// The gRPC status code of an error kind.
 fn code(kind: Kind) -> ErrorCode {
     match kind {
         Kind::InvalidArgument => ErrorCode::InvalidArgument,
@@ -30,12 +33,33 @@ fn code(kind: Kind) -> ErrorCode {
     }
 }
 
-/// The core error as a Connect/gRPC error. Logs the internal cause (never a secret).
-pub fn to_connect(e: &Error) -> ConnectError {
+/// grpc-gateway's HTTP status for an error kind (its table for the gRPC code of the kind).
+pub fn http_status(kind: Kind) -> StatusCode {
+    match kind {
+        Kind::InvalidArgument | Kind::FailedPrecondition => StatusCode::BAD_REQUEST,
+        Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Kind::PermissionDenied => StatusCode::FORBIDDEN,
+        Kind::NotFound => StatusCode::NOT_FOUND,
+        Kind::AlreadyExists | Kind::Aborted => StatusCode::CONFLICT,
+        Kind::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Kind::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Log a failed request: the internal cause of server-side failures as errors, rejections at
+/// debug level (never a secret: the core keeps secrets out of errors).
+fn log(e: &Error) {
     match e.kind {
         Kind::Internal | Kind::Unavailable => tracing::error!(id = e.id, error = %e, "request failed"),
         _ => tracing::debug!(id = e.id, error = %e, "request rejected"),
     }
+}
+
+/// The core error as a Connect/gRPC error.
+pub fn to_connect(e: &Error) -> ConnectError {
+    log(e);
     let err = ConnectError::new(code(e.kind), e.message());
     if e.id.is_empty() {
         return err; // request validation: no details, as protoc-gen-validate in ZITADEL
@@ -44,63 +68,39 @@ pub fn to_connect(e: &Error) -> ConnectError {
     err.with_detail(connectrpc::ErrorDetail::from_message(DETAIL_TYPE, &detail))
 }
 
-/// grpc-gateway's HTTP status for a gRPC code.
-pub fn http_status(code: ErrorCode) -> StatusCode {
-    match code {
-        ErrorCode::InvalidArgument | ErrorCode::FailedPrecondition | ErrorCode::OutOfRange => {
-            StatusCode::BAD_REQUEST
-        }
-        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::AlreadyExists | ErrorCode::Aborted => StatusCode::CONFLICT,
-        ErrorCode::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::Canceled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
-        ErrorCode::Unimplemented => StatusCode::NOT_IMPLEMENTED,
-        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-/// A `ConnectError` as grpc-gateway's `google.rpc.Status` JSON: `{code, message, details}` with
-/// `details[].@type = type.googleapis.com/zitadel.v1.ErrorDetail`. Empty fields are omitted.
-pub fn rest_status(err: &ConnectError) -> (StatusCode, serde_json::Value) {
+/// The core error as grpc-gateway's `google.rpc.Status` JSON and HTTP status: `{code, message,
+/// details}` with `details[].@type = type.googleapis.com/zitadel.v1.ErrorDetail`; an empty
+/// message and a validation error's (absent) details are omitted.
+pub fn to_rest(e: &Error) -> (StatusCode, serde_json::Value) {
+    log(e);
     let mut body = serde_json::Map::new();
-    body.insert("code".into(), err.code.grpc_code().into());
-    if let Some(m) = err.message.as_deref().filter(|m| !m.is_empty()) {
-        body.insert("message".into(), m.into());
+    body.insert("code".into(), code(e.kind).grpc_code().into());
+    let message = e.message();
+    if !message.is_empty() {
+        body.insert("message".into(), message.into());
     }
-    let details: Vec<serde_json::Value> = err
-        .details
-        .iter()
-        .filter(|d| d.type_url.trim_start_matches("type.googleapis.com/") == DETAIL_TYPE)
-        .filter_map(|d| {
-            let raw = d.value.as_deref()?;
-            let bytes =
-                base64::engine::general_purpose::STANDARD_NO_PAD.decode(raw.trim_end_matches('=')).ok()?;
-            let detail = ErrorDetail::decode_from_slice(&bytes).ok()?;
-            Some(serde_json::json!({
-                "@type": format!("type.googleapis.com/{DETAIL_TYPE}"),
-                "id": detail.id,
-                "message": detail.message,
-            }))
-        })
-        .collect();
-    if !details.is_empty() {
-        body.insert("details".into(), details.into());
+    if !e.id.is_empty() {
+        let detail = serde_json::json!({
+            "@type": format!("type.googleapis.com/{DETAIL_TYPE}"),
+            "id": e.id,
+            "message": e.text(),
+        });
+        body.insert("details".into(), vec![detail].into());
     }
-    (http_status(err.code), serde_json::Value::Object(body))
+    (http_status(e.kind), serde_json::Value::Object(body))
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use base64::Engine as _;
+    use buffa::Message as _;
 
     #[test]
     fn rest_rendering_of_a_domain_error() {
         let e = Error::new(Kind::NotFound, "COMMAND-M9dsd", "Errors.User.NotFound");
-        let (status, json) = rest_status(&to_connect(&e));
+        let (status, json) = to_rest(&e);
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(
             json,
@@ -114,16 +114,42 @@ mod tests {
                 }]
             })
         );
+        // Byte for byte what REST answered before (keys in insertion order).
+        assert_eq!(
+            json.to_string(),
+            r#"{"code":5,"message":"User could not be found (COMMAND-M9dsd)","details":[{"@type":"type.googleapis.com/zitadel.v1.ErrorDetail","id":"COMMAND-M9dsd","message":"User could not be found"}]}"#
+        );
     }
 
     #[test]
     fn validation_errors_have_no_details() {
         let e =
             Error::validation("invalid X.UserId: value length must be between 1 and 200 runes, inclusive");
-        let (status, json) = rest_status(&to_connect(&e));
+        let (status, json) = to_rest(&e);
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(json.get("details"), None);
         assert_eq!(json["code"], 3);
+        let c = to_connect(&e);
+        assert_eq!(c.code, ErrorCode::InvalidArgument);
+        assert!(c.details.is_empty());
+    }
+
+    #[test]
+    fn connect_error_carries_message_and_detail() {
+        let e = Error::new(Kind::PermissionDenied, "AUTH-5mWD2", "Errors.Permission.Missing");
+        let c = to_connect(&e);
+        assert_eq!(c.code, ErrorCode::PermissionDenied);
+        assert_eq!(c.message.as_deref(), Some("No matching permissions found (AUTH-5mWD2)"));
+        assert_eq!(c.details.len(), 1);
+        assert_eq!(c.details[0].type_url.trim_start_matches("type.googleapis.com/"), DETAIL_TYPE);
+        let raw = c.details[0].value.as_deref().unwrap();
+        let bytes =
+            base64::engine::general_purpose::STANDARD_NO_PAD.decode(raw.trim_end_matches('=')).unwrap();
+        let detail = ErrorDetail::decode_from_slice(&bytes).unwrap();
+        assert_eq!(
+            (detail.id.as_str(), detail.message.as_str()),
+            ("AUTH-5mWD2", "No matching permissions found")
+        );
     }
 
     #[test]
@@ -135,11 +161,14 @@ mod tests {
             (Kind::PermissionDenied, 403),
             (Kind::Unauthenticated, 401),
             (Kind::AlreadyExists, 409),
+            (Kind::Aborted, 409),
+            (Kind::ResourceExhausted, 429),
+            (Kind::Unimplemented, 501),
             (Kind::Internal, 500),
             (Kind::Unavailable, 503),
         ];
         for (k, s) in cases {
-            assert_eq!(http_status(code(k)).as_u16(), s, "{k:?}");
+            assert_eq!(http_status(k).as_u16(), s, "{k:?}");
         }
     }
 }

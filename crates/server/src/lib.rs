@@ -1,31 +1,48 @@
 //! passlink's server: configuration, wiring, and the four protocols on one port.
 //!
 //! Where a request goes (read in this order):
-//! 1. [`http::router`]: one axum router. REST paths (from the protos' HTTP bindings) go to
-//!    [`rest`]; `/healthz`, `/readyz` answer directly; everything else is the connectrpc service
-//!    (gRPC, gRPC-web, Connect).
-//! 2. [`auth::Authenticated`]: the dispatcher wrapper every protocol passes through: bearer token
-//!    → principal (cached), `x-zitadel-orgid` → context org.
-//! 3. [`rpc`]: one implementation per ZITADEL service: convert, call the core's
-//!    [`App`](passlink_core::app::App), convert back. Errors map in [`error`], once per protocol.
+//! 1. [`server::router`]: one axum router. REST paths (from the protos' HTTP bindings) go to
+//!    [`rest`]; `/healthz`, `/readyz` answer directly; [`ui`] serves the hosted registration page
+//!    and [`oauth`] the OAuth2 endpoints; everything else is connectrpc's service (gRPC,
+//!    gRPC-web, Connect) over [`api::Api`].
+//! 2. [`api`]: every RPC is one entry of [`rpc::table`]; the entry decodes the request once,
+//!    authenticates it ([`auth::authenticate`]: bearer token → cached principal,
+//!    `x-zitadel-orgid` → context org), calls the handler and maps a core error to the
+//!    protocol's shape ([`error`]: `ConnectError` or grpc-gateway's status JSON).
+//! 3. [`rpc`]: one async handler per RPC: convert ([`convert`], wire ↔ domain), call the core's
+//!    [`App`](passlink_core::app::App), convert back.
 //!
-//! [`ui`] serves the hosted registration page the default link opens; [`oauth`] the OAuth2
-//! endpoints (discovery, JWKS, token, introspection, revocation).
+//! The path of CreatePasskeyRegistrationLink from the socket to the commit, one hop per line:
+//! - REST:
+//!   1. `server.rs:router` (axum matches the route built by `rest.rs:routes`)
+//!   2. `api.rs:Rpc::rest` (decode the body once, set the path parameters, authenticate, call
+//!      the handler; a core error → `error.rs:to_rest`)
+//!   3. `rpc/user.rs:create_passkey_registration_link` (convert, call the core)
+//!   4. `core: App::create_passkey_link` (load → decide → append)
+//!   5. `store-sqlite: SqliteStore::commit` (its writer thread group-commits the transaction)
+//! - gRPC, gRPC-web, Connect:
+//!   1. `server.rs:router` (fallback: connectrpc's `ConnectRpcService` reads the protocol's
+//!      framing; `api.rs:Api::call_unary` finds the table entry)
+//!   2. `api.rs:Rpc::rpc` (authenticate, decode the payload once, call the handler; a core error
+//!      → `error.rs:to_connect`)
+//!   3. to 5. as for REST.
 //!
 //! [`Server::start`] takes an already-bound listener (port 0 in tests) and runs until
 //! [`Server::shutdown`]; `platform` holds the real clock, randomness and key files.
 
+pub mod api;
 pub mod auth;
 pub mod config;
+pub mod convert;
 pub mod error;
-pub mod http;
 pub mod inspect;
 pub mod oauth;
 pub mod platform;
 pub mod rest;
 pub mod rpc;
+pub mod server;
 pub mod trust;
 pub mod ui;
 
 pub use config::Config;
-pub use http::Server;
+pub use server::Server;

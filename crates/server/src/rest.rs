@@ -1,10 +1,10 @@
-//! REST/JSON (grpc-gateway style) routes, one per `google.api.http` binding in the protos
-//! ([`passlink_wire::REST_ROUTES`]). Each route merges its path parameters into the JSON body and
-//! calls the same authenticated dispatcher as the RPC protocols, then renders errors as
-//! `google.rpc.Status` JSON.
+//! REST/JSON (grpc-gateway style): one route per `google.api.http` binding in the protos
+//! ([`passlink_wire::REST_ROUTES`]), each served by its RPC's entry in the table
+//! ([`Method::rest`](crate::api::Method::rest)): the body is decoded once into the typed request
+//! ([`decode_body`]), the path parameters are set on it, then the request is authenticated and
+//! handled by the same handler the RPC protocols call.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -12,62 +12,50 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
-use connectrpc::{CodecFormat, ConnectError, Dispatcher, Payload, RequestContext};
+use connectrpc::JsonDeserialize;
+use passlink_core::error::{Error, Result};
 
-use crate::error::rest_status;
+use crate::api::Api;
 
-/// `user_id` → `userId`.
-fn lower_camel(snake: &str) -> String {
-    let mut out = String::with_capacity(snake.len());
-    let mut up = false;
-    for c in snake.chars() {
-        if c == '_' {
-            up = true;
-        } else if up {
-            out.extend(c.to_uppercase());
-            up = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn json_response(status: StatusCode, body: Bytes) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response {
     let mut r = (status, body).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
-fn error_response(err: &ConnectError) -> Response {
-    let (status, json) = rest_status(err);
-    json_response(status, Bytes::from(json.to_string()))
-}
-
-/// The request body as a JSON object with the path parameters set (path wins, as in the gateway).
-fn merge_body(body: &[u8], params: HashMap<String, String>) -> Result<Bytes, ConnectError> {
-    let mut obj = if body.iter().all(u8::is_ascii_whitespace) {
-        serde_json::Map::new()
-    } else {
-        match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(serde_json::Value::Object(m)) => m,
-            Ok(_) => return Err(ConnectError::invalid_argument("request body must be a JSON object")),
-            Err(e) => {
-                return Err(ConnectError::invalid_argument(format!("malformed JSON in request body: {e}")));
-            }
-        }
-    };
-    for (k, v) in params {
-        obj.remove(&k);
-        obj.insert(lower_camel(&k), serde_json::Value::String(v));
+/// A request body as the request message, decoded once with protojson's rules as buffa
+/// implements them (lowerCamelCase and proto field names, unknown fields ignored). An empty body
+/// is an empty object; malformed JSON or a body that is not an object is a 400.
+pub fn decode_body<Req: JsonDeserialize + Default>(body: &[u8]) -> Result<Req> {
+    let text = body.trim_ascii_start();
+    if text.is_empty() {
+        return Ok(Req::default());
     }
-    serde_json::to_vec(&obj).map(Bytes::from).map_err(|e| ConnectError::internal(e.to_string()))
+    if !text.starts_with(b"{") {
+        // Not an object: tell a JSON value from garbage (only on this error path).
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(text) {
+            Ok(_) => Error::validation("request body must be a JSON object"),
+            Err(e) => malformed(&e),
+        });
+    }
+    serde_json::from_slice(text).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => Error::validation(format!("failed to decode JSON: {e}")),
+        _ => malformed(&e),
+    })
 }
 
-/// The REST routes, each calling `dispatcher` (the authenticated service chain).
-pub fn routes<D: Dispatcher>(dispatcher: Arc<D>) -> Router {
+fn malformed(e: &serde_json::Error) -> Error {
+    Error::validation(format!("malformed JSON in request body: {e}"))
+}
+
+/// The REST routes, each served by its RPC's entry in `api`.
+pub fn routes(api: &Api) -> Router {
     let mut router = Router::new();
     for &(method, path, rpc, success) in passlink_wire::REST_ROUTES {
+        let Some(entry) = api.method(rpc).cloned() else {
+            tracing::warn!(rpc, path, "REST binding without a handler: not served");
+            continue;
+        };
         let filter = match method {
             "GET" => MethodFilter::GET,
             "DELETE" => MethodFilter::DELETE,
@@ -75,21 +63,10 @@ pub fn routes<D: Dispatcher>(dispatcher: Arc<D>) -> Router {
             "PATCH" => MethodFilter::PATCH,
             _ => MethodFilter::POST,
         };
-        let d = dispatcher.clone();
+        let app = api.app().clone();
         let success = StatusCode::from_u16(success).unwrap_or(StatusCode::OK);
         let handler = move |Path(params): Path<HashMap<String, String>>, headers: HeaderMap, body: Bytes| {
-            let d = d.clone();
-            async move {
-                let json = match merge_body(&body, params) {
-                    Ok(j) => j,
-                    Err(e) => return error_response(&e),
-                };
-                let ctx = RequestContext::new(headers).with_path(rpc);
-                match d.call_unary(rpc, ctx, Payload::new(json, CodecFormat::Json), CodecFormat::Json).await {
-                    Ok(resp) => json_response(success, resp.body.into_contiguous()),
-                    Err(e) => error_response(&e),
-                }
-            }
+            entry.rest(app.clone(), headers, body, params, success)
         };
         router = router.route(path, on(filter, handler));
     }
@@ -102,26 +79,74 @@ pub fn routes<D: Dispatcher>(dispatcher: Arc<D>) -> Router {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+    use passlink_core::error::Kind;
+    use passlink_wire::PathParams;
+    use passlink_wire::zitadel::user::v2 as pb;
+    use passlink_wire::zitadel::user::v2beta;
+
     use super::*;
 
-    #[test]
-    fn camel_case() {
-        assert_eq!(lower_camel("user_id"), "userId");
-        assert_eq!(lower_camel("passkey_id"), "passkeyId");
+    type Link = v2beta::CreatePasskeyRegistrationLinkRequest;
+
+    fn message(e: Error) -> String {
+        assert_eq!(e.kind, Kind::InvalidArgument);
+        assert_eq!(e.id, "", "request errors carry no details");
+        e.message()
     }
 
     #[test]
-    fn path_params_override_body() {
-        let p = HashMap::from([("user_id".to_string(), "42".to_string())]);
-        let b = merge_body(br#"{"user_id":"1","userId":"2","returnCode":{}}"#, p).unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-        assert_eq!(v, serde_json::json!({"returnCode":{}, "userId":"42"}));
+    fn path_params_override_the_body() {
+        let mut r: Link = decode_body(br#"{"user_id":"1","userId":"2","returnCode":{}}"#).unwrap();
+        r.set_path_param("user_id", "42".into());
+        assert_eq!(r.user_id, "42");
+        assert!(r.medium.is_some());
+        let mut v: pb::VerifyPasskeyRegistrationRequest = decode_body(b"").unwrap();
+        v.set_path_param("user_id", "1".into());
+        v.set_path_param("passkey_id", "2".into());
+        v.set_path_param("unknown", "3".into());
+        assert_eq!((v.user_id.as_str(), v.passkey_id.as_str()), ("1", "2"));
+    }
+
+    #[test]
+    fn snake_case_and_unknown_fields_are_accepted() {
+        let r: Link =
+            decode_body(br#"{"user_id":"7","send_link":{"url_template":"https://x"},"nope":1}"#).unwrap();
+        assert_eq!(r.user_id, "7");
+        let r: pb::AddHumanUserRequest =
+            decode_body(br#"{"profile":{"given_name":"A","familyName":"B"},"extra":{"deep":[1]}}"#).unwrap();
+        assert_eq!(r.profile.as_option().map(|p| p.given_name.as_str()), Some("A"));
+    }
+
+    #[test]
+    fn an_empty_body_is_an_empty_object() {
+        assert_eq!(decode_body::<Link>(b"").unwrap(), Link::default());
+        assert_eq!(decode_body::<Link>(b" \n ").unwrap(), Link::default());
+        assert_eq!(decode_body::<Link>(b"{}").unwrap(), Link::default());
     }
 
     #[test]
     fn malformed_json_is_a_clear_400() {
-        let e = merge_body(b"{nope", HashMap::new()).unwrap_err();
-        assert_eq!(e.code, connectrpc::ErrorCode::InvalidArgument);
-        assert!(e.message.unwrap_or_default().contains("malformed JSON"));
+        let m = message(decode_body::<Link>(b"{nope").unwrap_err());
+        assert!(m.contains("malformed JSON"), "{m}");
+        let m = message(decode_body::<Link>(br#"{"userId": "#).unwrap_err());
+        assert!(m.contains("malformed JSON"), "{m}");
+        let m = message(decode_body::<Link>(b"nope").unwrap_err());
+        assert!(m.contains("malformed JSON"), "{m}");
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_a_400() {
+        for body in [&b"[]"[..], b"\"x\"", b"5", b"null"] {
+            assert_eq!(message(decode_body::<Link>(body).unwrap_err()), "request body must be a JSON object");
+        }
+    }
+
+    #[test]
+    fn wrong_types_and_both_oneof_members_are_400s() {
+        let m = message(decode_body::<Link>(br#"{"userId":5}"#).unwrap_err());
+        assert!(m.starts_with("failed to decode JSON"), "{m}");
+        let both = br#"{"userId":"1","sendLink":{},"returnCode":{}}"#;
+        assert!(decode_body::<Link>(both).is_err());
     }
 }

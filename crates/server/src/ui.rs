@@ -17,7 +17,7 @@ use axum::routing::get;
 use passlink_core::app::App;
 use passlink_core::secret::Secret;
 
-use crate::error::{rest_status, to_connect};
+use crate::error::to_rest;
 
 const HTML: &str = include_str!("../ui/register.html");
 const JS: &str = include_str!("../ui/register.js");
@@ -52,7 +52,7 @@ async fn info(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, Strin
             r
         }
         Err(e) => {
-            let (status, body) = rest_status(&to_connect(&e));
+            let (status, body) = to_rest(&e);
             let mut r = (status, body.to_string()).into_response();
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             r

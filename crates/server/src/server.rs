@@ -1,4 +1,5 @@
-//! Wiring: open the store, load keys, bootstrap, build the router, serve until shutdown.
+//! The server: [`router`] (every route on the one port) and [`Server::start`] (open the store,
+//! load keys, bootstrap, start the delivery worker, serve until shutdown).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::auth::Authenticated;
+use crate::api::Api;
 use crate::config::{Backend, Config, Delivery};
 use crate::platform::{
     OsEntropy, SystemClock, key_fingerprint, load_or_create_keys, machine_id, write_private,
@@ -50,12 +51,14 @@ async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
     }
 }
 
-/// The one router: REST routes, health, and the RPC protocols as the fallback.
+/// The one router: REST routes, the hosted page, OAuth2, health, and the RPC protocols (gRPC,
+/// gRPC-web, Connect through connectrpc) as the fallback. REST and the RPC protocols serve the
+/// same table of RPCs ([`rpc::table`]).
 pub fn router(app: Arc<App>) -> Router {
-    let dispatcher = Arc::new(Authenticated::new(rpc::services(app.clone()), app.clone()));
-    let connect = connectrpc::ConnectRpcService::from_arc(dispatcher.clone());
-    rest::routes(dispatcher)
-        .merge(ui::routes(app.clone()))
+    let api = Api::new(app.clone(), rpc::table());
+    let rest = rest::routes(&api);
+    let connect = connectrpc::ConnectRpcService::new(api);
+    rest.merge(ui::routes(app.clone()))
         .merge(oauth::routes(app.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz).with_state(app))

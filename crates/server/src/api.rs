@@ -1,0 +1,198 @@
+//! The RPC table and the two ways into a handler.
+//!
+//! Every RPC is one [`Rpc`] entry in [`rpc::table`](crate::rpc::table): its path
+//! (`pkg.Service/Method`) and its handler, an async function
+//! `(app, caller, request) → Result<response, core Error>`. The handler's caller type
+//! ([`Access`]) says whether it needs a token. An entry serves its handler two ways:
+//!
+//! - [`Method::rpc`] for gRPC, gRPC-web and Connect (reached through [`Api`], the connectrpc
+//!   [`Dispatcher`] over the table): authenticate, decode the payload once, handle; a core error
+//!   becomes a `ConnectError` ([`error::to_connect`]).
+//! - [`Method::rest`] for the REST routes ([`crate::rest`]): decode the JSON body once into the
+//!   request message, set the path parameters on it, authenticate, handle; the response is the
+//!   message's JSON, a core error grpc-gateway's status JSON ([`error::to_rest`]).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use connectrpc::dispatcher::{RequestStream, StreamingResult, UnaryResult};
+use connectrpc::{
+    CodecFormat, Dispatcher, JsonDeserialize, JsonSerialize, MethodDescriptor, Payload, RequestContext,
+};
+use passlink_core::app::App;
+use passlink_core::error::{Error, Result};
+use passlink_wire::PathParams;
+
+use crate::auth::{Access, authenticate};
+use crate::{error, rest};
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// An RPC handler: `async fn(Arc<App>, caller, request) -> Result<response>`.
+pub trait Handler<Req, A>: Send + Sync + 'static {
+    type Response;
+    fn call(&self, app: Arc<App>, caller: A, request: Req) -> BoxFuture<Result<Self::Response>>;
+}
+
+impl<F, Fut, Req, A, Resp> Handler<Req, A> for F
+where
+    F: Fn(Arc<App>, A, Req) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resp>> + Send + 'static,
+{
+    type Response = Resp;
+    fn call(&self, app: Arc<App>, caller: A, request: Req) -> BoxFuture<Result<Resp>> {
+        Box::pin(self(app, caller, request))
+    }
+}
+
+/// One RPC of the table, with its request and response types erased.
+pub trait Method: Send + Sync {
+    /// gRPC, gRPC-web, Connect: the encoded response, or the error as a `ConnectError`.
+    fn rpc(&self, app: Arc<App>, ctx: RequestContext, request: Payload, format: CodecFormat) -> UnaryResult;
+    /// REST: the HTTP response (`success` with the response JSON, or the error's status JSON).
+    fn rest(
+        &self,
+        app: Arc<App>,
+        headers: HeaderMap,
+        body: Bytes,
+        params: HashMap<String, String>,
+        success: StatusCode,
+    ) -> BoxFuture<Response>;
+}
+
+/// A typed entry: a handler for requests `Req` from callers `A`.
+pub struct Rpc<Req, A, H> {
+    handler: Arc<H>,
+    _types: PhantomData<fn(Req, A)>,
+}
+
+/// The table entry for `path` served by `handler`.
+pub fn rpc<Req, A, H>(path: &'static str, handler: H) -> (&'static str, Arc<dyn Method>)
+where
+    Rpc<Req, A, H>: Method + 'static,
+{
+    (path, Arc::new(Rpc { handler: Arc::new(handler), _types: PhantomData }))
+}
+
+impl<Req, A, H> Method for Rpc<Req, A, H>
+where
+    Req: buffa::Message + JsonDeserialize + PathParams + Default + Send + 'static,
+    A: Access,
+    H: Handler<Req, A>,
+    H::Response: buffa::Message + JsonSerialize + Send + 'static,
+{
+    fn rpc(&self, app: Arc<App>, ctx: RequestContext, request: Payload, format: CodecFormat) -> UnaryResult {
+        let handler = self.handler.clone();
+        Box::pin(async move {
+            let caller = authenticate::<A>(&app, ctx.headers()).await.map_err(|e| error::to_connect(&e))?;
+            let request: Req = request.take_message()?;
+            let response = handler.call(app, caller, request).await.map_err(|e| error::to_connect(&e))?;
+            connectrpc::Response::new(response).encode::<H::Response>(format)
+        })
+    }
+
+    fn rest(
+        &self,
+        app: Arc<App>,
+        headers: HeaderMap,
+        body: Bytes,
+        params: HashMap<String, String>,
+        success: StatusCode,
+    ) -> BoxFuture<Response> {
+        let handler = self.handler.clone();
+        Box::pin(async move {
+            let served = async {
+                let mut request: Req = rest::decode_body(&body)?;
+                for (name, value) in params {
+                    request.set_path_param(&name, value);
+                }
+                let caller = authenticate::<A>(&app, &headers).await?;
+                let response = handler.call(app, caller, request).await?;
+                serde_json::to_vec(&response).map_err(Error::internal)
+            };
+            match served.await {
+                Ok(json) => rest::json_response(success, Bytes::from(json)),
+                Err(e) => {
+                    let (status, json) = error::to_rest(&e);
+                    rest::json_response(status, Bytes::from(json.to_string()))
+                }
+            }
+        })
+    }
+}
+
+/// The table as the connectrpc dispatcher behind gRPC, gRPC-web and Connect.
+pub struct Api {
+    app: Arc<App>,
+    methods: HashMap<&'static str, Arc<dyn Method>>,
+}
+
+impl Api {
+    pub fn new(app: Arc<App>, table: impl IntoIterator<Item = (&'static str, Arc<dyn Method>)>) -> Self {
+        Api { app, methods: table.into_iter().collect() }
+    }
+
+    /// The entry of an RPC path (`pkg.Service/Method`, without the leading `/`).
+    pub fn method(&self, path: &str) -> Option<&Arc<dyn Method>> {
+        self.methods.get(path.trim_start_matches('/'))
+    }
+
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+}
+
+impl Dispatcher for Api {
+    fn lookup(&self, path: &str) -> Option<MethodDescriptor> {
+        self.method(path).map(|_| MethodDescriptor::unary(false))
+    }
+
+    fn call_unary(
+        &self,
+        path: &str,
+        ctx: RequestContext,
+        request: Payload,
+        format: CodecFormat,
+    ) -> UnaryResult {
+        match self.method(path) {
+            Some(m) => m.rpc(self.app.clone(), ctx, request, format),
+            None => connectrpc::dispatcher::unimplemented_unary(path),
+        }
+    }
+
+    fn call_server_streaming(
+        &self,
+        path: &str,
+        _: RequestContext,
+        _: Bytes,
+        _: CodecFormat,
+    ) -> StreamingResult {
+        connectrpc::dispatcher::unimplemented_streaming(path)
+    }
+
+    fn call_client_streaming(
+        &self,
+        path: &str,
+        _: RequestContext,
+        _: RequestStream,
+        _: CodecFormat,
+    ) -> UnaryResult {
+        connectrpc::dispatcher::unimplemented_unary(path)
+    }
+
+    fn call_bidi_streaming(
+        &self,
+        path: &str,
+        _: RequestContext,
+        _: RequestStream,
+        _: CodecFormat,
+    ) -> StreamingResult {
+        connectrpc::dispatcher::unimplemented_streaming(path)
+    }
+}
