@@ -9,7 +9,7 @@
 //! 3. [`rpc`]: one implementation per ZITADEL service: convert, call the core's
 //!    [`App`](passlink_core::app::App), convert back. Errors map in [`error`], once per protocol.
 //!
-//! [`ui`] serves the hosted registration page the default link opens; [`oauth`] the OAuth2
+//! [`ui`] serves the hosted registration page the default link opens; [`oauth_endpoints`] the OAuth2
 //! endpoints (discovery, JWKS, token, introspection, revocation).
 //!
 //! [`Server::start`] takes an already-bound listener (port 0 in tests) and runs until
@@ -20,7 +20,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod inspect;
-pub mod oauth;
+pub mod oauth_endpoints;
 pub mod platform;
 pub mod rest;
 pub mod rpc;

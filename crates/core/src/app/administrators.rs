@@ -129,34 +129,49 @@ mod tests {
     fn request_checks() {
         let owner = caller(org("A"), "ORG_OWNER");
         assert!(check(&owner, "u", &org("A"), &["ORG_OWNER".into()]).is_ok());
-        assert_eq!(check(&owner, "u", &Scope::Instance, &["IAM_OWNER".into()]).err().map(|e| e.kind), Some(Kind::PermissionDenied));
+        assert_eq!(
+            check(&owner, "u", &Scope::Instance, &["IAM_OWNER".into()]).err().map(|e| e.kind),
+            Some(Kind::PermissionDenied)
+        );
         assert_eq!(check(&owner, "u", &org("A"), &[]).err().map(|e| e.kind), Some(Kind::InvalidArgument));
-        assert_eq!(check(&owner, "u", &org("A"), &["IAM_OWNER".into()]).err().map(|e| e.id), Some("MEMBER-4m0fS"));
+        assert_eq!(
+            check(&owner, "u", &org("A"), &["IAM_OWNER".into()]).err().map(|e| e.id),
+            Some("MEMBER-4m0fS")
+        );
     }
 
     #[test]
     fn an_org_member_is_folded_into_the_org_and_the_membership() {
         let roles = vec!["ORG_USER_MANAGER".to_string()];
         let c = caller(org("A"), "ORG_OWNER");
-        let tx = decide(&c, &human("u", "A"), &[], &org("A"), Target::Org(Some(org_view("A"))), &roles, NOW).unwrap();
+        let tx = decide(&c, &human("u", "A"), &[], &org("A"), Target::Org(Some(org_view("A"))), &roles, NOW)
+            .unwrap();
         let commit = tx.into_commit();
         assert_eq!(commit.events[0].sequence, 5);
         assert!(commit.changes.iter().any(|ch| matches!(ch, Change::Org(o) if o.sequence == 5)));
-        assert!(commit.changes.iter().any(|ch| matches!(ch, Change::Membership(m) if m.user_id == "u" && m.roles == roles)));
+        assert!(
+            commit
+                .changes
+                .iter()
+                .any(|ch| matches!(ch, Change::Membership(m) if m.user_id == "u" && m.roles == roles))
+        );
     }
 
     #[test]
     fn existing_members_other_orgs_and_org_managers_on_the_instance_are_refused() {
         let roles = vec!["ORG_OWNER".to_string()];
         let c = caller(org("A"), "ORG_OWNER");
-        let member = Membership { user_id: "u".into(), scope: org("A"), roles: roles.clone(), created_at: NOW };
-        let e = decide(&c, &human("u", "A"), &[member], &org("A"), Target::Org(Some(org_view("A"))), &roles, NOW);
+        let member =
+            Membership { user_id: "u".into(), scope: org("A"), roles: roles.clone(), created_at: NOW };
+        let e =
+            decide(&c, &human("u", "A"), &[member], &org("A"), Target::Org(Some(org_view("A"))), &roles, NOW);
         assert_eq!(e.err().map(|e| e.id), Some("COMMAND-PtXi1"));
         let e = decide(&c, &human("u", "A"), &[], &org("B"), Target::Org(Some(org_view("B"))), &roles, NOW);
         assert_eq!(e.err().map(|e| e.id), Some("ORG-o0Ng9"));
         let org_manager = caller(org("A"), "ORG_OWNER");
         let iam = vec!["IAM_OWNER".to_string()];
-        let e = decide(&org_manager, &human("u", "A"), &[], &Scope::Instance, Target::Instance(None), &iam, NOW);
+        let e =
+            decide(&org_manager, &human("u", "A"), &[], &Scope::Instance, Target::Instance(None), &iam, NOW);
         assert_eq!(e.err().map(|e| e.kind), Some(Kind::PermissionDenied));
     }
 }

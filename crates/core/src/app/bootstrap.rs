@@ -101,9 +101,15 @@ mod tests {
 
     #[test]
     fn bootstrap_folds_every_view_from_its_events() {
-        let ids = BootstrapIds { instance_id: "i".into(), org_id: "o".into(), admin_id: "a".into(), pat_id: "p".into() };
+        let ids = BootstrapIds {
+            instance_id: "i".into(),
+            org_id: "o".into(),
+            admin_id: "a".into(),
+            pat_id: "p".into(),
+        };
         let c = decide("passlink", &ids, &[9; 32], NOW);
-        let types: Vec<_> = c.events.iter().map(|r| (r.aggregate_id.as_str(), r.sequence, r.event.type_name())).collect();
+        let types: Vec<_> =
+            c.events.iter().map(|r| (r.aggregate_id.as_str(), r.sequence, r.event.type_name())).collect();
         assert_eq!(
             types,
             vec![
@@ -119,7 +125,10 @@ mod tests {
         for ch in &c.changes {
             match ch {
                 Change::Instance(v) => {
-                    assert_eq!((v.name.as_str(), v.default_org_id.as_str(), v.sequence), ("passlink", "o", 3));
+                    assert_eq!(
+                        (v.name.as_str(), v.default_org_id.as_str(), v.sequence),
+                        ("passlink", "o", 3)
+                    );
                 }
                 Change::Org(v) => assert_eq!((v.name.as_str(), v.sequence), ("Default", 1)),
                 Change::User(v) => {
@@ -127,12 +136,20 @@ mod tests {
                     assert!(matches!(&v.kind, UserKind::Machine(m) if m.name == "Administrator"));
                 }
                 Change::Membership(m) => {
-                    assert_eq!((m.user_id.as_str(), &m.scope, m.roles.as_slice()), ("a", &Scope::Instance, &["IAM_OWNER".to_string()][..]));
+                    assert_eq!(
+                        (m.user_id.as_str(), &m.scope, m.roles.as_slice()),
+                        ("a", &Scope::Instance, &["IAM_OWNER".to_string()][..])
+                    );
                 }
-                Change::Pat(p) => assert_eq!((p.id.as_str(), p.token_hash, p.expiration), ("p", [9; 32], NEVER_EXPIRES)),
+                Change::Pat(p) => {
+                    assert_eq!((p.id.as_str(), p.token_hash, p.expiration), ("p", [9; 32], NEVER_EXPIRES))
+                }
                 Change::Code(_) => panic!("no code at bootstrap"),
             }
         }
-        assert_eq!(c.claims.iter().map(|c| c.kind).collect::<Vec<_>>(), vec!["instance", "org_name", "username"]);
+        assert_eq!(
+            c.claims.iter().map(|c| c.kind).collect::<Vec<_>>(),
+            vec!["instance", "org_name", "username"]
+        );
     }
 }

@@ -81,7 +81,11 @@ impl OAuthError {
     }
 
     pub(super) fn server(e: Error) -> OAuthError {
-        let kind = if e.kind == Kind::Unavailable { OAuthErrorKind::Unavailable } else { OAuthErrorKind::ServerError };
+        let kind = if e.kind == Kind::Unavailable {
+            OAuthErrorKind::Unavailable
+        } else {
+            OAuthErrorKind::ServerError
+        };
         OAuthError::new(kind, e.text())
     }
 }
@@ -150,7 +154,8 @@ fn check_assertion(
 impl App {
     fn too_many_failures(&self, client: &str, now: Timestamp) -> bool {
         let map = lock(&self.oauth.failures);
-        map.get(client).is_some_and(|(n, since)| *n >= MAX_FAILURES && now < since.plus(CLIENT_FAILURE_WINDOW))
+        map.get(client)
+            .is_some_and(|(n, since)| *n >= MAX_FAILURES && now < since.plus(CLIENT_FAILURE_WINDOW))
     }
 
     fn record_failure(&self, client: &str, now: Timestamp) {
@@ -166,7 +171,10 @@ impl App {
     }
 
     /// Authenticate a client; failures count towards the per-client rate limit.
-    pub(super) async fn authenticate_client(&self, creds: &ClientCredentials) -> Result<UserView, OAuthError> {
+    pub(super) async fn authenticate_client(
+        &self,
+        creds: &ClientCredentials,
+    ) -> Result<UserView, OAuthError> {
         let now = self.now();
         let client_key = match creds {
             ClientCredentials::Secret { client_id, .. } => client_id.to_lowercase(),
@@ -175,7 +183,10 @@ impl App {
             }
         };
         if self.too_many_failures(&client_key, now) {
-            return Err(OAuthError::new(OAuthErrorKind::RateLimited, "too many failed attempts, retry later"));
+            return Err(OAuthError::new(
+                OAuthErrorKind::RateLimited,
+                "too many failed attempts, retry later",
+            ));
         }
         match self.check_client(creds, now).await {
             Ok(user) => Ok(user),
@@ -196,8 +207,8 @@ impl App {
             }
             ClientCredentials::Assertion(assertion) => {
                 let assertion = assertion.expose();
-                let (kid, claims) =
-                    jwt::peek_assertion(assertion).ok_or_else(|| grant_error("the assertion is not a JWT"))?;
+                let (kid, claims) = jwt::peek_assertion(assertion)
+                    .ok_or_else(|| grant_error("the assertion is not a JWT"))?;
                 let user = self.deps.store.user(&claims.sub).await.map_err(OAuthError::server)?;
                 let (user, claims) = check_assertion(user, kid.as_deref(), assertion, &self.cfg.issuer, now)?;
                 // Replay: an assertion id is accepted once within its lifetime. (Assertions without
@@ -241,7 +252,10 @@ mod tests {
         }
         assert!(check_secret(Some(m.clone()), &secret).is_ok());
         let kind = |r: Result<UserView, OAuthError>| r.err().map(|e| e.kind);
-        assert_eq!(kind(check_secret(Some(m.clone()), &Secret::new("nope"))), Some(OAuthErrorKind::InvalidClient));
+        assert_eq!(
+            kind(check_secret(Some(m.clone()), &Secret::new("nope"))),
+            Some(OAuthErrorKind::InvalidClient)
+        );
         assert_eq!(kind(check_secret(None, &secret)), Some(OAuthErrorKind::InvalidClient));
         assert_eq!(kind(check_secret(Some(human("h", "A")), &secret)), Some(OAuthErrorKind::InvalidClient));
         m.state = UserState::Inactive;
@@ -251,7 +265,10 @@ mod tests {
     #[test]
     fn assertions_need_a_live_key_of_the_subject() {
         let r = check_assertion(Some(machine_user("svc", "A")), None, "a.b.c", "http://x", NOW);
-        assert_eq!(r.err().map(|e| (e.kind, e.description)), Some((OAuthErrorKind::InvalidGrant, "no valid key for the assertion".into())));
+        assert_eq!(
+            r.err().map(|e| (e.kind, e.description)),
+            Some((OAuthErrorKind::InvalidGrant, "no valid key for the assertion".into()))
+        );
         let r = check_assertion(None, None, "a.b.c", "http://x", NOW);
         assert_eq!(r.err().map(|e| e.description), Some("unknown subject".into()));
     }

@@ -34,9 +34,9 @@ pub(super) fn decide_check(
     code: Option<CodeView>,
     matches: bool,
     now: Timestamp,
-) -> std::result::Result<CodeView, Refused> {
+) -> std::result::Result<CodeView, Box<Refused>> {
     let Some(code) = code else {
-        return Err(Refused { error: invalid_code_error(Rejection::Unknown), record: None });
+        return Err(Box::new(Refused { error: invalid_code_error(Rejection::Unknown), record: None }));
     };
     match code.check(&user.id, now, matches) {
         Ok(()) => Ok(code),
@@ -48,7 +48,7 @@ pub(super) fn decide_check(
                 tx.record_user(&user.id, Event::PasskeyCodeCheckFailed { id });
                 tx
             });
-            Err(Refused { error: invalid_code_error(reason), record })
+            Err(Box::new(Refused { error: invalid_code_error(reason), record }))
         }
     }
 }
@@ -68,12 +68,13 @@ impl App {
     /// (`check.failed`, three lock the code); every refusal answers `COMMAND-Eeb2a`.
     pub(super) async fn check_code(&self, user: &UserView, code_id: &str, code: &Secret) -> Result<CodeView> {
         let view = self.deps.store.code(code_id).await?;
-        let matches = view.as_ref().is_some_and(|v| {
-            self.deps.keys.code_matches(code_id, code, &crate::hex::decode(&v.code_hash))
-        });
+        let matches = view
+            .as_ref()
+            .is_some_and(|v| self.deps.keys.code_matches(code_id, code, &crate::hex::decode(&v.code_hash)));
         match decide_check(user, view, matches, self.now()) {
             Ok(view) => Ok(view),
-            Err(Refused { error, record }) => {
+            Err(refused) => {
+                let Refused { error, record } = *refused;
                 if let Some(tx) = record {
                     self.deps.store.commit(tx.into_commit()).await?;
                 }
@@ -111,7 +112,13 @@ mod tests {
     use crate::view::{Change, Scope};
 
     fn code(user: &str, state: CodeState, failed: u32) -> CodeView {
-        let c = CodeRequested { id: "c1".into(), code_hash: "h".into(), expiry_secs: 3600, url_template: None, code_returned: true };
+        let c = CodeRequested {
+            id: "c1".into(),
+            code_hash: "h".into(),
+            expiry_secs: 3600,
+            url_template: None,
+            code_returned: true,
+        };
         let r = Recorded {
             aggregate_kind: AggregateKind::User,
             aggregate_id: user.into(),
@@ -154,7 +161,12 @@ mod tests {
             assert_eq!(r.error.id, "COMMAND-Eeb2a");
             assert!(r.record.is_none());
         }
-        let expired = decide_check(&u, Some(code("u", CodeState::Active, 0)), true, NOW.plus(std::time::Duration::from_secs(3600)));
+        let expired = decide_check(
+            &u,
+            Some(code("u", CodeState::Active, 0)),
+            true,
+            NOW.plus(std::time::Duration::from_secs(3600)),
+        );
         assert!(expired.is_err());
     }
 

@@ -113,13 +113,21 @@ fn decide_prepare<'a>(
             }
             Next::Send(h, code.expires_at)
         }
-        _ => Next::Abandon("the user is not an active human with an email address", "user cannot receive email"),
+        _ => Next::Abandon(
+            "the user is not an active human with an email address",
+            "user cannot receive email",
+        ),
     }
 }
 
 /// The provider accepted the message: `code.sent` (folded: the code becomes usable) unless the
 /// code moved on, and the job delivered with its sealed code erased.
-fn decide_succeeded(job: &OutboxJob, code: Option<CodeView>, user: Option<UserView>, now: Timestamp) -> Commit {
+fn decide_succeeded(
+    job: &OutboxJob,
+    code: Option<CodeView>,
+    user: Option<UserView>,
+    now: Timestamp,
+) -> Commit {
     let mut commit = match (code, user) {
         (Some(code), Some(user)) if code.state == CodeState::Requested => {
             let mut tx = Tx::on_user(now, "", &user);
@@ -141,7 +149,7 @@ fn decide_failed(
     permanent: bool,
     now: Timestamp,
     delay: Duration,
-) -> std::result::Result<OutboxUpdate, (OutboxJob, String)> {
+) -> std::result::Result<OutboxUpdate, Box<(OutboxJob, String)>> {
     let attempts = job.attempts.saturating_add(1);
     let next = now.plus(delay);
     let too_old = next >= job.created_at.plus(policy.max_age);
@@ -155,9 +163,14 @@ fn decide_failed(
         } else {
             format!("gave up, the link would be too old to send: {reason}")
         };
-        return Err((j, why));
+        return Err(Box::new((j, why)));
     }
-    Ok(OutboxUpdate { job: j, state: JobState::Pending, next_attempt_at: next, last_error: Some(reason.to_string()) })
+    Ok(OutboxUpdate {
+        job: j,
+        state: JobState::Pending,
+        next_attempt_at: next,
+        last_error: Some(reason.to_string()),
+    })
 }
 
 /// Give a job up: `code.send.failed` with the reason (unless the user is gone), the job
@@ -287,7 +300,8 @@ impl App {
                 self.deps.store.commit(Commit { outbox_updates: vec![update], ..Default::default() }).await?;
                 Ok(Failed::RetryAt(next))
             }
-            Err((job, why)) => {
+            Err(give_up) => {
+                let (job, why) = *give_up;
                 self.abandon(&job, &why).await?;
                 Ok(Failed::Abandoned)
             }
@@ -387,14 +401,25 @@ mod tests {
     fn what_a_leased_job_calls_for() {
         let u = human("u", "A");
         let requested = code(CodeState::Requested);
-        assert!(matches!(decide_prepare(&job(), Some(&requested), Some(&u), NOW), Next::Send(h, _) if h.email == "ada@example.com"));
+        assert!(
+            matches!(decide_prepare(&job(), Some(&requested), Some(&u), NOW), Next::Send(h, _) if h.email == "ada@example.com")
+        );
         assert_eq!(decide_prepare(&job(), Some(&code(CodeState::Active)), Some(&u), NOW), Next::AlreadySent);
         let later = NOW.plus(Duration::from_secs(3600));
-        assert!(matches!(decide_prepare(&job(), Some(&requested), Some(&u), later), Next::Abandon(_, "code expired")));
+        assert!(matches!(
+            decide_prepare(&job(), Some(&requested), Some(&u), later),
+            Next::Abandon(_, "code expired")
+        ));
         assert!(matches!(decide_prepare(&job(), None, Some(&u), NOW), Next::Abandon(_, "user or code gone")));
-        assert!(matches!(decide_prepare(&job(), Some(&code(CodeState::Revoked)), Some(&u), NOW), Next::Abandon(_, "code revoked")));
+        assert!(matches!(
+            decide_prepare(&job(), Some(&code(CodeState::Revoked)), Some(&u), NOW),
+            Next::Abandon(_, "code revoked")
+        ));
         let m = machine("u", "A");
-        assert!(matches!(decide_prepare(&job(), Some(&requested), Some(&m), NOW), Next::Abandon(_, "user cannot receive email")));
+        assert!(matches!(
+            decide_prepare(&job(), Some(&requested), Some(&m), NOW),
+            Next::Abandon(_, "user cannot receive email")
+        ));
     }
 
     #[test]
@@ -413,16 +438,25 @@ mod tests {
         let p = DeliveryPolicy::default();
         let d = Duration::from_secs(1);
         let retry = decide_failed(&job(), &p, "timeout", false, NOW, d).unwrap();
-        assert_eq!((retry.job.attempts, retry.next_attempt_at, retry.state), (1, NOW.plus(d), JobState::Pending));
-        let (_, why) = decide_failed(&job(), &p, "550", true, NOW, d).unwrap_err();
+        assert_eq!(
+            (retry.job.attempts, retry.next_attempt_at, retry.state),
+            (1, NOW.plus(d), JobState::Pending)
+        );
+        let (_, why) = *decide_failed(&job(), &p, "550", true, NOW, d).unwrap_err();
         assert_eq!(why, "permanent failure: 550");
         let last = OutboxJob { attempts: p.max_attempts - 1, ..job() };
-        assert_eq!(decide_failed(&last, &p, "x", false, NOW, d).unwrap_err().1, "gave up after 20 attempts: x");
-        let (_, why) = decide_failed(&job(), &p, "x", false, NOW, Duration::from_secs(3600)).unwrap_err();
+        assert_eq!(
+            decide_failed(&last, &p, "x", false, NOW, d).unwrap_err().1,
+            "gave up after 20 attempts: x"
+        );
+        let (_, why) = *decide_failed(&job(), &p, "x", false, NOW, Duration::from_secs(3600)).unwrap_err();
         assert!(why.starts_with("gave up, the link would be too old"));
         let c = decide_abandon(&job(), Some(human("u", "A")), "why", NOW);
         assert_eq!(c.events[0].event, Event::PasskeyCodeSendFailed { id: "c1".into(), reason: "why".into() });
-        assert_eq!((c.outbox_updates[0].state, c.outbox_updates[0].last_error.as_deref()), (JobState::Abandoned, Some("why")));
+        assert_eq!(
+            (c.outbox_updates[0].state, c.outbox_updates[0].last_error.as_deref()),
+            (JobState::Abandoned, Some("why"))
+        );
         assert!(decide_abandon(&job(), None, "why", NOW).events.is_empty());
     }
 

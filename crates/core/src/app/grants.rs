@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use super::App;
 use super::client_auth::{ClientCredentials, OAuthError, OAuthErrorKind};
 use super::tx::Tx;
-use super::App;
 use crate::event::Event;
 use crate::jwt::{self, AccessClaims};
 use crate::secret::{self, Secret};
@@ -40,7 +40,10 @@ fn grant_credentials(req: &TokenRequest) -> Result<&ClientCredentials, OAuthErro
             _ => Err(OAuthError::new(OAuthErrorKind::InvalidRequest, "missing assertion")),
         },
         "" => Err(OAuthError::new(OAuthErrorKind::InvalidRequest, "missing grant_type")),
-        _ => Err(OAuthError::new(OAuthErrorKind::UnsupportedGrantType, "supported: client_credentials, jwt-bearer")),
+        _ => Err(OAuthError::new(
+            OAuthErrorKind::UnsupportedGrantType,
+            "supported: client_credentials, jwt-bearer",
+        )),
     }
 }
 
@@ -56,7 +59,8 @@ fn decide_token(
 ) -> Result<AccessClaims, OAuthError> {
     let scopes: Vec<&str> = scope.split_whitespace().collect();
     if let Some(bad) = scopes.iter().find(|s| {
-        !matches!(**s, "openid" | "profile" | "email" | "offline_access") && !s.starts_with("urn:zitadel:iam:")
+        !matches!(**s, "openid" | "profile" | "email" | "offline_access")
+            && !s.starts_with("urn:zitadel:iam:")
     }) {
         return Err(OAuthError::new(OAuthErrorKind::InvalidScope, format!("unknown scope {bad}")));
     }
@@ -81,7 +85,10 @@ fn decide_token(
 /// Revoking a JWT of the client itself: `user.token.removed` until it expires.
 fn decide_revoke_jwt(client: &UserView, user: &UserView, claims: &AccessClaims, now: Timestamp) -> Tx {
     let mut tx = Tx::on_user(now, &client.id, user);
-    let ev = Event::TokenRevoked { token_id: claims.jti.clone(), expiration: Timestamp::from_unix_secs(claims.exp) };
+    let ev = Event::TokenRevoked {
+        token_id: claims.jti.clone(),
+        expiration: Timestamp::from_unix_secs(claims.exp),
+    };
     tx.record_user(&user.id, ev);
     tx
 }
@@ -102,7 +109,11 @@ impl App {
         let lifetime = self.cfg.access_token_lifetime;
         let claims = decide_token(&user, &req.scope, &self.cfg.issuer, lifetime, self.now(), self.next_id())?;
         let token = self.deps.keys.signing.sign(&claims).map_err(OAuthError::server)?;
-        Ok(TokenGranted { access_token: Secret::new(token), expires_in: lifetime.as_secs(), scope: claims.scope })
+        Ok(TokenGranted {
+            access_token: Secret::new(token),
+            expires_in: lifetime.as_secs(),
+            scope: claims.scope,
+        })
     }
 
     /// RFC 7662 introspection, for any authenticated client.
@@ -221,13 +232,23 @@ mod tests {
         assert_eq!((c.sub.as_str(), c.exp - c.iat, c.jti.as_str()), ("m", 60, "j"));
         assert_eq!(c.scope, format!("openid {}", jwt::API_AUDIENCE_SCOPE));
         let bad = decide_token(&u, "openid admin", "http://iss", Duration::from_secs(60), NOW, "j".into());
-        assert_eq!(bad.err().map(|e| (e.kind, e.description)), Some((OAuthErrorKind::InvalidScope, "unknown scope admin".into())));
+        assert_eq!(
+            bad.err().map(|e| (e.kind, e.description)),
+            Some((OAuthErrorKind::InvalidScope, "unknown scope admin".into()))
+        );
     }
 
     #[test]
     fn revoked_tokens_are_folded() {
         let u = machine("m", "A");
-        let pat = PatView { id: "t".into(), user_id: "m".into(), token_hash: [1; 32], expiration: NOW, created_at: NOW, revoked: false };
+        let pat = PatView {
+            id: "t".into(),
+            user_id: "m".into(),
+            token_hash: [1; 32],
+            expiration: NOW,
+            created_at: NOW,
+            revoked: false,
+        };
         let c = decide_revoke_pat(&u, &u, pat, NOW).into_commit();
         assert!(c.changes.iter().any(|ch| matches!(ch, Change::Pat(p) if p.revoked && p.id == "t")));
         let claims = decide_token(&u, "", "i", Duration::from_secs(60), NOW, "j".into()).unwrap();

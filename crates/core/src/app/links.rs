@@ -83,7 +83,11 @@ fn decide(
                 template::validate(t, &user.id, &user.org_id)?;
             }
             if human.email.is_empty() {
-                return Err(Error::new(Kind::FailedPrecondition, "COMMAND-mL4il", "Errors.User.Code.NoEmail"));
+                return Err(Error::new(
+                    Kind::FailedPrecondition,
+                    "COMMAND-mL4il",
+                    "Errors.User.Code.NoEmail",
+                ));
             }
             if !policy.delivery_enabled {
                 return Err(no_provider());
@@ -167,7 +171,8 @@ mod tests {
     use crate::code::CodeState;
     use crate::view::{Change, Scope};
 
-    const POLICY: LinkPolicy = LinkPolicy { code_lifetime: Duration::from_secs(3600), delivery_enabled: true };
+    const POLICY: LinkPolicy =
+        LinkPolicy { code_lifetime: Duration::from_secs(3600), delivery_enabled: true };
 
     fn fresh(job: bool) -> FreshCode {
         let sealed = Sealed { key_id: "1".into(), nonce: "n".into(), ciphertext: "c".into() };
@@ -185,20 +190,32 @@ mod tests {
         assert_eq!(tx.user_details("u").sequence, 2);
         let commit = tx.into_commit();
         assert!(commit.outbox.is_empty());
-        let code = commit.changes.iter().find_map(|ch| if let Change::Code(c) = ch { Some(c.clone()) } else { None });
+        let code = commit
+            .changes
+            .iter()
+            .find_map(|ch| if let Change::Code(c) = ch { Some(c.clone()) } else { None });
         let code = code.unwrap();
-        assert_eq!((code.id.as_str(), code.state, code.expires_at), ("c1", CodeState::Active, NOW.plus(Duration::from_secs(3600))));
+        assert_eq!(
+            (code.id.as_str(), code.state, code.expires_at),
+            ("c1", CodeState::Active, NOW.plus(Duration::from_secs(3600)))
+        );
         assert_eq!(code.code_hash, "01".repeat(32));
     }
 
     #[test]
     fn a_sent_code_waits_for_its_outbox_job() {
         let c = caller(org("A"), "ORG_OWNER");
-        let commit = decide(&c, &human("u", "A"), &send(None), POLICY, NOW, fresh(true)).unwrap().into_commit();
+        let commit =
+            decide(&c, &human("u", "A"), &send(None), POLICY, NOW, fresh(true)).unwrap().into_commit();
         let job = &commit.outbox[0];
-        assert_eq!((job.id.as_str(), job.code_id.as_str(), job.user_id.as_str(), job.org_id.as_str()), ("j1", "c1", "u", "A"));
+        assert_eq!(
+            (job.id.as_str(), job.code_id.as_str(), job.user_id.as_str(), job.org_id.as_str()),
+            ("j1", "c1", "u", "A")
+        );
         assert_eq!(job.not_after, NOW.plus(Duration::from_secs(3600)));
-        assert!(commit.changes.iter().any(|ch| matches!(ch, Change::Code(c) if c.state == CodeState::Requested)));
+        assert!(
+            commit.changes.iter().any(|ch| matches!(ch, Change::Code(c) if c.state == CodeState::Requested))
+        );
     }
 
     #[test]
@@ -206,21 +223,39 @@ mod tests {
         let id = |r: Result<Tx>| r.err().map(|e| e.id);
         let owner = caller(org("A"), "ORG_OWNER");
         let u = human("u", "A");
-        assert_eq!(check(&caller(org("A"), "ORG_USER_MANAGER"), "u", &LinkMedium::Return).err().map(|e| e.id), Some("AUTH-5mWD2"));
-        assert_eq!(id(decide(&caller(org("B"), "ORG_OWNER"), &u, &LinkMedium::Return, POLICY, NOW, fresh(false))), Some("COMMAND-M9dsd"));
-        assert_eq!(id(decide(&owner, &machine("m", "A"), &LinkMedium::Return, POLICY, NOW, fresh(false))), Some("COMMAND-xu3Ag"));
+        assert_eq!(
+            check(&caller(org("A"), "ORG_USER_MANAGER"), "u", &LinkMedium::Return).err().map(|e| e.id),
+            Some("AUTH-5mWD2")
+        );
+        assert_eq!(
+            id(decide(&caller(org("B"), "ORG_OWNER"), &u, &LinkMedium::Return, POLICY, NOW, fresh(false))),
+            Some("COMMAND-M9dsd")
+        );
+        assert_eq!(
+            id(decide(&owner, &machine("m", "A"), &LinkMedium::Return, POLICY, NOW, fresh(false))),
+            Some("COMMAND-xu3Ag")
+        );
         let mut inactive = u.clone();
         inactive.state = UserState::Inactive;
-        assert_eq!(id(decide(&owner, &inactive, &LinkMedium::Return, POLICY, NOW, fresh(false))), Some("COMMAND-Nd7ah"));
+        assert_eq!(
+            id(decide(&owner, &inactive, &LinkMedium::Return, POLICY, NOW, fresh(false))),
+            Some("COMMAND-Nd7ah")
+        );
         let mut no_email = u.clone();
         if let crate::view::UserKind::Human(h) = &mut no_email.kind {
             h.email.clear();
         }
-        assert_eq!(id(decide(&owner, &no_email, &send(None), POLICY, NOW, fresh(true))), Some("COMMAND-mL4il"));
+        assert_eq!(
+            id(decide(&owner, &no_email, &send(None), POLICY, NOW, fresh(true))),
+            Some("COMMAND-mL4il")
+        );
         assert!(decide(&owner, &no_email, &LinkMedium::Return, POLICY, NOW, fresh(false)).is_ok());
         let off = LinkPolicy { delivery_enabled: false, ..POLICY };
         assert_eq!(id(decide(&owner, &u, &send(None), off, NOW, fresh(true))), Some("MAIL-83nof"));
         let bad = send(Some("https://x/{{.Nope}}"));
-        assert_eq!(decide(&owner, &u, &bad, POLICY, NOW, fresh(true)).err().map(|e| e.kind), Some(Kind::InvalidArgument));
+        assert_eq!(
+            decide(&owner, &u, &bad, POLICY, NOW, fresh(true)).err().map(|e| e.kind),
+            Some(Kind::InvalidArgument)
+        );
     }
 }

@@ -42,7 +42,9 @@ macro_rules! retry {
         loop {
             let result: $crate::error::Result<_> = $body.await;
             match result {
-                Err(e) if e.kind == $crate::error::Kind::Aborted && attempt < $self.cfg.max_conflict_retries => {
+                Err(e)
+                    if e.kind == $crate::error::Kind::Aborted && attempt < $self.cfg.max_conflict_retries =>
+                {
                     attempt += 1
                 }
                 r => break r,

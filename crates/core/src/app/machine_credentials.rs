@@ -40,7 +40,13 @@ fn decide(caller: &Caller, user: &UserView, event: Event, now: Timestamp) -> Res
 
 impl App {
     /// Load → decide → append of one credential event (after the request checks).
-    async fn add_credential(&self, caller: &Caller, user_id: &str, msg: &str, event: Event) -> Result<Timestamp> {
+    async fn add_credential(
+        &self,
+        caller: &Caller,
+        user_id: &str,
+        msg: &str,
+        event: Event,
+    ) -> Result<Timestamp> {
         let _lock = self.lock_aggregate(user_id).await;
         retry!(self, async {
             check(caller, user_id, msg)?;
@@ -55,7 +61,9 @@ impl App {
     /// AddSecret: a new client secret for a machine user (returned once, stored as argon2id).
     pub async fn add_secret(&self, caller: &Caller, user_id: &str) -> Result<(Secret, Timestamp)> {
         let (secret, hash) = secret::new_client_secret(&*self.deps.entropy)?;
-        let at = self.add_credential(caller, user_id, "AddSecretRequest", Event::MachineSecretSet { hash }).await?;
+        let at = self
+            .add_credential(caller, user_id, "AddSecretRequest", Event::MachineSecretSet { hash })
+            .await?;
         self.forget_principals();
         Ok((secret, at))
     }
@@ -82,8 +90,9 @@ impl App {
         let key_id = self.next_id();
         let ev = Event::MachineKeyAdded { key_id: key_id.clone(), public_key: public_pem, expiration };
         let at = self.add_credential(caller, user_id, "AddKeyRequest", ev).await?;
-        let key_content =
-            private.map(|p| jwt::key_file(&key_id, user_id, &p, &expiration.to_rfc3339())).unwrap_or_default();
+        let key_content = private
+            .map(|p| jwt::key_file(&key_id, user_id, &p, &expiration.to_rfc3339()))
+            .unwrap_or_default();
         Ok(KeyAdded { key_id, key_content, creation_date: at })
     }
 }

@@ -51,6 +51,7 @@ mod users;
 
 pub use bootstrap::Bootstrapped;
 pub use client_auth::{CLIENT_FAILURE_WINDOW, ClientCredentials, OAuthError, OAuthErrorKind};
+pub use codes::RegistrationInfo;
 pub use config::{
     AppConfig, DEFAULT_ACCESS_TOKEN_LIFETIME_SECS, DEFAULT_CODE_LIFETIME_SECS, DEFAULT_DELIVERY_LEASE_SECS,
     DEFAULT_DELIVERY_MAX_AGE_SECS, DEFAULT_DELIVERY_MAX_ATTEMPTS, DEFAULT_DELIVERY_RETRY_MAX_SECS,
@@ -61,7 +62,6 @@ pub use grants::{TokenGranted, TokenRequest};
 pub use links::{LinkCreated, LinkMedium};
 pub use machine_credentials::KeyAdded;
 pub use orgs::{OrgAdmin, OrgCreated};
-pub use codes::RegistrationInfo;
 pub use passkeys::{PasskeyListed, PasskeyStarted, RegisterPasskey};
 pub use tokens::PatCreated;
 pub use users::{NewHuman, NewMachine, UserCreated, UserRead};

@@ -163,13 +163,18 @@ mod tests {
     fn admins_become_members_of_the_folded_org() {
         let admins = vec![
             (OrgAdmin::Existing { user_id: "u1".into(), roles: vec![] }, Loaded::Existing { visible: true }),
-            (OrgAdmin::New { human: new_human(), roles: vec!["ORG_USER_MANAGER".into()] }, Loaded::New { user_id: "u2".into() }),
+            (
+                OrgAdmin::New { human: new_human(), roles: vec!["ORG_USER_MANAGER".into()] },
+                Loaded::New { user_id: "u2".into() },
+            ),
         ];
         let (tx, ids) = decide(&caller(Scope::Instance, "IAM_OWNER"), " Acme ", "o", admins, NOW).unwrap();
         assert_eq!(ids, vec!["u1", "u2"]);
         assert_eq!(tx.details(AggregateKind::Org, "o", true).sequence, 3);
         let c = tx.into_commit();
-        assert!(c.changes.iter().any(|ch| matches!(ch, Change::Org(o) if o.name == "Acme" && o.sequence == 3)));
+        assert!(
+            c.changes.iter().any(|ch| matches!(ch, Change::Org(o) if o.name == "Acme" && o.sequence == 3))
+        );
         let members: Vec<_> = c
             .changes
             .iter()
@@ -179,13 +184,19 @@ mod tests {
             })
             .collect();
         assert_eq!(members, vec![("u1", "ORG_OWNER"), ("u2", "ORG_USER_MANAGER")]);
-        assert_eq!(c.claims.iter().map(|c| c.value.as_str()).collect::<Vec<_>>(), vec!["acme", "o", "u2", "g@example.com"]);
+        assert_eq!(
+            c.claims.iter().map(|c| c.value.as_str()).collect::<Vec<_>>(),
+            vec!["acme", "o", "u2", "g@example.com"]
+        );
     }
 
     #[test]
     fn unknown_admins_and_instance_roles_are_refused() {
         let c = caller(Scope::Instance, "IAM_OWNER");
-        let gone = vec![(OrgAdmin::Existing { user_id: "x".into(), roles: vec![] }, Loaded::Existing { visible: false })];
+        let gone = vec![(
+            OrgAdmin::Existing { user_id: "x".into(), roles: vec![] },
+            Loaded::Existing { visible: false },
+        )];
         assert_eq!(decide(&c, "a", "o", gone, NOW).err().map(|e| e.id), Some("COMMAND-M9dsd"));
         let iam = vec![(
             OrgAdmin::Existing { user_id: "u".into(), roles: vec!["IAM_OWNER".into()] },

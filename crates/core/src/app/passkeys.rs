@@ -127,7 +127,13 @@ fn decide_verify(
 }
 
 /// RemovePasskey: a pending or READY passkey; its credential id may be registered again.
-fn decide_remove(user: &UserView, passkeys: Vec<PasskeyView>, passkey_id: &str, creator: &str, now: Timestamp) -> Result<Tx> {
+fn decide_remove(
+    user: &UserView,
+    passkeys: Vec<PasskeyView>,
+    passkey_id: &str,
+    creator: &str,
+    now: Timestamp,
+) -> Result<Tx> {
     let passkey = passkeys
         .into_iter()
         .find(|p| p.id == passkey_id && p.state != PasskeyState::Removed)
@@ -150,7 +156,11 @@ impl App {
     }
 
     /// RegisterPasskey: start a registration; returns the creation options.
-    pub async fn register_passkey(&self, caller: Option<&Caller>, req: RegisterPasskey) -> Result<PasskeyStarted> {
+    pub async fn register_passkey(
+        &self,
+        caller: Option<&Caller>,
+        req: RegisterPasskey,
+    ) -> Result<PasskeyStarted> {
         const MSG: &str = "RegisterPasskeyRequest";
         validate::runes_between(MSG, "UserId", &req.user_id, 1, 200)?;
         if let Some((id, code)) = &req.code {
@@ -228,7 +238,8 @@ impl App {
                     None
                 }
             };
-            let verified = self.deps.webauthn.finish(&pending.rp_id, credential, &pending.registration_state)?;
+            let verified =
+                self.deps.webauthn.finish(&pending.rp_id, credential, &pending.registration_state)?;
             let tx = decide_verify(&user, &pending, code, verified, name, creator(caller), self.now());
             let details = tx.user_details(&user.id);
             self.deps.store.commit(tx.into_commit()).await?;
@@ -237,7 +248,11 @@ impl App {
     }
 
     /// ListPasskeys: the user's READY passkeys.
-    pub async fn list_passkeys(&self, caller: Option<&Caller>, user_id: &str) -> Result<(Vec<PasskeyListed>, u64)> {
+    pub async fn list_passkeys(
+        &self,
+        caller: Option<&Caller>,
+        user_id: &str,
+    ) -> Result<(Vec<PasskeyListed>, u64)> {
         validate::runes_between("ListPasskeysRequest", "UserId", user_id, 1, 200)?;
         caller.ok_or_else(unauthenticated)?;
         let user = self.visible_user(user_id).await?;
@@ -253,7 +268,12 @@ impl App {
     }
 
     /// RemovePasskey: a pending or READY passkey of the user.
-    pub async fn remove_passkey(&self, caller: Option<&Caller>, user_id: &str, passkey_id: &str) -> Result<Details> {
+    pub async fn remove_passkey(
+        &self,
+        caller: Option<&Caller>,
+        user_id: &str,
+        passkey_id: &str,
+    ) -> Result<Details> {
         const MSG: &str = "RemovePasskeyRequest";
         validate::runes_between(MSG, "UserId", user_id, 1, 200)?;
         validate::runes_between(MSG, "PasskeyId", passkey_id, 1, 200)?;
@@ -262,7 +282,13 @@ impl App {
         retry!(self, async {
             let user = self.visible_user(user_id).await?;
             authorize_on_user(caller, &user, perm::USER_CREDENTIAL_WRITE)?;
-            let tx = decide_remove(&user, self.passkeys_of(&user).await?, passkey_id, creator(caller), self.now())?;
+            let tx = decide_remove(
+                &user,
+                self.passkeys_of(&user).await?,
+                passkey_id,
+                creator(caller),
+                self.now(),
+            )?;
             let details = tx.user_details(&user.id);
             self.deps.store.commit(tx.into_commit()).await?;
             Ok::<_, Error>(details)
@@ -300,11 +326,22 @@ mod tests {
             passkey("p3", PasskeyState::Ready, None, Some("cred3")),
         ];
         assert_eq!(ready_credentials(&keys), vec!["cred3"]);
-        let c = decide_register(&human("u", "A"), &keys, Some("c1".into()), ("p4", "localhost", "s".into()), "", NOW)
-            .into_commit();
+        let c = decide_register(
+            &human("u", "A"),
+            &keys,
+            Some("c1".into()),
+            ("p4", "localhost", "s".into()),
+            "",
+            NOW,
+        )
+        .into_commit();
         let types: Vec<_> = c.events.iter().map(|r| (r.sequence, r.event.type_name())).collect();
-        assert_eq!(types, vec![(2, "user.human.passwordless.token.removed"), (3, "user.human.passwordless.token.added")]);
-        let c = decide_register(&human("u", "A"), &keys, None, ("p4", "localhost", "s".into()), "u", NOW).into_commit();
+        assert_eq!(
+            types,
+            vec![(2, "user.human.passwordless.token.removed"), (3, "user.human.passwordless.token.added")]
+        );
+        let c = decide_register(&human("u", "A"), &keys, None, ("p4", "localhost", "s".into()), "u", NOW)
+            .into_commit();
         assert_eq!(c.events.len(), 1);
     }
 
@@ -319,7 +356,13 @@ mod tests {
 
     #[test]
     fn verifying_with_a_code_consumes_it_and_claims_the_credential() {
-        let c = CodeRequested { id: "c1".into(), code_hash: "h".into(), expiry_secs: 60, url_template: None, code_returned: true };
+        let c = CodeRequested {
+            id: "c1".into(),
+            code_hash: "h".into(),
+            expiry_secs: 60,
+            url_template: None,
+            code_returned: true,
+        };
         let r = Recorded {
             aggregate_kind: AggregateKind::User,
             aggregate_id: "u".into(),
@@ -334,7 +377,9 @@ mod tests {
         let verified = Verified { cred_id: "cred".into(), credential: "{}".into() };
         let commit = decide_verify(&human("u", "A"), &p, Some(code), verified, "key", "", NOW).into_commit();
         assert_eq!(commit.events.len(), 2);
-        assert!(commit.changes.iter().any(|ch| matches!(ch, Change::Code(c) if c.state == CodeState::Consumed)));
+        assert!(
+            commit.changes.iter().any(|ch| matches!(ch, Change::Code(c) if c.state == CodeState::Consumed))
+        );
         assert_eq!(commit.claims[0].value, "cred");
         assert!(pending(vec![passkey("p1", PasskeyState::Ready, None, None)], "p1").is_err());
     }
@@ -344,6 +389,9 @@ mod tests {
         let keys = vec![passkey("p1", PasskeyState::Ready, None, Some("cred"))];
         let c = decide_remove(&human("u", "A"), keys.clone(), "p1", "u", NOW).unwrap().into_commit();
         assert_eq!(c.released, vec![("webauthn_credential", "cred".to_string())]);
-        assert_eq!(decide_remove(&human("u", "A"), keys, "p9", "u", NOW).err().map(|e| e.id), Some("COMMAND-mKGo3"));
+        assert_eq!(
+            decide_remove(&human("u", "A"), keys, "p9", "u", NOW).err().map(|e| e.id),
+            Some("COMMAND-mKGo3")
+        );
     }
 }

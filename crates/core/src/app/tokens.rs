@@ -7,7 +7,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::tx::Tx;
-use super::{App, Caller, NEVER_EXPIRES, Principal, expiration_in_past, not_machine, token_invalid, user_not_found};
+use super::{
+    App, Caller, NEVER_EXPIRES, Principal, expiration_in_past, not_machine, token_invalid, user_not_found,
+};
 use crate::error::{Error, Kind, Result};
 use crate::event::Event;
 use crate::jwt;
@@ -92,7 +94,11 @@ fn decide_add_pat(
         return Err(not_machine());
     }
     let mut tx = Tx::on_user(now, caller.user_id(), user);
-    let ev = Event::PatAdded { token_id: token_id.to_string(), token_hash: crate::hex::encode(token_hash), expiration };
+    let ev = Event::PatAdded {
+        token_id: token_id.to_string(),
+        token_hash: crate::hex::encode(token_hash),
+        expiration,
+    };
     tx.record_user(&user.id, ev);
     Ok(tx)
 }
@@ -241,7 +247,10 @@ mod tests {
             _ => None,
         });
         let pat = pat.unwrap();
-        assert_eq!((pat.id.as_str(), pat.user_id.as_str(), pat.token_hash, pat.revoked), ("t1", "m", [7; 32], false));
+        assert_eq!(
+            (pat.id.as_str(), pat.user_id.as_str(), pat.token_hash, pat.revoked),
+            ("t1", "m", [7; 32], false)
+        );
     }
 
     #[test]
@@ -253,7 +262,10 @@ mod tests {
         let e = decide_add_pat(&owner_a, &human("h", "A"), "t", &[0; 32], NEVER_EXPIRES, NOW).err();
         assert_eq!(e.map(|e| e.id), Some("COMMAND-Sdj4f"));
         let nobody = caller(Scope::Instance, "");
-        assert_eq!(check_add_pat(&nobody, "m", NEVER_EXPIRES, NOW).err().map(|e| e.kind), Some(Kind::PermissionDenied));
+        assert_eq!(
+            check_add_pat(&nobody, "m", NEVER_EXPIRES, NOW).err().map(|e| e.kind),
+            Some(Kind::PermissionDenied)
+        );
         assert_eq!(check_add_pat(&owner_a, "m", NOW, NOW).err().map(|e| e.id), Some("COMMAND-dv3t5"));
     }
 }

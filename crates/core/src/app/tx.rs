@@ -114,7 +114,11 @@ impl Tx {
     }
 
     fn owner_of(&self, kind: AggregateKind, id: &str) -> String {
-        self.sequences.iter().find(|(k, i, _, _)| *k == kind && i == id).map(|e| e.2.clone()).unwrap_or_default()
+        self.sequences
+            .iter()
+            .find(|(k, i, _, _)| *k == kind && i == id)
+            .map(|e| e.2.clone())
+            .unwrap_or_default()
     }
 
     fn fold(&mut self, r: &Recorded) {

@@ -47,10 +47,13 @@ pub(super) fn record_new_human(tx: &mut Tx, h: &NewHuman, org_id: &str, user_id:
     const MSG: &str = "AddHumanUserRequest";
     let p = &h.profile;
     let embedded = |field| move |e| validate::embedded(MSG, field, e);
-    validate::runes_between("SetHumanProfile", "GivenName", &p.given_name, 1, 200).map_err(embedded("Profile"))?;
-    validate::runes_between("SetHumanProfile", "FamilyName", &p.family_name, 1, 200).map_err(embedded("Profile"))?;
+    validate::runes_between("SetHumanProfile", "GivenName", &p.given_name, 1, 200)
+        .map_err(embedded("Profile"))?;
+    validate::runes_between("SetHumanProfile", "FamilyName", &p.family_name, 1, 200)
+        .map_err(embedded("Profile"))?;
     validate::runes_at_most("SetHumanProfile", "NickName", &p.nick_name, 200).map_err(embedded("Profile"))?;
-    validate::runes_at_most("SetHumanProfile", "DisplayName", &p.display_name, 200).map_err(embedded("Profile"))?;
+    validate::runes_at_most("SetHumanProfile", "DisplayName", &p.display_name, 200)
+        .map_err(embedded("Profile"))?;
     validate::runes_at_most("SetHumanProfile", "PreferredLanguage", &p.preferred_language, 10)
         .map_err(embedded("Profile"))?;
     validate::email("SetHumanEmail", "Email", &p.email).map_err(embedded("Email"))?;
@@ -65,14 +68,25 @@ pub(super) fn record_new_human(tx: &mut Tx, h: &NewHuman, org_id: &str, user_id:
     if profile.display_name.is_empty() {
         profile.display_name = profile.effective_display_name();
     }
-    tx.record(AggregateKind::User, &user_id, org_id, Event::HumanAdded { username: username.clone(), profile });
+    tx.record(
+        AggregateKind::User,
+        &user_id,
+        org_id,
+        Event::HumanAdded { username: username.clone(), profile },
+    );
     tx.commit.claims.push(user_id_claim(&user_id));
     tx.commit.claims.push(username_claim(&username));
     Ok(user_id)
 }
 
 /// CreateUser with a machine, decided in the loaded organization.
-fn decide_add_machine(caller: &Caller, org: &OrgView, m: &NewMachine, user_id: String, now: Timestamp) -> Result<Tx> {
+fn decide_add_machine(
+    caller: &Caller,
+    org: &OrgView,
+    m: &NewMachine,
+    user_id: String,
+    now: Timestamp,
+) -> Result<Tx> {
     const MSG: &str = "CreateUserRequest";
     validate::runes_between("Machine", "Name", &m.profile.name, 1, 200)
         .map_err(|e| validate::embedded(MSG, "Machine", e))?;
@@ -94,7 +108,13 @@ fn decide_add_machine(caller: &Caller, org: &OrgView, m: &NewMachine, user_id: S
 }
 
 /// DeactivateUser / DeleteUser, decided on the loaded user.
-fn decide_state_change(caller: &Caller, user: &UserView, permission: &str, event: Event, now: Timestamp) -> Result<Tx> {
+fn decide_state_change(
+    caller: &Caller,
+    user: &UserView,
+    permission: &str,
+    event: Event,
+    now: Timestamp,
+) -> Result<Tx> {
     require_in(caller.memberships(), permission, &user.org_id, user_not_found)?;
     if matches!(event, Event::UserDeactivated {}) && user.state == UserState::Inactive {
         return Err(Error::new(Kind::FailedPrecondition, "COMMAND-5M0sd", "Errors.User.AlreadyInactive"));
@@ -168,8 +188,14 @@ impl App {
 
     /// DeactivateUser.
     pub async fn deactivate_user(&self, caller: &Caller, user_id: &str) -> Result<Details> {
-        self.change_user_state(caller, user_id, perm::USER_WRITE, "DeactivateUserRequest", Event::UserDeactivated {})
-            .await
+        self.change_user_state(
+            caller,
+            user_id,
+            perm::USER_WRITE,
+            "DeactivateUserRequest",
+            Event::UserDeactivated {},
+        )
+        .await
     }
 
     /// DeleteUser: the user, its tokens and its codes stop working at once.
@@ -227,30 +253,47 @@ mod tests {
         let c = tx.into_commit();
         assert!(matches!(&c.changes[..], [Change::User(u)] if u.username == "ada@example.com"
             && u.human().map(|h| h.display_name.as_str()) == Some("Ada Lovelace")));
-        assert_eq!(c.claims.iter().map(|c| c.value.as_str()).collect::<Vec<_>>(), vec!["9", "ada@example.com"]);
+        assert_eq!(
+            c.claims.iter().map(|c| c.value.as_str()).collect::<Vec<_>>(),
+            vec!["9", "ada@example.com"]
+        );
         let mut tx = Tx::new(NOW, "caller");
         let bad = NewHuman { profile: HumanProfile { given_name: "Ada".into(), ..Default::default() }, ..h };
-        assert_eq!(record_new_human(&mut tx, &bad, "A", "9".into()).err().map(|e| e.kind), Some(Kind::InvalidArgument));
+        assert_eq!(
+            record_new_human(&mut tx, &bad, "A", "9".into()).err().map(|e| e.kind),
+            Some(Kind::InvalidArgument)
+        );
     }
 
     #[test]
     fn a_machine_defaults_its_username_to_its_id() {
-        let m = NewMachine { org_id: "A".into(), profile: MachineProfile { name: "svc".into(), ..Default::default() }, ..Default::default() };
-        let c = decide_add_machine(&caller(Scope::Instance, "IAM_OWNER"), &org_a(), &m, "7".into(), NOW).unwrap().into_commit();
-        assert!(matches!(&c.changes[..], [Change::User(u)] if u.id == "7" && u.username == "7" && u.org_id == "A"));
+        let m = NewMachine {
+            org_id: "A".into(),
+            profile: MachineProfile { name: "svc".into(), ..Default::default() },
+            ..Default::default()
+        };
+        let c = decide_add_machine(&caller(Scope::Instance, "IAM_OWNER"), &org_a(), &m, "7".into(), NOW)
+            .unwrap()
+            .into_commit();
+        assert!(
+            matches!(&c.changes[..], [Change::User(u)] if u.id == "7" && u.username == "7" && u.org_id == "A")
+        );
     }
 
     #[test]
     fn deactivate_and_delete() {
         let owner = caller(org("A"), "ORG_OWNER");
         let user = human("u", "A");
-        let tx = decide_state_change(&owner, &user, perm::USER_WRITE, Event::UserDeactivated {}, NOW).unwrap();
+        let tx =
+            decide_state_change(&owner, &user, perm::USER_WRITE, Event::UserDeactivated {}, NOW).unwrap();
         let c = tx.into_commit();
         let Some(Change::User(inactive)) = c.changes.first() else { panic!("no user change") };
         assert_eq!((inactive.state, inactive.sequence), (UserState::Inactive, 2));
         let again = decide_state_change(&owner, inactive, perm::USER_WRITE, Event::UserDeactivated {}, NOW);
         assert_eq!(again.err().map(|e| e.id), Some("COMMAND-5M0sd"));
-        let c = decide_state_change(&owner, &user, perm::USER_DELETE, Event::UserRemoved {}, NOW).unwrap().into_commit();
+        let c = decide_state_change(&owner, &user, perm::USER_DELETE, Event::UserRemoved {}, NOW)
+            .unwrap()
+            .into_commit();
         assert_eq!(c.released, vec![("username", "u@example.com".to_string())]);
         let other = caller(org("B"), "ORG_OWNER");
         let e = decide_state_change(&other, &user, perm::USER_DELETE, Event::UserRemoved {}, NOW).err();
