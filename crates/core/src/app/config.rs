@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::ports::Entropy;
+
 /// How long a passkey registration code is valid, in seconds (ZITADEL: 1 h).
 pub const DEFAULT_CODE_LIFETIME_SECS: u64 = 3600;
 /// Length of a passkey registration code (ZITADEL: 12).
@@ -87,5 +89,47 @@ impl Default for DeliveryPolicy {
             min_backoff: Duration::from_millis(DEFAULT_DELIVERY_RETRY_MIN_MS),
             max_backoff: Duration::from_secs(DEFAULT_DELIVERY_RETRY_MAX_SECS),
         }
+    }
+}
+
+/// The delay before attempt `failures + 1`: `min · 2^(failures-1)`, capped at `max`, times a
+/// random factor in [0.5, 1.0) ("equal jitter"), so workers that failed together do not retry in
+/// lockstep.
+pub fn backoff(policy: &DeliveryPolicy, failures: u32, entropy: &dyn Entropy) -> Duration {
+    let exp = failures.saturating_sub(1).min(30);
+    let base = policy.min_backoff.saturating_mul(1u32 << exp).min(policy.max_backoff);
+    let mut b = [0u8; 2];
+    entropy.fill(&mut b);
+    let r = f64::from(u16::from_le_bytes(b)) / 65536.0; // [0, 1)
+    base.mul_f64(0.5 + r / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::SeededEntropy;
+
+    #[test]
+    fn backoff_doubles_is_capped_and_jittered() {
+        let p = DeliveryPolicy {
+            min_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(60),
+            ..DeliveryPolicy::default()
+        };
+        let e = SeededEntropy::new(7);
+        for failures in 1..40u32 {
+            let full = Duration::from_secs(2)
+                .saturating_mul(1u32 << (failures - 1).min(30))
+                .min(Duration::from_secs(60));
+            let d = backoff(&p, failures, &e);
+            assert!(
+                d >= full / 2 && d < full,
+                "failures {failures}: {d:?} not in [{:?}, {full:?})",
+                full / 2
+            );
+        }
+        // Jitter: the same failure count gives different delays.
+        let ds: std::collections::HashSet<_> = (0..20).map(|_| backoff(&p, 3, &e)).collect();
+        assert!(ds.len() > 10);
     }
 }

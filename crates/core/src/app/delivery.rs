@@ -10,29 +10,17 @@
 use std::time::Duration;
 
 use super::App;
-use super::config::DeliveryPolicy;
+use super::config::{DeliveryPolicy, backoff};
+use super::links::default_link_template;
 use super::tx::Tx;
 use crate::code::{CodeState, CodeView};
 use crate::error::{Error, Kind, Result};
 use crate::event::{Event, HumanProfile, OutboxJob};
-use crate::ports::Entropy;
 use crate::secret::Secret;
 use crate::store::{Commit, JobState, OutboxUpdate};
 use crate::template::{self, LinkData};
 use crate::time::Timestamp;
 use crate::view::{UserState, UserView};
-
-/// The delay before attempt `failures + 1`: `min · 2^(failures-1)`, capped at `max`, times a
-/// random factor in [0.5, 1.0) ("equal jitter"), so workers that failed together do not retry in
-/// lockstep.
-pub fn backoff(policy: &DeliveryPolicy, failures: u32, entropy: &dyn Entropy) -> Duration {
-    let exp = failures.saturating_sub(1).min(30);
-    let base = policy.min_backoff.saturating_mul(1u32 << exp).min(policy.max_backoff);
-    let mut b = [0u8; 2];
-    entropy.fill(&mut b);
-    let r = f64::from(u16::from_le_bytes(b)) / 65536.0; // [0, 1)
-    base.mul_f64(0.5 + r / 2.0)
-}
 
 /// A message ready to send: who gets it, and the link (a secret: it carries the code).
 #[derive(Debug, Clone)]
@@ -67,14 +55,6 @@ pub enum Failed {
     RetryAt(Timestamp),
     /// Given up.
     Abandoned,
-}
-
-/// The hosted registration page, the default link (DESIGN section 4).
-pub fn default_link_template(external_url: &str) -> String {
-    format!(
-        "{}/ui/passkey/register?userID={{{{.UserID}}}}&orgID={{{{.OrgID}}}}&codeID={{{{.CodeID}}}}&code={{{{.Code}}}}",
-        external_url.trim_end_matches('/')
-    )
 }
 
 /// What a leased job calls for, decided on the job, its code and its user.
@@ -199,24 +179,6 @@ impl App {
         &self.cfg.delivery
     }
 
-    /// The hosted page's link for these values (what the default email carries), for the QR
-    /// code of the page. Values must be plain ids and codes (letters, digits, `-`, `_`).
-    pub fn hosted_link(&self, user_id: &str, org_id: &str, code_id: &str, code: &Secret) -> Result<String> {
-        for (field, v) in
-            [("userID", user_id), ("orgID", org_id), ("codeID", code_id), ("code", code.expose())]
-        {
-            let plain = v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if v.is_empty() || v.len() > 200 || !plain {
-                return Err(Error::new(Kind::InvalidArgument, "UI-qr1nv", "Errors.Invalid.Argument")
-                    .with_cause(format!("{field} is not a plain id")));
-            }
-        }
-        template::render(
-            &default_link_template(&self.cfg.issuer),
-            &LinkData { user_id, org_id, code_id, code: code.expose() },
-        )
-    }
-
     /// Lease due jobs to `owner` for [`DeliveryPolicy::lease`].
     pub async fn claim_deliveries(&self, owner: &str, limit: usize) -> Result<Vec<OutboxJob>> {
         let now = self.now();
@@ -334,32 +296,7 @@ pub fn no_provider() -> Error {
 mod tests {
     use super::super::testing::{NOW, human, machine};
     use super::*;
-    use crate::ports::SeededEntropy;
     use crate::view::Change;
-
-    #[test]
-    fn backoff_doubles_is_capped_and_jittered() {
-        let p = DeliveryPolicy {
-            min_backoff: Duration::from_secs(2),
-            max_backoff: Duration::from_secs(60),
-            ..DeliveryPolicy::default()
-        };
-        let e = SeededEntropy::new(7);
-        for failures in 1..40u32 {
-            let full = Duration::from_secs(2)
-                .saturating_mul(1u32 << (failures - 1).min(30))
-                .min(Duration::from_secs(60));
-            let d = backoff(&p, failures, &e);
-            assert!(
-                d >= full / 2 && d < full,
-                "failures {failures}: {d:?} not in [{:?}, {full:?})",
-                full / 2
-            );
-        }
-        // Jitter: the same failure count gives different delays.
-        let ds: std::collections::HashSet<_> = (0..20).map(|_| backoff(&p, 3, &e)).collect();
-        assert!(ds.len() > 10);
-    }
 
     fn job() -> OutboxJob {
         let sealed = crate::secret::Sealed { key_id: "1".into(), nonce: "n".into(), ciphertext: "c".into() };
@@ -458,15 +395,5 @@ mod tests {
             (JobState::Abandoned, Some("why"))
         );
         assert!(decide_abandon(&job(), None, "why", NOW).events.is_empty());
-    }
-
-    #[test]
-    fn default_link_is_the_hosted_page() {
-        let t = default_link_template("https://id.example.com/");
-        let out = template::render(&t, &LinkData { user_id: "u", org_id: "o", code_id: "c", code: "X" });
-        assert_eq!(
-            out.ok().as_deref(),
-            Some("https://id.example.com/ui/passkey/register?userID=u&orgID=o&codeID=c&code=X")
-        );
     }
 }

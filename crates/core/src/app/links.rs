@@ -10,7 +10,7 @@ use crate::error::{Error, Kind, Result};
 use crate::event::{CodeRequested, Event, OutboxJob};
 use crate::permission::{self as perm, require_in, require_somewhere};
 use crate::secret::{self, Sealed, Secret};
-use crate::template;
+use crate::template::{self, LinkData};
 use crate::time::Timestamp;
 use crate::validate;
 use crate::view::{UserState, UserView};
@@ -29,6 +29,14 @@ pub struct LinkCreated {
     pub details: Details,
     /// For [`LinkMedium::Return`]: the code id and the code.
     pub code: Option<(String, Secret)>,
+}
+
+/// The hosted registration page, the default link (DESIGN section 4).
+pub fn default_link_template(external_url: &str) -> String {
+    format!(
+        "{}/ui/passkey/register?userID={{{{.UserID}}}}&orgID={{{{.OrgID}}}}&codeID={{{{.CodeID}}}}&code={{{{.Code}}}}",
+        external_url.trim_end_matches('/')
+    )
 }
 
 const MSG: &str = "CreatePasskeyRegistrationLinkRequest";
@@ -146,6 +154,24 @@ impl App {
         })
     }
 
+    /// The hosted page's link for these values (what the default email carries), for the QR
+    /// code of the page. Values must be plain ids and codes (letters, digits, `-`, `_`).
+    pub fn hosted_link(&self, user_id: &str, org_id: &str, code_id: &str, code: &Secret) -> Result<String> {
+        for (field, v) in
+            [("userID", user_id), ("orgID", org_id), ("codeID", code_id), ("code", code.expose())]
+        {
+            let plain = v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if v.is_empty() || v.len() > 200 || !plain {
+                return Err(Error::new(Kind::InvalidArgument, "UI-qr1nv", "Errors.Invalid.Argument")
+                    .with_cause(format!("{field} is not a plain id")));
+            }
+        }
+        template::render(
+            &default_link_template(&self.cfg.issuer),
+            &LinkData { user_id, org_id, code_id, code: code.expose() },
+        )
+    }
+
     /// Draw a code: its id, the code, its hash, and for a sent link the job id and the sealed code.
     fn fresh_code(&self, medium: &LinkMedium) -> Result<(FreshCode, Secret)> {
         let deps = &self.deps;
@@ -181,6 +207,16 @@ mod tests {
 
     fn send(t: Option<&str>) -> LinkMedium {
         LinkMedium::Send { url_template: t.map(str::to_string) }
+    }
+
+    #[test]
+    fn default_link_is_the_hosted_page() {
+        let t = default_link_template("https://id.example.com/");
+        let out = template::render(&t, &LinkData { user_id: "u", org_id: "o", code_id: "c", code: "X" });
+        assert_eq!(
+            out.ok().as_deref(),
+            Some("https://id.example.com/ui/passkey/register?userID=u&orgID=o&codeID=c&code=X")
+        );
     }
 
     #[test]

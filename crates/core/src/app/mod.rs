@@ -55,11 +55,11 @@ pub use codes::RegistrationInfo;
 pub use config::{
     AppConfig, DEFAULT_ACCESS_TOKEN_LIFETIME_SECS, DEFAULT_CODE_LIFETIME_SECS, DEFAULT_DELIVERY_LEASE_SECS,
     DEFAULT_DELIVERY_MAX_AGE_SECS, DEFAULT_DELIVERY_MAX_ATTEMPTS, DEFAULT_DELIVERY_RETRY_MAX_SECS,
-    DEFAULT_DELIVERY_RETRY_MIN_MS, DeliveryPolicy,
+    DEFAULT_DELIVERY_RETRY_MIN_MS, DeliveryPolicy, backoff,
 };
-pub use delivery::{Failed, LinkMessage, Prepared, backoff, default_link_template};
+pub use delivery::{Failed, LinkMessage, Prepared};
 pub use grants::{TokenGranted, TokenRequest};
-pub use links::{LinkCreated, LinkMedium};
+pub use links::{LinkCreated, LinkMedium, default_link_template};
 pub use machine_credentials::KeyAdded;
 pub use orgs::{OrgAdmin, OrgCreated};
 pub use passkeys::{PasskeyListed, PasskeyStarted, RegisterPasskey};
