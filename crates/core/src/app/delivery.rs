@@ -14,7 +14,7 @@ use super::config::{DeliveryPolicy, backoff};
 use super::links::default_link_template;
 use super::tx::Tx;
 use crate::code::{CodeState, CodeView};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
 use crate::event::{Event, HumanProfile, OutboxJob};
 use crate::secret::Secret;
 use crate::store::{Commit, JobState, OutboxUpdate};
@@ -285,11 +285,6 @@ fn final_update(job: &OutboxJob, state: JobState, now: Timestamp, reason: Option
     let mut j = job.clone();
     j.sealed_code = None;
     OutboxUpdate { job: j, state, next_attempt_at: now, last_error: reason.map(str::to_string) }
-}
-
-/// The error a link request gets when no delivery provider is configured (ZITADEL's id).
-pub fn no_provider() -> Error {
-    Error::new(Kind::FailedPrecondition, "MAIL-83nof", "Errors.Notification.Channels.NotPresent")
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use super::delivery::no_provider;
 use super::tx::Tx;
 use super::{App, Caller, Details, not_active, not_human, user_not_found};
 use crate::error::{Error, Kind, Result};
@@ -37,6 +36,11 @@ pub fn default_link_template(external_url: &str) -> String {
         "{}/ui/passkey/register?userID={{{{.UserID}}}}&orgID={{{{.OrgID}}}}&codeID={{{{.CodeID}}}}&code={{{{.Code}}}}",
         external_url.trim_end_matches('/')
     )
+}
+
+/// The error a link request gets when no delivery provider is configured (ZITADEL's id).
+fn no_provider() -> Error {
+    Error::new(Kind::FailedPrecondition, "MAIL-83nof", "Errors.Notification.Channels.NotPresent")
 }
 
 const MSG: &str = "CreatePasskeyRegistrationLinkRequest";

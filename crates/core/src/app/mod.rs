@@ -11,13 +11,15 @@
 //!
 //! Layout:
 //! - [`config`]: [`AppConfig`], [`DeliveryPolicy`] and every default (`DEFAULT_*`).
-//! - `tx`: [`Tx`](tx) records events and folds them into the views they change (the commit's
-//!   read-model changes); `locks`: per-aggregate locks and the `retry!` of lost races.
+//! - `tx`: `Tx` records events and folds them (`apply`) into the views they change; the folded
+//!   views are the commit's read-model changes (no view is written by hand). `locks`:
+//!   per-aggregate locks and the `retry!` of lost races. `testing`: fixtures of the unit tests.
 //! - `tokens`: authentication (Bearer header → cached [`Principal`]: PATs, our JWTs, trusted
 //!   issuers) and AddPersonalAccessToken.
 //! - `bootstrap`, `orgs`, `users`, `administrators`: instance, organizations, users, members.
-//! - `links`: CreatePasskeyRegistrationLink; `passkeys`: the passkey ceremony and the
-//!   registration code checks; `delivery`: the outbox worker's use cases.
+//! - `links`: CreatePasskeyRegistrationLink (and the hosted page's link); `codes`: checks of a
+//!   presented registration code, the hosted page's look-up; `passkeys`: the passkey ceremony;
+//!   `delivery`: the outbox worker's use cases.
 //! - `machine_credentials`: AddSecret, AddKey; `client_auth`: OAuth2 client authentication,
 //!   rate limit, [`OAuthError`]; `grants`: the token endpoint, introspection, revocation.
 
