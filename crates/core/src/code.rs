@@ -34,7 +34,7 @@ pub struct CodeView {
     pub id: String,
     pub user_id: String,
     pub org_id: String,
-    /// Hex of the keyed hash (see [`crate::secret::ServerKeys::hash_code`]).
+    /// Hex of the keyed hash (see [`crate::keys::ServerKeys::hash_code`]).
     pub code_hash: String,
     pub state: CodeState,
     pub failed_checks: u32,

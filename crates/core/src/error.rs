@@ -178,9 +178,16 @@ mod tests {
     #[test]
     fn every_key_the_core_uses_has_a_text() {
         let sources = [
-            include_str!("app.rs"),
-            include_str!("app/passkeys.rs"),
+            include_str!("app/mod.rs"),
+            include_str!("app/administrators.rs"),
+            include_str!("app/bootstrap.rs"),
+            include_str!("app/codes.rs"),
             include_str!("app/delivery.rs"),
+            include_str!("app/links.rs"),
+            include_str!("app/orgs.rs"),
+            include_str!("app/passkeys.rs"),
+            include_str!("app/tokens.rs"),
+            include_str!("app/users.rs"),
             include_str!("passkey.rs"),
             include_str!("code.rs"),
             include_str!("permission.rs"),

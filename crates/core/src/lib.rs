@@ -1,17 +1,21 @@
 //! passlink's domain core: no I/O, no async runtime, no protocol.
 //!
-//! Layout (read in this order):
+//! Layout (read in this order; no two modules import each other):
+//! - [`app`]: the use cases, one module per area (bootstrap, orgs, users, administrators,
+//!   tokens, links, passkeys, codes, delivery, machine credentials, OAuth2 client auth and
+//!   grants), each `load → decide → append` with a pure `decide`; [`app::config`] holds every
+//!   default. See the `app` module's note for its files.
+//! - [`store`]: the storage port (one commit per command); [`ports`]: clock, ids, entropy,
+//!   trusted issuers; [`ids`]: sonyflake ids driven by an injected clock.
+//! - [`view`]: read models and how events fold into them; [`code`]: the registration code
+//!   state machine; [`passkey`]: passkeys folded from a user's events, and the WebAuthn ceremony.
 //! - [`event`]: the facts passlink records, with ZITADEL's event type names.
-//! - [`view`]: read models folded from events; [`code`]: the registration code state machine;
-//!   [`passkey`]: passkeys folded from a user's events, and the WebAuthn ceremony.
 //! - [`permission`]: roles → permissions, and the target-org authorization rule.
 //! - [`template`], [`validate`]: request checks (URL templates, field lengths).
-//! - [`secret`]: codes, tokens, keys (redacting `Debug`, HMAC, AES-GCM); [`oauth`]: signing keys,
-//!   access tokens, machine keys, assertions, client-secret hashes.
-//! - [`error`]: the one error type (kind, ZITADEL id, message key).
-//! - [`ports`], [`store`]: what the core needs from outside (clock, ids, entropy, storage).
-//! - [`ids`]: sonyflake ids driven by an injected clock.
-//! - [`app`]: the use cases, `load → decide → append`, generic over the ports.
+//! - [`keys`]: the server's keys (code HMAC, AES-GCM seal, token signing); [`jwt`]: signing
+//!   keys, JWKS, access tokens, machine key pairs, assertions; [`secret`]: secret values (codes,
+//!   tokens, client-secret hashes) with redacting `Debug`; [`hex`].
+//! - [`error`]: the one error type (kind, ZITADEL id, message key); [`time`]: timestamps.
 //! - `tests/usecases`: given/when/then tests of every use case on `passlink-store-memory`.
 //!   The storage contract suite every [`store::Store`] adapter runs is `passlink-store-contract`.
 
@@ -19,8 +23,10 @@ pub mod app;
 pub mod code;
 pub mod error;
 pub mod event;
+pub mod hex;
 pub mod ids;
-pub mod oauth;
+pub mod jwt;
+pub mod keys;
 pub mod passkey;
 pub mod permission;
 pub mod ports;

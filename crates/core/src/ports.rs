@@ -92,3 +92,28 @@ impl IdGenerator for SequentialIds {
         (self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1).to_string()
     }
 }
+
+/// Adapts the core's entropy port to the `rand_core` traits RSA and argon2 want.
+pub struct EntropyRng<'a>(pub &'a dyn Entropy);
+
+impl rand_core::RngCore for EntropyRng<'_> {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.0.fill(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.0.fill(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill(dest);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> std::result::Result<(), rand_core::Error> {
+        self.0.fill(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for EntropyRng<'_> {}

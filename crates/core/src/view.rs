@@ -122,6 +122,18 @@ impl UserView {
 }
 
 impl OrgView {
+    /// The view after `org.added`; `None` for any other event.
+    pub fn created(r: &Recorded) -> Option<OrgView> {
+        let Event::OrgAdded { name } = &r.event else { return None };
+        Some(OrgView {
+            id: r.aggregate_id.clone(),
+            name: name.clone(),
+            sequence: r.sequence,
+            created_at: r.created_at,
+            changed_at: r.created_at,
+        })
+    }
+
     pub fn apply(&mut self, r: &Recorded) {
         self.sequence = r.sequence;
         self.changed_at = r.created_at;
@@ -129,6 +141,19 @@ impl OrgView {
 }
 
 impl InstanceView {
+    /// The view after `instance.added`; `None` for any other event.
+    pub fn created(r: &Recorded) -> Option<InstanceView> {
+        let Event::InstanceAdded { name } = &r.event else { return None };
+        Some(InstanceView {
+            id: r.aggregate_id.clone(),
+            name: name.clone(),
+            default_org_id: String::new(),
+            sequence: r.sequence,
+            created_at: r.created_at,
+            changed_at: r.created_at,
+        })
+    }
+
     pub fn apply(&mut self, r: &Recorded) {
         if let Event::InstanceDefaultOrgSet { org_id } = &r.event {
             self.default_org_id = org_id.clone();
@@ -166,6 +191,18 @@ pub struct Membership {
     pub created_at: Timestamp,
 }
 
+impl Membership {
+    /// The membership an `instance.member.added` or `org.member.added` grants.
+    pub fn added(r: &Recorded) -> Option<Membership> {
+        let (user_id, roles, scope) = match &r.event {
+            Event::InstanceMemberAdded { user_id, roles } => (user_id, roles, Scope::Instance),
+            Event::OrgMemberAdded { user_id, roles } => (user_id, roles, Scope::Org(r.aggregate_id.clone())),
+            _ => return None,
+        };
+        Some(Membership { user_id: user_id.clone(), scope, roles: roles.clone(), created_at: r.created_at })
+    }
+}
+
 /// A personal access token as stored: only its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PatView {
@@ -177,6 +214,30 @@ pub struct PatView {
     /// Revoked (RFC 7009) before its expiration.
     #[serde(default)]
     pub revoked: bool,
+}
+
+impl PatView {
+    /// The token a `user.personal.access.token.added` creates; `None` for any other event.
+    pub fn added(r: &Recorded) -> Option<PatView> {
+        let Event::PatAdded { token_id, token_hash, expiration } = &r.event else { return None };
+        Some(PatView {
+            id: token_id.clone(),
+            user_id: r.aggregate_id.clone(),
+            token_hash: crate::hex::decode(token_hash).try_into().ok()?,
+            expiration: *expiration,
+            created_at: r.created_at,
+            revoked: false,
+        })
+    }
+
+    /// Fold one event of the owning user: `user.personal.access.token.removed` revokes it.
+    pub fn apply(&mut self, r: &Recorded) {
+        if let Event::PatRemoved { token_id } = &r.event
+            && *token_id == self.id
+        {
+            self.revoked = true;
+        }
+    }
 }
 
 /// One read-model write, applied by the store in the same transaction as the events.

@@ -75,17 +75,17 @@ struct ServeArgs {
     #[arg(long, env = "PASSLINK_MACHINE_ID")]
     machine_id: Option<u16>,
     /// Lifetime of passkey registration codes in seconds.
-    #[arg(long, env = "PASSLINK_CODE_LIFETIME_SECS", default_value_t = 3600)]
+    #[arg(long, env = "PASSLINK_CODE_LIFETIME_SECS", default_value_t = passlink_core::app::DEFAULT_CODE_LIFETIME_SECS)]
     code_lifetime_secs: u64,
     /// More WebAuthn origins (besides --external-url) whose hosts may be relying party ids;
     /// repeat the flag or separate with commas.
     #[arg(long = "webauthn-origin", env = "PASSLINK_WEBAUTHN_ORIGINS", value_delimiter = ',')]
     webauthn_origins: Vec<String>,
     /// Lifetime of access tokens issued by /oauth/v2/token, in seconds.
-    #[arg(long, env = "PASSLINK_ACCESS_TOKEN_LIFETIME_SECS", default_value_t = 43_200)]
+    #[arg(long, env = "PASSLINK_ACCESS_TOKEN_LIFETIME_SECS", default_value_t = passlink_core::app::DEFAULT_ACCESS_TOKEN_LIFETIME_SECS)]
     access_token_lifetime_secs: u64,
     /// Generate a new token-signing key at start when the newest is older than this many days.
-    #[arg(long, env = "PASSLINK_SIGNING_KEY_MAX_AGE_DAYS", default_value_t = 90)]
+    #[arg(long, env = "PASSLINK_SIGNING_KEY_MAX_AGE_DAYS", default_value_t = passlink_server::config::DEFAULT_SIGNING_KEY_MAX_AGE_DAYS)]
     signing_key_max_age_days: u64,
     /// Trust access tokens of this OpenID issuer (repeatable, or comma-separated): a token
     /// authenticates the passlink user whose user id equals its `sub`.
@@ -120,21 +120,21 @@ struct ServeArgs {
     #[arg(long, env = "PASSLINK_WEBHOOK_SECRET_FILE")]
     webhook_secret_file: Option<PathBuf>,
     /// Delivery attempts before a link is given up.
-    #[arg(long, env = "PASSLINK_DELIVERY_MAX_ATTEMPTS", default_value_t = 20)]
+    #[arg(long, env = "PASSLINK_DELIVERY_MAX_ATTEMPTS", default_value_t = passlink_core::app::DEFAULT_DELIVERY_MAX_ATTEMPTS)]
     delivery_max_attempts: u32,
     /// Give up a delivery this many seconds after the link was requested (an expired code is
     /// never sent, whatever this says).
-    #[arg(long, env = "PASSLINK_DELIVERY_MAX_AGE_SECS", default_value_t = 3600)]
+    #[arg(long, env = "PASSLINK_DELIVERY_MAX_AGE_SECS", default_value_t = passlink_core::app::DEFAULT_DELIVERY_MAX_AGE_SECS)]
     delivery_max_age_secs: u64,
     /// Delay after the first failed attempt, in milliseconds; it doubles per failure (with jitter).
-    #[arg(long, env = "PASSLINK_DELIVERY_RETRY_MIN_MS", default_value_t = 1000)]
+    #[arg(long, env = "PASSLINK_DELIVERY_RETRY_MIN_MS", default_value_t = passlink_core::app::DEFAULT_DELIVERY_RETRY_MIN_MS)]
     delivery_retry_min_ms: u64,
     /// Longest delay between attempts, in seconds.
-    #[arg(long, env = "PASSLINK_DELIVERY_RETRY_MAX_SECS", default_value_t = 300)]
+    #[arg(long, env = "PASSLINK_DELIVERY_RETRY_MAX_SECS", default_value_t = passlink_core::app::DEFAULT_DELIVERY_RETRY_MAX_SECS)]
     delivery_retry_max_secs: u64,
     /// How long a replica's worker owns a job it took; a job of a replica that died is taken
     /// over after this many seconds.
-    #[arg(long, env = "PASSLINK_DELIVERY_LEASE_SECS", default_value_t = 60)]
+    #[arg(long, env = "PASSLINK_DELIVERY_LEASE_SECS", default_value_t = passlink_core::app::DEFAULT_DELIVERY_LEASE_SECS)]
     delivery_lease_secs: u64,
     /// Run the delivery worker in this process (set false on replicas that should only queue).
     #[arg(long, env = "PASSLINK_DELIVERY_WORKER", default_value_t = true, action = clap::ArgAction::Set)]

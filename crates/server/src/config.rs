@@ -5,8 +5,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use passlink_core::app::DeliveryPolicy;
+use passlink_core::app::{DEFAULT_ACCESS_TOKEN_LIFETIME_SECS, DEFAULT_CODE_LIFETIME_SECS};
 use passlink_core::secret::Secret;
 pub use passlink_delivery::{SmtpConfig, SmtpTls};
+
+/// Age in days after which a new token-signing key is generated at start.
+pub const DEFAULT_SIGNING_KEY_MAX_AGE_DAYS: u64 = 90;
 
 /// Which store to open.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,10 +77,10 @@ impl Config {
             external_url: None,
             keys_file: None,
             machine_id: None,
-            code_lifetime: Duration::from_secs(3600),
+            code_lifetime: Duration::from_secs(DEFAULT_CODE_LIFETIME_SECS),
             webauthn_origins: Vec::new(),
-            access_token_lifetime: Duration::from_secs(12 * 3600),
-            signing_key_max_age: Duration::from_secs(90 * 24 * 3600),
+            access_token_lifetime: Duration::from_secs(DEFAULT_ACCESS_TOKEN_LIFETIME_SECS),
+            signing_key_max_age: Duration::from_secs(DEFAULT_SIGNING_KEY_MAX_AGE_DAYS * 24 * 3600),
             trust_issuers: Vec::new(),
             store_start_timeout: Duration::from_secs(60),
             delivery: Delivery::None,

@@ -3,7 +3,7 @@
 //! Where a request goes (read in this order):
 //! 1. [`server::router`]: one axum router. REST paths (from the protos' HTTP bindings) go to
 //!    [`rest`]; `/healthz`, `/readyz` answer directly; [`ui`] serves the hosted registration page
-//!    and [`oauth`] the OAuth2 endpoints; everything else is connectrpc's service (gRPC,
+//!    and [`oauth_endpoints`] the OAuth2 endpoints; everything else is connectrpc's service (gRPC,
 //!    gRPC-web, Connect) over [`api::Api`].
 //! 2. [`api`]: every RPC is one entry of [`rpc::table`]; the entry decodes the request once,
 //!    authenticates it ([`auth::authenticate`]: bearer token → cached principal,
@@ -36,7 +36,7 @@ pub mod config;
 pub mod convert;
 pub mod error;
 pub mod inspect;
-pub mod oauth;
+pub mod oauth_endpoints;
 pub mod platform;
 pub mod rest;
 pub mod rpc;

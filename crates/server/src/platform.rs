@@ -5,9 +5,10 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use passlink_core::error::{Error, Result};
-use passlink_core::oauth::{SigningKey, TokenKeys};
+use passlink_core::jwt::{SigningKey, TokenKeys};
+use passlink_core::keys::ServerKeys;
 use passlink_core::ports::{Clock, Entropy};
-use passlink_core::secret::{Key, Secret, ServerKeys};
+use passlink_core::secret::{Key, Secret};
 use passlink_core::time::Timestamp;
 use serde::{Deserialize, Serialize};
 

@@ -9,55 +9,18 @@
 
 use std::time::Duration;
 
-use super::{App, UserTx};
-use crate::code::CodeState;
-use crate::error::{Error, Kind, Result};
-use crate::event::{Event, OutboxJob};
-use crate::ports::Entropy;
+use super::App;
+use super::config::{DeliveryPolicy, backoff};
+use super::links::default_link_template;
+use super::tx::Tx;
+use crate::code::{CodeState, CodeView};
+use crate::error::{Error, Result};
+use crate::event::{Event, HumanProfile, OutboxJob};
 use crate::secret::Secret;
-use crate::store::{JobState, OutboxUpdate};
+use crate::store::{Commit, JobState, OutboxUpdate};
 use crate::template::{self, LinkData};
 use crate::time::Timestamp;
-use crate::view::{Change, UserState};
-
-/// How the worker retries. ZITADEL's notification worker has the same knobs.
-#[derive(Debug, Clone)]
-pub struct DeliveryPolicy {
-    /// How long a leased job belongs to its worker; a job of a worker that died is taken over
-    /// after this.
-    pub lease: Duration,
-    /// Attempts before a job is given up.
-    pub max_attempts: u32,
-    /// Age (from the link request) after which a job is given up.
-    pub max_age: Duration,
-    /// Delay after the first failure; doubles per failure up to `max_backoff`.
-    pub min_backoff: Duration,
-    pub max_backoff: Duration,
-}
-
-impl Default for DeliveryPolicy {
-    fn default() -> Self {
-        DeliveryPolicy {
-            lease: Duration::from_secs(60),
-            max_attempts: 20,
-            max_age: Duration::from_secs(3600),
-            min_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(300),
-        }
-    }
-}
-
-/// The delay before attempt `failures + 1`: `min · 2^(failures-1)`, capped at `max`, times a
-/// random factor in [0.5, 1.0) ("equal jitter"), so workers that failed together do not retry in
-/// lockstep.
-pub fn backoff(policy: &DeliveryPolicy, failures: u32, entropy: &dyn Entropy) -> Duration {
-    let exp = failures.saturating_sub(1).min(30);
-    let base = policy.min_backoff.saturating_mul(1u32 << exp).min(policy.max_backoff);
-    let mut b = [0u8; 2];
-    entropy.fill(&mut b);
-    let r = f64::from(u16::from_le_bytes(b)) / 65536.0; // [0, 1)
-    base.mul_f64(0.5 + r / 2.0)
-}
+use crate::view::{UserState, UserView};
 
 /// A message ready to send: who gets it, and the link (a secret: it carries the code).
 #[derive(Debug, Clone)]
@@ -94,12 +57,116 @@ pub enum Failed {
     Abandoned,
 }
 
-/// The hosted registration page, the default link (DESIGN section 4).
-pub fn default_link_template(external_url: &str) -> String {
-    format!(
-        "{}/ui/passkey/register?userID={{{{.UserID}}}}&orgID={{{{.OrgID}}}}&codeID={{{{.CodeID}}}}&code={{{{.Code}}}}",
-        external_url.trim_end_matches('/')
-    )
+/// What a leased job calls for, decided on the job, its code and its user.
+#[derive(Debug, PartialEq)]
+enum Next<'a> {
+    /// Send it to this human, whose code expires at the given time.
+    Send(&'a HumanProfile, Timestamp),
+    /// Sent already (the worker died between sending and recording, or another worker finished
+    /// it): mark the job delivered.
+    AlreadySent,
+    /// Give it up: (reason recorded, why for the log).
+    Abandon(&'static str, &'static str),
+}
+
+fn decide_prepare<'a>(
+    job: &OutboxJob,
+    code: Option<&CodeView>,
+    user: Option<&'a UserView>,
+    now: Timestamp,
+) -> Next<'a> {
+    let (Some(code), Some(user)) = (code, user) else {
+        return Next::Abandon("the user or the code no longer exists", "user or code gone");
+    };
+    match code.state {
+        CodeState::Requested => {}
+        CodeState::Active | CodeState::Consumed | CodeState::Locked => return Next::AlreadySent,
+        CodeState::Revoked => return Next::Abandon("the code was revoked", "code revoked"),
+    }
+    if now >= job.not_after || now >= code.expires_at {
+        return Next::Abandon("the code expired before it could be delivered", "code expired");
+    }
+    match (&user.kind, user.state) {
+        (crate::view::UserKind::Human(h), UserState::Active) if !h.email.is_empty() => {
+            if job.sealed_code.is_none() {
+                return Next::Abandon("the job holds no code", "no code");
+            }
+            Next::Send(h, code.expires_at)
+        }
+        _ => Next::Abandon(
+            "the user is not an active human with an email address",
+            "user cannot receive email",
+        ),
+    }
+}
+
+/// The provider accepted the message: `code.sent` (folded: the code becomes usable) unless the
+/// code moved on, and the job delivered with its sealed code erased.
+fn decide_succeeded(
+    job: &OutboxJob,
+    code: Option<CodeView>,
+    user: Option<UserView>,
+    now: Timestamp,
+) -> Commit {
+    let mut commit = match (code, user) {
+        (Some(code), Some(user)) if code.state == CodeState::Requested => {
+            let mut tx = Tx::on_user(now, "", &user);
+            tx.load_code(code);
+            tx.record_user(&user.id, Event::PasskeyCodeSent { id: job.code_id.clone() });
+            tx.into_commit()
+        }
+        _ => Commit::default(),
+    };
+    commit.outbox_updates.push(final_update(job, JobState::Delivered, now, None));
+    commit
+}
+
+/// A failed attempt: retry after `delay`, or give up (with the reason to record).
+fn decide_failed(
+    job: &OutboxJob,
+    policy: &DeliveryPolicy,
+    reason: &str,
+    permanent: bool,
+    now: Timestamp,
+    delay: Duration,
+) -> std::result::Result<OutboxUpdate, Box<(OutboxJob, String)>> {
+    let attempts = job.attempts.saturating_add(1);
+    let next = now.plus(delay);
+    let too_old = next >= job.created_at.plus(policy.max_age);
+    let mut j = job.clone();
+    j.attempts = attempts;
+    if permanent || attempts >= policy.max_attempts || too_old || next >= job.not_after {
+        let why = if permanent {
+            format!("permanent failure: {reason}")
+        } else if attempts >= policy.max_attempts {
+            format!("gave up after {attempts} attempts: {reason}")
+        } else {
+            format!("gave up, the link would be too old to send: {reason}")
+        };
+        return Err(Box::new((j, why)));
+    }
+    Ok(OutboxUpdate {
+        job: j,
+        state: JobState::Pending,
+        next_attempt_at: next,
+        last_error: Some(reason.to_string()),
+    })
+}
+
+/// Give a job up: `code.send.failed` with the reason (unless the user is gone), the job
+/// abandoned, its sealed code erased.
+fn decide_abandon(job: &OutboxJob, user: Option<UserView>, reason: &str, now: Timestamp) -> Commit {
+    let mut commit = match user {
+        Some(user) if user.state != UserState::Deleted => {
+            let mut tx = Tx::on_user(now, "", &user);
+            let ev = Event::PasskeyCodeSendFailed { id: job.code_id.clone(), reason: reason.to_string() };
+            tx.record_user(&user.id, ev);
+            tx.into_commit()
+        }
+        _ => Commit::default(),
+    };
+    commit.outbox_updates.push(final_update(job, JobState::Abandoned, now, Some(reason)));
+    commit
 }
 
 impl App {
@@ -110,24 +177,6 @@ impl App {
 
     pub fn delivery_policy(&self) -> &DeliveryPolicy {
         &self.cfg.delivery
-    }
-
-    /// The hosted page's link for these values (what the default email carries), for the QR
-    /// code of the page. Values must be plain ids and codes (letters, digits, `-`, `_`).
-    pub fn hosted_link(&self, user_id: &str, org_id: &str, code_id: &str, code: &Secret) -> Result<String> {
-        for (field, v) in
-            [("userID", user_id), ("orgID", org_id), ("codeID", code_id), ("code", code.expose())]
-        {
-            let plain = v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if v.is_empty() || v.len() > 200 || !plain {
-                return Err(Error::new(Kind::InvalidArgument, "UI-qr1nv", "Errors.Invalid.Argument")
-                    .with_cause(format!("{field} is not a plain id")));
-            }
-        }
-        template::render(
-            &default_link_template(&self.cfg.issuer),
-            &LinkData { user_id, org_id, code_id, code: code.expose() },
-        )
     }
 
     /// Lease due jobs to `owner` for [`DeliveryPolicy::lease`].
@@ -142,37 +191,23 @@ impl App {
         let now = self.now();
         let code = self.deps.store.code(&job.code_id).await?;
         let user = self.deps.store.user(&job.user_id).await?;
-        let (Some(code), Some(user)) = (code, user) else {
-            self.abandon(job, "the user or the code no longer exists").await?;
-            return Ok(Prepared::Finished("user or code gone"));
-        };
-        match code.state {
-            CodeState::Requested => {}
-            CodeState::Active | CodeState::Consumed | CodeState::Locked => {
-                // Sent already (the worker died between sending and recording, or another
-                // worker finished it): nothing more to do.
-                self.finish(job, JobState::Delivered, None).await?;
+        let (human, expires_at) = match decide_prepare(job, code.as_ref(), user.as_ref(), now) {
+            Next::Send(human, expires_at) => (human, expires_at),
+            Next::AlreadySent => {
+                let commit = Commit {
+                    outbox_updates: vec![final_update(job, JobState::Delivered, self.now(), None)],
+                    ..Default::default()
+                };
+                self.deps.store.commit(commit).await?;
                 return Ok(Prepared::Finished("already sent"));
             }
-            CodeState::Revoked => {
-                self.abandon(job, "the code was revoked").await?;
-                return Ok(Prepared::Finished("code revoked"));
-            }
-        }
-        if now >= job.not_after || now >= code.expires_at {
-            self.abandon(job, "the code expired before it could be delivered").await?;
-            return Ok(Prepared::Finished("code expired"));
-        }
-        let human = match (&user.kind, user.state) {
-            (crate::view::UserKind::Human(h), UserState::Active) if !h.email.is_empty() => h,
-            _ => {
-                self.abandon(job, "the user is not an active human with an email address").await?;
-                return Ok(Prepared::Finished("user cannot receive email"));
+            Next::Abandon(reason, why) => {
+                self.abandon(job, reason).await?;
+                return Ok(Prepared::Finished(why));
             }
         };
         let Some(sealed) = &job.sealed_code else {
-            self.abandon(job, "the job holds no code").await?;
-            return Ok(Prepared::Finished("no code"));
+            return Err(Error::internal("the job holds no code"));
         };
         let plain = self.deps.keys.open(sealed, job.id.as_bytes())?;
         let code_value = Secret::new(String::from_utf8(plain).map_err(Error::internal)?);
@@ -201,7 +236,7 @@ impl App {
             display_name: human.effective_display_name(),
             preferred_language: human.preferred_language.clone(),
             link: Secret::new(link),
-            expires_at: code.expires_at,
+            expires_at,
         })))
     }
 
@@ -210,87 +245,38 @@ impl App {
     pub async fn delivery_succeeded(&self, job: &OutboxJob) -> Result<()> {
         let _lock = self.lock_aggregate(&job.user_id).await;
         retry!(self, async {
-            let now = self.now();
             let code = self.deps.store.code(&job.code_id).await?;
             let user = self.deps.store.user(&job.user_id).await?;
-            let mut commit = match (code, user) {
-                (Some(mut code), Some(user)) if code.state == CodeState::Requested => {
-                    let mut tx = UserTx::new(now, "", &user);
-                    let ev = Event::PasskeyCodeSent { id: job.code_id.clone() };
-                    tx.record(ev.clone());
-                    code.apply(&ev);
-                    tx.tx.commit.changes.push(Change::Code(code));
-                    tx.into_commit()
-                }
-                _ => crate::store::Commit::default(),
-            };
-            commit.outbox_updates.push(final_update(job, JobState::Delivered, now, None));
-            self.deps.store.commit(commit).await
+            self.deps.store.commit(decide_succeeded(job, code, user, self.now())).await
         })
     }
 
     /// An attempt failed: retry later with backoff, or give up (`permanent`, too many attempts,
     /// too old, or the code expires before the next attempt).
     pub async fn delivery_failed(&self, job: &OutboxJob, reason: &str, permanent: bool) -> Result<Failed> {
-        let now = self.now();
         let policy = &self.cfg.delivery;
-        let attempts = job.attempts.saturating_add(1);
-        let next = now.plus(backoff(policy, attempts, &*self.deps.entropy));
-        let too_old = next >= job.created_at.plus(policy.max_age);
-        if permanent || attempts >= policy.max_attempts || too_old || next >= job.not_after {
-            let why = if permanent {
-                format!("permanent failure: {reason}")
-            } else if attempts >= policy.max_attempts {
-                format!("gave up after {attempts} attempts: {reason}")
-            } else {
-                format!("gave up, the link would be too old to send: {reason}")
-            };
-            let mut j = job.clone();
-            j.attempts = attempts;
-            self.abandon(&j, &why).await?;
-            return Ok(Failed::Abandoned);
+        let delay = backoff(policy, job.attempts.saturating_add(1), &*self.deps.entropy);
+        match decide_failed(job, policy, reason, permanent, self.now(), delay) {
+            Ok(update) => {
+                let next = update.next_attempt_at;
+                self.deps.store.commit(Commit { outbox_updates: vec![update], ..Default::default() }).await?;
+                Ok(Failed::RetryAt(next))
+            }
+            Err(give_up) => {
+                let (job, why) = *give_up;
+                self.abandon(&job, &why).await?;
+                Ok(Failed::Abandoned)
+            }
         }
-        let mut j = job.clone();
-        j.attempts = attempts;
-        let update = OutboxUpdate {
-            job: j,
-            state: JobState::Pending,
-            next_attempt_at: next,
-            last_error: Some(reason.to_string()),
-        };
-        let commit = crate::store::Commit { outbox_updates: vec![update], ..Default::default() };
-        self.deps.store.commit(commit).await?;
-        Ok(Failed::RetryAt(next))
     }
 
     /// Give a job up: `code.send.failed` with the reason, job abandoned, sealed code erased.
     async fn abandon(&self, job: &OutboxJob, reason: &str) -> Result<()> {
         let _lock = self.lock_aggregate(&job.user_id).await;
         retry!(self, async {
-            let now = self.now();
             let user = self.deps.store.user(&job.user_id).await?;
-            let mut commit = match user {
-                Some(user) if user.state != UserState::Deleted => {
-                    let mut tx = UserTx::new(now, "", &user);
-                    tx.record(Event::PasskeyCodeSendFailed {
-                        id: job.code_id.clone(),
-                        reason: reason.to_string(),
-                    });
-                    tx.into_commit()
-                }
-                _ => crate::store::Commit::default(),
-            };
-            commit.outbox_updates.push(final_update(job, JobState::Abandoned, now, Some(reason)));
-            self.deps.store.commit(commit).await
+            self.deps.store.commit(decide_abandon(job, user, reason, self.now())).await
         })
-    }
-
-    async fn finish(&self, job: &OutboxJob, state: JobState, reason: Option<&str>) -> Result<()> {
-        let commit = crate::store::Commit {
-            outbox_updates: vec![final_update(job, state, self.now(), reason)],
-            ..Default::default()
-        };
-        self.deps.store.commit(commit).await
     }
 }
 
@@ -301,47 +287,108 @@ fn final_update(job: &OutboxJob, state: JobState, now: Timestamp, reason: Option
     OutboxUpdate { job: j, state, next_attempt_at: now, last_error: reason.map(str::to_string) }
 }
 
-/// The error a link request gets when no delivery provider is configured (ZITADEL's id).
-pub fn no_provider() -> Error {
-    Error::new(Kind::FailedPrecondition, "MAIL-83nof", "Errors.Notification.Channels.NotPresent")
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{NOW, human, machine};
     use super::*;
-    use crate::ports::SeededEntropy;
+    use crate::view::Change;
 
-    #[test]
-    fn backoff_doubles_is_capped_and_jittered() {
-        let p = DeliveryPolicy {
-            min_backoff: Duration::from_secs(2),
-            max_backoff: Duration::from_secs(60),
-            ..DeliveryPolicy::default()
-        };
-        let e = SeededEntropy::new(7);
-        for failures in 1..40u32 {
-            let full = Duration::from_secs(2)
-                .saturating_mul(1u32 << (failures - 1).min(30))
-                .min(Duration::from_secs(60));
-            let d = backoff(&p, failures, &e);
-            assert!(
-                d >= full / 2 && d < full,
-                "failures {failures}: {d:?} not in [{:?}, {full:?})",
-                full / 2
-            );
+    fn job() -> OutboxJob {
+        let sealed = crate::secret::Sealed { key_id: "1".into(), nonce: "n".into(), ciphertext: "c".into() };
+        OutboxJob {
+            id: "j".into(),
+            kind: "passkey_registration_link".into(),
+            user_id: "u".into(),
+            org_id: "A".into(),
+            code_id: "c1".into(),
+            created_at: NOW,
+            not_after: NOW.plus(Duration::from_secs(3600)),
+            url_template: None,
+            sealed_code: Some(sealed),
+            attempts: 0,
         }
-        // Jitter: the same failure count gives different delays.
-        let ds: std::collections::HashSet<_> = (0..20).map(|_| backoff(&p, 3, &e)).collect();
-        assert!(ds.len() > 10);
+    }
+
+    fn code(state: CodeState) -> CodeView {
+        let c = crate::event::CodeRequested {
+            id: "c1".into(),
+            code_hash: "h".into(),
+            expiry_secs: 3600,
+            url_template: None,
+            code_returned: false,
+        };
+        let r = crate::event::Recorded {
+            aggregate_kind: crate::event::AggregateKind::User,
+            aggregate_id: "u".into(),
+            sequence: 2,
+            created_at: NOW,
+            resource_owner: "A".into(),
+            creator: String::new(),
+            event: Event::PasskeyCodeRequested(c.clone()),
+        };
+        CodeView { state, ..CodeView::requested(&r, &c) }
     }
 
     #[test]
-    fn default_link_is_the_hosted_page() {
-        let t = default_link_template("https://id.example.com/");
-        let out = template::render(&t, &LinkData { user_id: "u", org_id: "o", code_id: "c", code: "X" });
-        assert_eq!(
-            out.ok().as_deref(),
-            Some("https://id.example.com/ui/passkey/register?userID=u&orgID=o&codeID=c&code=X")
+    fn what_a_leased_job_calls_for() {
+        let u = human("u", "A");
+        let requested = code(CodeState::Requested);
+        assert!(
+            matches!(decide_prepare(&job(), Some(&requested), Some(&u), NOW), Next::Send(h, _) if h.email == "ada@example.com")
         );
+        assert_eq!(decide_prepare(&job(), Some(&code(CodeState::Active)), Some(&u), NOW), Next::AlreadySent);
+        let later = NOW.plus(Duration::from_secs(3600));
+        assert!(matches!(
+            decide_prepare(&job(), Some(&requested), Some(&u), later),
+            Next::Abandon(_, "code expired")
+        ));
+        assert!(matches!(decide_prepare(&job(), None, Some(&u), NOW), Next::Abandon(_, "user or code gone")));
+        assert!(matches!(
+            decide_prepare(&job(), Some(&code(CodeState::Revoked)), Some(&u), NOW),
+            Next::Abandon(_, "code revoked")
+        ));
+        let m = machine("u", "A");
+        assert!(matches!(
+            decide_prepare(&job(), Some(&requested), Some(&m), NOW),
+            Next::Abandon(_, "user cannot receive email")
+        ));
+    }
+
+    #[test]
+    fn success_activates_the_code_and_erases_the_sealed_code() {
+        let c = decide_succeeded(&job(), Some(code(CodeState::Requested)), Some(human("u", "A")), NOW);
+        assert_eq!(c.events[0].event, Event::PasskeyCodeSent { id: "c1".into() });
+        assert!(c.changes.iter().any(|ch| matches!(ch, Change::Code(c) if c.state == CodeState::Active)));
+        assert_eq!(c.outbox_updates[0].state, JobState::Delivered);
+        assert!(c.outbox_updates[0].job.sealed_code.is_none());
+        let again = decide_succeeded(&job(), Some(code(CodeState::Active)), Some(human("u", "A")), NOW);
+        assert!(again.events.is_empty() && again.outbox_updates.len() == 1);
+    }
+
+    #[test]
+    fn failures_retry_then_give_up() {
+        let p = DeliveryPolicy::default();
+        let d = Duration::from_secs(1);
+        let retry = decide_failed(&job(), &p, "timeout", false, NOW, d).unwrap();
+        assert_eq!(
+            (retry.job.attempts, retry.next_attempt_at, retry.state),
+            (1, NOW.plus(d), JobState::Pending)
+        );
+        let (_, why) = *decide_failed(&job(), &p, "550", true, NOW, d).unwrap_err();
+        assert_eq!(why, "permanent failure: 550");
+        let last = OutboxJob { attempts: p.max_attempts - 1, ..job() };
+        assert_eq!(
+            decide_failed(&last, &p, "x", false, NOW, d).unwrap_err().1,
+            "gave up after 20 attempts: x"
+        );
+        let (_, why) = *decide_failed(&job(), &p, "x", false, NOW, Duration::from_secs(3600)).unwrap_err();
+        assert!(why.starts_with("gave up, the link would be too old"));
+        let c = decide_abandon(&job(), Some(human("u", "A")), "why", NOW);
+        assert_eq!(c.events[0].event, Event::PasskeyCodeSendFailed { id: "c1".into(), reason: "why".into() });
+        assert_eq!(
+            (c.outbox_updates[0].state, c.outbox_updates[0].last_error.as_deref()),
+            (JobState::Abandoned, Some("why"))
+        );
+        assert!(decide_abandon(&job(), None, "why", NOW).events.is_empty());
     }
 }

@@ -1,21 +1,23 @@
-//! The passkey use cases: RegisterPasskey, VerifyPasskeyRegistration, ListPasskeys,
-//! RemovePasskey, and the hosted page's "who is enrolling" look-up.
+//! The passkey ceremony: RegisterPasskey, VerifyPasskeyRegistration, ListPasskeys, RemovePasskey.
 //!
 //! Authorization: a registration code authorizes registering for its user without any token
-//! (DESIGN 2.4: the code is consumed when a passkey is verified with it, three wrong checks lock
-//! it, every code failure is `COMMAND-Eeb2a`). Without a code the caller must be the user or hold
+//! (DESIGN 2.4: the code is consumed when a passkey is verified with it, in the same commit; see
+//! [`super::codes`] for the checks). Without a code the caller must be the user or hold
 //! `user.credential.write` in the user's organization.
 
-use super::{App, Caller, Details, UserTx, unauthenticated, user_not_found};
+use super::codes::authorize_on_user;
+use super::tx::Tx;
+use super::{App, Caller, Details, not_active, not_human, unauthenticated};
 use crate::code::{CodeView, Rejection, invalid_code_error};
 use crate::error::{Error, Kind, Result};
-use crate::event::{AggregateKind, Event};
-use crate::passkey::{Attachment, PasskeyState, PasskeyView, fold};
-use crate::permission::{self as perm, require_in, require_somewhere};
+use crate::event::{AggregateKind, Event, HumanProfile};
+use crate::passkey::{Attachment, PasskeyState, PasskeyView, Verified, fold};
+use crate::permission as perm;
 use crate::secret::Secret;
 use crate::store::UniqueClaim;
+use crate::time::Timestamp;
 use crate::validate;
-use crate::view::{Change, UserState, UserView};
+use crate::view::{UserState, UserView};
 
 /// RegisterPasskey's input.
 #[derive(Debug, Clone)]
@@ -41,74 +43,116 @@ pub struct PasskeyListed {
     pub name: String,
 }
 
-/// Who a registration link enrolls (for the hosted page).
-#[derive(Debug, Clone)]
-pub struct RegistrationInfo {
-    pub display_name: String,
-    pub login_name: String,
-}
-
 fn passkey_not_found() -> Error {
     Error::new(Kind::NotFound, "COMMAND-mKGo3", "Errors.User.MFA.Passwordless.NotExisting")
 }
 
-fn hex_decode(s: &str) -> Vec<u8> {
-    (0..s.len() / 2).filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()).collect()
+/// The human a passkey is registered for: an active human user.
+fn registrant(user: &UserView) -> Result<&HumanProfile> {
+    let human = user.human().ok_or_else(not_human)?;
+    if user.state != UserState::Active {
+        return Err(not_active());
+    }
+    Ok(human)
+}
+
+/// Credential ids of the READY passkeys (excluded from a new registration).
+fn ready_credentials(passkeys: &[PasskeyView]) -> Vec<String> {
+    passkeys.iter().filter(|p| p.state == PasskeyState::Ready).filter_map(|p| p.cred_id.clone()).collect()
+}
+
+/// RegisterPasskey, once the ceremony started: the pending passkey (`…token.added`) with its
+/// ceremony state; starting again with the same code replaces the pending registration.
+fn decide_register(
+    user: &UserView,
+    passkeys: &[PasskeyView],
+    code_id: Option<String>,
+    started: (&str, &str, String),
+    creator: &str,
+    now: Timestamp,
+) -> Tx {
+    let (passkey_id, rp_id, registration_state) = started;
+    let mut tx = Tx::on_user(now, creator, user);
+    let replaced = passkeys
+        .iter()
+        .filter(|p| p.state == PasskeyState::NotReady && code_id.is_some() && p.code_id == code_id);
+    for old in replaced {
+        tx.record_user(&user.id, Event::PasskeyRemoved { id: old.id.clone() });
+    }
+    let ev = Event::PasskeyAdded { id: passkey_id.into(), rp_id: rp_id.into(), code_id, registration_state };
+    tx.record_user(&user.id, ev);
+    tx
+}
+
+/// The pending passkey a verification answers.
+fn pending(passkeys: Vec<PasskeyView>, passkey_id: &str) -> Result<PasskeyView> {
+    passkeys
+        .into_iter()
+        .find(|p| p.id == passkey_id && p.state == PasskeyState::NotReady)
+        .ok_or_else(passkey_not_found)
+}
+
+/// VerifyPasskeyRegistration, once the credential verified: `…token.verified`, the code's
+/// `check.succeeded` (consumed) when it was started with one, and the credential id's claim.
+fn decide_verify(
+    user: &UserView,
+    pending: &PasskeyView,
+    code: Option<CodeView>,
+    verified: Verified,
+    name: &str,
+    creator: &str,
+    now: Timestamp,
+) -> Tx {
+    let mut tx = Tx::on_user(now, creator, user);
+    tx.record_user(
+        &user.id,
+        Event::PasskeyVerified {
+            id: pending.id.clone(),
+            name: name.to_string(),
+            cred_id: verified.cred_id.clone(),
+            credential: verified.credential,
+        },
+    );
+    if let Some(code) = code {
+        let id = code.id.clone();
+        tx.load_code(code);
+        tx.record_user(&user.id, Event::PasskeyCodeCheckSucceeded { id });
+    }
+    tx.commit.claims.push(UniqueClaim {
+        kind: "webauthn_credential",
+        value: verified.cred_id,
+        taken: Error::new(Kind::AlreadyExists, "WEBAUTHN-dup1c", "Errors.User.WebAuthN.CredentialExists"),
+    });
+    tx
+}
+
+/// RemovePasskey: a pending or READY passkey; its credential id may be registered again.
+fn decide_remove(
+    user: &UserView,
+    passkeys: Vec<PasskeyView>,
+    passkey_id: &str,
+    creator: &str,
+    now: Timestamp,
+) -> Result<Tx> {
+    let passkey = passkeys
+        .into_iter()
+        .find(|p| p.id == passkey_id && p.state != PasskeyState::Removed)
+        .ok_or_else(passkey_not_found)?;
+    let mut tx = Tx::on_user(now, creator, user);
+    tx.record_user(&user.id, Event::PasskeyRemoved { id: passkey.id.clone() });
+    if let Some(cred) = passkey.cred_id {
+        tx.commit.released.push(("webauthn_credential", cred));
+    }
+    Ok(tx)
+}
+
+fn creator(caller: Option<&Caller>) -> &str {
+    caller.map(Caller::user_id).unwrap_or_default()
 }
 
 impl App {
-    /// Self-service, or `permission` in the user's organization (else 403/404 by the rule).
-    fn authorize_on_user(&self, caller: Option<&Caller>, user: &UserView, permission: &str) -> Result<()> {
-        let caller = caller.ok_or_else(unauthenticated)?;
-        if caller.principal.user_id == user.id {
-            return Ok(());
-        }
-        let ms = &caller.principal.memberships;
-        require_somewhere(ms, permission)?;
-        require_in(ms, permission, &user.org_id, user_not_found)
-    }
-
-    /// Check a presented code for `user`. A wrong value for this user's code is recorded
-    /// (`check.failed`, three lock the code); every refusal answers `COMMAND-Eeb2a`.
-    async fn check_code(&self, user: &UserView, code_id: &str, code: &Secret) -> Result<CodeView> {
-        let now = self.now();
-        let Some(view) = self.deps.store.code(code_id).await? else {
-            return Err(invalid_code_error(Rejection::Unknown));
-        };
-        let matches = self.deps.keys.code_matches(code_id, code, &hex_decode(&view.code_hash));
-        match view.check(&user.id, now, matches) {
-            Ok(()) => Ok(view),
-            Err(reason) => {
-                if reason == Rejection::Wrong {
-                    let mut tx = UserTx::new(now, "", user);
-                    let ev = Event::PasskeyCodeCheckFailed { id: code_id.to_string() };
-                    tx.record(ev.clone());
-                    let mut code_after = view.clone();
-                    code_after.apply(&ev);
-                    tx.tx.commit.changes.push(Change::Code(code_after));
-                    self.deps.store.commit(tx.into_commit()).await?;
-                }
-                Err(invalid_code_error(reason))
-            }
-        }
-    }
-
-    /// The hosted page's look-up: who does this link enroll? Checks (and counts) the code.
-    pub async fn registration_info(
-        &self,
-        user_id: &str,
-        code_id: &str,
-        code: &Secret,
-    ) -> Result<RegistrationInfo> {
-        validate::runes_between("RegistrationInfo", "UserId", user_id, 1, 200)?;
-        let _lock = self.lock_aggregate(user_id).await;
-        let user = self.visible_user(user_id).await?;
-        self.check_code(&user, code_id, code).await?;
-        let human = user.human().ok_or_else(user_not_found)?;
-        Ok(RegistrationInfo {
-            display_name: human.effective_display_name(),
-            login_name: user.username.clone(),
-        })
+    async fn passkeys_of(&self, user: &UserView) -> Result<Vec<PasskeyView>> {
+        Ok(fold(&self.deps.store.events_of(AggregateKind::User, &user.id).await?))
     }
 
     /// RegisterPasskey: start a registration; returns the creation options.
@@ -134,57 +178,28 @@ impl App {
             let code = match &req.code {
                 Some((id, code)) => Some(self.check_code(&user, id, code).await?),
                 None => {
-                    self.authorize_on_user(caller, &user, perm::USER_CREDENTIAL_WRITE)?;
+                    authorize_on_user(caller, &user, perm::USER_CREDENTIAL_WRITE)?;
                     None
                 }
             };
-            let Some(human) = user.human() else {
-                return Err(Error::new(Kind::FailedPrecondition, "COMMAND-xu3Ag", "Errors.User.NotHuman"));
-            };
-            if user.state != UserState::Active {
-                return Err(Error::new(Kind::FailedPrecondition, "COMMAND-Nd7ah", "Errors.User.NotActive"));
-            }
-            let events = self.deps.store.events_of(AggregateKind::User, &user.id).await?;
-            let passkeys = fold(&events);
-            let exclude = passkeys
-                .iter()
-                .filter(|p| p.state == PasskeyState::Ready)
-                .filter_map(|p| p.cred_id.clone())
-                .collect();
+            let human = registrant(&user)?;
+            let passkeys = self.passkeys_of(&user).await?;
             let handle = self.deps.keys.user_handle(&user.id);
             let (options, state) = self.deps.webauthn.start(
                 &rp_id,
                 &handle,
                 &user.username,
                 &human.effective_display_name(),
-                exclude,
+                ready_credentials(&passkeys),
                 req.attachment,
             )?;
-            let now = self.now();
-            let creator = caller.map(|c| c.principal.user_id.as_str()).unwrap_or_default();
-            let mut tx = UserTx::new(now, creator, &user);
-            let code_id = code.as_ref().map(|c| c.id.clone());
-            // Starting again with the same code replaces the pending registration.
-            for old in passkeys
-                .iter()
-                .filter(|p| p.state == PasskeyState::NotReady && code_id.is_some() && p.code_id == code_id)
-            {
-                tx.record(Event::PasskeyRemoved { id: old.id.clone() });
-            }
-            let passkey_id = self.deps.ids.next_id();
-            tx.record(Event::PasskeyAdded {
-                id: passkey_id.clone(),
-                rp_id: rp_id.clone(),
-                code_id,
-                registration_state: state,
-            });
-            let details = tx.details();
+            let passkey_id = self.next_id();
+            let code_id = code.map(|c| c.id);
+            let started = (passkey_id.as_str(), rp_id.as_str(), state);
+            let tx = decide_register(&user, &passkeys, code_id, started, creator(caller), self.now());
+            let details = tx.user_details(&user.id);
             self.deps.store.commit(tx.into_commit()).await?;
-            Ok::<_, Error>(PasskeyStarted {
-                details,
-                passkey_id: passkey_id.clone(),
-                options: options.clone(),
-            })
+            Ok::<_, Error>(PasskeyStarted { details, passkey_id, options })
         })
     }
 
@@ -208,56 +223,25 @@ impl App {
         let _lock = self.lock_aggregate(user_id).await;
         retry!(self, async {
             let user = self.visible_user(user_id).await?;
-            let events = self.deps.store.events_of(AggregateKind::User, &user.id).await?;
-            let pending: PasskeyView = fold(&events)
-                .into_iter()
-                .find(|p| p.id == passkey_id && p.state == PasskeyState::NotReady)
-                .ok_or_else(passkey_not_found)?;
+            let pending = pending(self.passkeys_of(&user).await?, passkey_id)?;
             let code = match &pending.code_id {
                 // The challenge only the browser that started the ceremony knows authorizes the
                 // answer; the code must still be usable (not consumed, locked or expired).
                 Some(code_id) => {
-                    let view = self
-                        .deps
-                        .store
-                        .code(code_id)
-                        .await?
-                        .ok_or_else(|| invalid_code_error(Rejection::Unknown))?;
+                    let view = self.deps.store.code(code_id).await?;
+                    let view = view.ok_or_else(|| invalid_code_error(Rejection::Unknown))?;
                     view.check(&user.id, self.now(), true).map_err(invalid_code_error)?;
                     Some(view)
                 }
                 None => {
-                    self.authorize_on_user(caller, &user, perm::USER_CREDENTIAL_WRITE)?;
+                    authorize_on_user(caller, &user, perm::USER_CREDENTIAL_WRITE)?;
                     None
                 }
             };
             let verified =
                 self.deps.webauthn.finish(&pending.rp_id, credential, &pending.registration_state)?;
-            let now = self.now();
-            let creator = caller.map(|c| c.principal.user_id.as_str()).unwrap_or_default();
-            let mut tx = UserTx::new(now, creator, &user);
-            tx.record(Event::PasskeyVerified {
-                id: pending.id.clone(),
-                name: name.to_string(),
-                cred_id: verified.cred_id.clone(),
-                credential: verified.credential.clone(),
-            });
-            if let Some(mut view) = code.clone() {
-                let ev = Event::PasskeyCodeCheckSucceeded { id: view.id.clone() };
-                tx.record(ev.clone());
-                view.apply(&ev);
-                tx.tx.commit.changes.push(Change::Code(view));
-            }
-            tx.tx.commit.claims.push(UniqueClaim {
-                kind: "webauthn_credential",
-                value: verified.cred_id.clone(),
-                taken: Error::new(
-                    Kind::AlreadyExists,
-                    "WEBAUTHN-dup1c",
-                    "Errors.User.WebAuthN.CredentialExists",
-                ),
-            });
-            let details = tx.details();
+            let tx = decide_verify(&user, &pending, code, verified, name, creator(caller), self.now());
+            let details = tx.user_details(&user.id);
             self.deps.store.commit(tx.into_commit()).await?;
             Ok::<_, Error>(details)
         })
@@ -272,9 +256,10 @@ impl App {
         validate::runes_between("ListPasskeysRequest", "UserId", user_id, 1, 200)?;
         caller.ok_or_else(unauthenticated)?;
         let user = self.visible_user(user_id).await?;
-        self.authorize_on_user(caller, &user, perm::USER_READ)?;
-        let events = self.deps.store.events_of(AggregateKind::User, &user.id).await?;
-        let listed = fold(&events)
+        authorize_on_user(caller, &user, perm::USER_READ)?;
+        let listed = self
+            .passkeys_of(&user)
+            .await?
             .into_iter()
             .filter(|p| p.state == PasskeyState::Ready)
             .map(|p| PasskeyListed { id: p.id, name: p.name })
@@ -296,22 +281,117 @@ impl App {
         let _lock = self.lock_aggregate(user_id).await;
         retry!(self, async {
             let user = self.visible_user(user_id).await?;
-            self.authorize_on_user(caller, &user, perm::USER_CREDENTIAL_WRITE)?;
-            let events = self.deps.store.events_of(AggregateKind::User, &user.id).await?;
-            let passkey = fold(&events)
-                .into_iter()
-                .find(|p| p.id == passkey_id && p.state != PasskeyState::Removed)
-                .ok_or_else(passkey_not_found)?;
-            let now = self.now();
-            let creator = caller.map(|c| c.principal.user_id.as_str()).unwrap_or_default();
-            let mut tx = UserTx::new(now, creator, &user);
-            tx.record(Event::PasskeyRemoved { id: passkey.id.clone() });
-            if let Some(cred) = &passkey.cred_id {
-                tx.tx.commit.released.push(("webauthn_credential", cred.clone()));
-            }
-            let details = tx.details();
+            authorize_on_user(caller, &user, perm::USER_CREDENTIAL_WRITE)?;
+            let tx = decide_remove(
+                &user,
+                self.passkeys_of(&user).await?,
+                passkey_id,
+                creator(caller),
+                self.now(),
+            )?;
+            let details = tx.user_details(&user.id);
             self.deps.store.commit(tx.into_commit()).await?;
             Ok::<_, Error>(details)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{NOW, human, machine};
+    use super::*;
+    use crate::code::CodeState;
+    use crate::event::{CodeRequested, Recorded};
+    use crate::view::Change;
+
+    fn passkey(id: &str, state: PasskeyState, code_id: Option<&str>, cred: Option<&str>) -> PasskeyView {
+        PasskeyView {
+            id: id.into(),
+            state,
+            name: String::new(),
+            rp_id: "localhost".into(),
+            code_id: code_id.map(str::to_string),
+            registration_state: "{}".into(),
+            credential: None,
+            cred_id: cred.map(str::to_string),
+            created_at: NOW,
+        }
+    }
+
+    #[test]
+    fn registering_replaces_the_pending_registration_of_the_same_code() {
+        let keys = vec![
+            passkey("p1", PasskeyState::NotReady, Some("c1"), None),
+            passkey("p2", PasskeyState::NotReady, Some("c2"), None),
+            passkey("p3", PasskeyState::Ready, None, Some("cred3")),
+        ];
+        assert_eq!(ready_credentials(&keys), vec!["cred3"]);
+        let c = decide_register(
+            &human("u", "A"),
+            &keys,
+            Some("c1".into()),
+            ("p4", "localhost", "s".into()),
+            "",
+            NOW,
+        )
+        .into_commit();
+        let types: Vec<_> = c.events.iter().map(|r| (r.sequence, r.event.type_name())).collect();
+        assert_eq!(
+            types,
+            vec![(2, "user.human.passwordless.token.removed"), (3, "user.human.passwordless.token.added")]
+        );
+        let c = decide_register(&human("u", "A"), &keys, None, ("p4", "localhost", "s".into()), "u", NOW)
+            .into_commit();
+        assert_eq!(c.events.len(), 1);
+    }
+
+    #[test]
+    fn only_active_humans_register() {
+        assert!(registrant(&human("u", "A")).is_ok());
+        assert_eq!(registrant(&machine("m", "A")).err().map(|e| e.id), Some("COMMAND-xu3Ag"));
+        let mut inactive = human("u", "A");
+        inactive.state = UserState::Inactive;
+        assert_eq!(registrant(&inactive).err().map(|e| e.id), Some("COMMAND-Nd7ah"));
+    }
+
+    #[test]
+    fn verifying_with_a_code_consumes_it_and_claims_the_credential() {
+        let c = CodeRequested {
+            id: "c1".into(),
+            code_hash: "h".into(),
+            expiry_secs: 60,
+            url_template: None,
+            code_returned: true,
+        };
+        let r = Recorded {
+            aggregate_kind: AggregateKind::User,
+            aggregate_id: "u".into(),
+            sequence: 2,
+            created_at: NOW,
+            resource_owner: "A".into(),
+            creator: String::new(),
+            event: Event::PasskeyCodeRequested(c.clone()),
+        };
+        let code = CodeView::requested(&r, &c);
+        let p = passkey("p1", PasskeyState::NotReady, Some("c1"), None);
+        let verified = Verified { cred_id: "cred".into(), credential: "{}".into() };
+        let commit = decide_verify(&human("u", "A"), &p, Some(code), verified, "key", "", NOW).into_commit();
+        assert_eq!(commit.events.len(), 2);
+        assert!(
+            commit.changes.iter().any(|ch| matches!(ch, Change::Code(c) if c.state == CodeState::Consumed))
+        );
+        assert_eq!(commit.claims[0].value, "cred");
+        assert!(pending(vec![passkey("p1", PasskeyState::Ready, None, None)], "p1").is_err());
+    }
+
+    #[test]
+    fn removing_releases_the_credential() {
+        let keys = vec![passkey("p1", PasskeyState::Ready, None, Some("cred"))];
+        let c = decide_remove(&human("u", "A"), keys.clone(), "p1", "u", NOW).unwrap().into_commit();
+        assert_eq!(c.released, vec![("webauthn_credential", "cred".to_string())]);
+        assert_eq!(
+            decide_remove(&human("u", "A"), keys, "p9", "u", NOW).err().map(|e| e.id),
+            Some("COMMAND-mKGo3")
+        );
     }
 }

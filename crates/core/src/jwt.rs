@@ -1,13 +1,11 @@
-//! OAuth2 for API callers, the pure parts: the server's RS256 signing keys and JWKS, access
-//! tokens (JWT) and their verification, machine keys and their key files, JWT-bearer assertions,
-//! and client-secret hashing (argon2id).
+//! JSON Web Tokens and RSA keys: the server's RS256 signing keys and JWKS, access tokens and
+//! their verification, machine users' key pairs and key files, and JWT-bearer assertions.
 //!
 //! Time is a parameter: jsonwebtoken checks signatures only; `exp`, `nbf`, `iat` and audiences
 //! are checked here against the `now` the caller passes in.
 
 use std::collections::HashSet;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -18,7 +16,7 @@ use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Kind, Result};
-use crate::ports::Entropy;
+use crate::ports::{Entropy, EntropyRng};
 use crate::secret::Secret;
 use crate::time::Timestamp;
 
@@ -26,31 +24,6 @@ use crate::time::Timestamp;
 pub const API_AUDIENCE_SCOPE: &str = "urn:zitadel:iam:org:project:id:zitadel:aud";
 /// The audience the API requires in access tokens.
 pub const API_AUDIENCE: &str = "zitadel";
-
-/// Adapts the core's entropy port to the `rand_core` traits RSA and argon2 want.
-pub struct EntropyRng<'a>(pub &'a dyn Entropy);
-
-impl rand_core::RngCore for EntropyRng<'_> {
-    fn next_u32(&mut self) -> u32 {
-        let mut b = [0u8; 4];
-        self.0.fill(&mut b);
-        u32::from_le_bytes(b)
-    }
-    fn next_u64(&mut self) -> u64 {
-        let mut b = [0u8; 8];
-        self.0.fill(&mut b);
-        u64::from_le_bytes(b)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        self.0.fill(dest);
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> std::result::Result<(), rand_core::Error> {
-        self.0.fill(dest);
-        Ok(())
-    }
-}
-
-impl rand_core::CryptoRng for EntropyRng<'_> {}
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
@@ -288,24 +261,6 @@ pub fn verify_assertion(
     Ok(claims)
 }
 
-/// A new client secret (256 bits, base64url) and its argon2id hash (PHC string).
-pub fn new_client_secret(entropy: &dyn Entropy) -> Result<(Secret, String)> {
-    let secret = crate::secret::generate_token(entropy);
-    let salt = SaltString::generate(&mut EntropyRng(entropy));
-    let hash = argon2::Argon2::default()
-        .hash_password(secret.expose().as_bytes(), &salt)
-        .map_err(Error::internal)?
-        .to_string();
-    Ok((secret, hash))
-}
-
-/// Does `presented` match the stored argon2 hash? (constant-time inside argon2)
-pub fn verify_client_secret(hash: &str, presented: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| argon2::Argon2::default().verify_password(presented.as_bytes(), &h).is_ok())
-        .unwrap_or(false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,15 +335,5 @@ mod tests {
         assert!(verify_assertion(&other_public, &good, iss, NOW).is_err());
         assert!(normalize_public_key(public.as_bytes()).is_ok());
         assert!(normalize_public_key(b"nope").is_err());
-    }
-
-    #[test]
-    fn client_secrets_are_hashed() {
-        let e = SeededEntropy::new(5);
-        let (secret, hash) = new_client_secret(&e).unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(!hash.contains(secret.expose()));
-        assert!(verify_client_secret(&hash, secret.expose()));
-        assert!(!verify_client_secret(&hash, "wrong"));
     }
 }

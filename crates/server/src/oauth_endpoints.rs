@@ -2,7 +2,8 @@
 //! `/.well-known/openid-configuration`, `/oauth/v2/keys` (JWKS), `/oauth/v2/token`
 //! (client_credentials with client_secret_basic / client_secret_post / private_key_jwt, and the
 //! JWT-bearer grant), `/oauth/v2/introspect` (RFC 7662) and `/oauth/v2/revoke` (RFC 7009).
-//! Errors follow RFC 6749: `{"error", "error_description"}` with 400/401/429.
+//! Errors follow RFC 6749: `{"error", "error_description"}`; the core's [`OAuthErrorKind`] picks
+//! the status here ([`status`]): 400, 401 `invalid_client`, 429 rate limited, 500/503 server errors.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
-use passlink_core::app::{App, ClientCredentials, OAuthError, TokenRequest};
+use passlink_core::app::{
+    App, CLIENT_FAILURE_WINDOW, ClientCredentials, OAuthError, OAuthErrorKind, TokenRequest,
+};
 use passlink_core::secret::Secret;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -25,17 +28,33 @@ fn no_store(mut r: Response) -> Response {
     r
 }
 
-fn error(e: &OAuthError) -> Response {
-    tracing::debug!(error = e.error, description = %e.description, "oauth request refused");
-    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut r = (status, Json(serde_json::json!({"error": e.error, "error_description": e.description})))
-        .into_response();
-    if e.status == 401 {
-        r.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"passlink\""));
+/// The HTTP status of an OAuth2 error kind (RFC 6749 section 5.2).
+fn status(kind: OAuthErrorKind) -> StatusCode {
+    match kind {
+        OAuthErrorKind::InvalidRequest
+        | OAuthErrorKind::InvalidGrant
+        | OAuthErrorKind::UnsupportedGrantType
+        | OAuthErrorKind::InvalidScope => StatusCode::BAD_REQUEST,
+        OAuthErrorKind::InvalidClient => StatusCode::UNAUTHORIZED,
+        OAuthErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        OAuthErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        OAuthErrorKind::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
     }
-    if e.status == 429 {
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+}
+
+fn error(e: &OAuthError) -> Response {
+    tracing::debug!(error = e.error(), description = %e.description, "oauth request refused");
+    let body = Json(serde_json::json!({"error": e.error(), "error_description": e.description}));
+    let mut r = (status(e.kind), body).into_response();
+    match e.kind {
+        OAuthErrorKind::InvalidClient => {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"passlink\""));
+        }
+        OAuthErrorKind::RateLimited => {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(CLIENT_FAILURE_WINDOW.as_secs()));
+        }
+        _ => {}
     }
     no_store(r)
 }
@@ -100,11 +119,10 @@ fn client(
         + usize::from(from_post.is_some())
         + usize::from(assertion.is_some());
     if methods > 1 {
-        return Err(OAuthError {
-            status: 400,
-            error: "invalid_request",
-            description: "use exactly one client authentication method".into(),
-        });
+        return Err(OAuthError::new(
+            OAuthErrorKind::InvalidRequest,
+            "use exactly one client authentication method",
+        ));
     }
     Ok(match (from_header.or(from_post), assertion) {
         (Some((client_id, secret)), _) => {
@@ -152,16 +170,13 @@ async fn with_client(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<(ClientCredentials, String), OAuthError> {
-    let creds = client(headers, form)?.ok_or_else(|| OAuthError {
-        status: 401,
-        error: "invalid_client",
-        description: "client authentication required".into(),
-    })?;
-    let token = form.get("token").filter(|t| !t.is_empty()).cloned().ok_or_else(|| OAuthError {
-        status: 400,
-        error: "invalid_request",
-        description: "missing token".into(),
-    })?;
+    let creds = client(headers, form)?
+        .ok_or_else(|| OAuthError::new(OAuthErrorKind::InvalidClient, "client authentication required"))?;
+    let token = form
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .cloned()
+        .ok_or_else(|| OAuthError::new(OAuthErrorKind::InvalidRequest, "missing token"))?;
     Ok((creds, token))
 }
 
@@ -204,7 +219,7 @@ async fn discovery(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
         "grant_types_supported": ["client_credentials", JWT_BEARER],
         "response_types_supported": ["token"],
         "subject_types_supported": ["public"],
-        "scopes_supported": ["openid", "profile", "email", passlink_core::oauth::API_AUDIENCE_SCOPE],
+        "scopes_supported": ["openid", "profile", "email", passlink_core::jwt::API_AUDIENCE_SCOPE],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
@@ -252,7 +267,16 @@ mod tests {
             ("client_id".to_string(), "a".to_string()),
             ("client_secret".to_string(), "b".to_string()),
         ]);
-        assert_eq!(client(&h, &form).err().map(|e| e.error), Some("invalid_request"));
+        assert_eq!(client(&h, &form).err().map(|e| e.error()), Some("invalid_request"));
         assert!(matches!(client(&HeaderMap::new(), &form), Ok(Some(ClientCredentials::Secret { .. }))));
+    }
+
+    #[test]
+    fn kinds_map_to_the_statuses_of_rfc_6749() {
+        assert_eq!(status(OAuthErrorKind::InvalidClient), StatusCode::UNAUTHORIZED);
+        assert_eq!(status(OAuthErrorKind::InvalidGrant), StatusCode::BAD_REQUEST);
+        assert_eq!(status(OAuthErrorKind::RateLimited), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(status(OAuthErrorKind::Unavailable), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(OAuthErrorKind::ServerError), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -1,0 +1,214 @@
+//! Building one command's [`Commit`]: events are recorded with the next sequence of their
+//! aggregate and folded (`apply`) into the read models the command loaded or creates; the
+//! folded views become the commit's read-model changes. No view is ever written by hand.
+
+use crate::code::CodeView;
+use crate::event::{AggregateKind, Event, Recorded};
+use crate::store::Commit;
+use crate::time::Timestamp;
+use crate::view::{Change, InstanceView, Membership, OrgView, PatView, UserView};
+
+use super::Details;
+
+/// The events of one command, numbered per aggregate, and the views they fold into.
+#[derive(Debug)]
+pub(crate) struct Tx {
+    now: Timestamp,
+    creator: String,
+    /// (kind, id, owner, sequence of the last event) of every aggregate written or loaded.
+    sequences: Vec<(AggregateKind, String, String, u64)>,
+    instance: Option<InstanceView>,
+    orgs: Vec<OrgView>,
+    users: Vec<UserView>,
+    memberships: Vec<Membership>,
+    pats: Vec<PatView>,
+    codes: Vec<CodeView>,
+    /// Events, claims, outbox jobs, released values; the changes are added by [`Tx::into_commit`].
+    pub commit: Commit,
+}
+
+impl Tx {
+    pub fn new(now: Timestamp, creator: &str) -> Tx {
+        Tx {
+            now,
+            creator: creator.to_string(),
+            sequences: Vec::new(),
+            instance: None,
+            orgs: Vec::new(),
+            users: Vec::new(),
+            memberships: Vec::new(),
+            pats: Vec::new(),
+            codes: Vec::new(),
+            commit: Commit::default(),
+        }
+    }
+
+    /// A transaction on one existing user (the common case).
+    pub fn on_user(now: Timestamp, creator: &str, user: &UserView) -> Tx {
+        let mut tx = Tx::new(now, creator);
+        tx.load_user(user.clone());
+        tx
+    }
+
+    fn track(&mut self, kind: AggregateKind, id: &str, owner: &str, sequence: u64) {
+        self.sequences.push((kind, id.to_string(), owner.to_string(), sequence));
+    }
+
+    /// Track a loaded instance: its events continue its sequence and fold into it.
+    pub fn load_instance(&mut self, v: InstanceView) {
+        self.track(AggregateKind::Instance, &v.id, &v.id, v.sequence);
+        self.instance = Some(v);
+    }
+
+    pub fn load_org(&mut self, v: OrgView) {
+        self.track(AggregateKind::Org, &v.id, &v.id, v.sequence);
+        self.orgs.push(v);
+    }
+
+    pub fn load_user(&mut self, v: UserView) {
+        self.track(AggregateKind::User, &v.id, &v.org_id, v.sequence);
+        self.users.push(v);
+    }
+
+    /// Track a loaded code (of a loaded user): the user's code events fold into it.
+    pub fn load_code(&mut self, v: CodeView) {
+        self.codes.push(v);
+    }
+
+    /// Track a loaded personal access token (of a loaded user).
+    pub fn load_pat(&mut self, v: PatView) {
+        self.pats.push(v);
+    }
+
+    /// Record `event` as the next event of the aggregate (a new aggregate starts at 1) and fold
+    /// it into the views it changes.
+    pub fn record(&mut self, kind: AggregateKind, id: &str, owner: &str, event: Event) -> Recorded {
+        let sequence = match self.sequences.iter_mut().find(|(k, i, _, _)| *k == kind && i == id) {
+            Some(entry) => {
+                entry.3 += 1;
+                entry.3
+            }
+            None => {
+                self.track(kind, id, owner, 1);
+                1
+            }
+        };
+        let r = Recorded {
+            aggregate_kind: kind,
+            aggregate_id: id.to_string(),
+            sequence,
+            created_at: self.now,
+            resource_owner: owner.to_string(),
+            creator: self.creator.clone(),
+            event,
+        };
+        self.fold(&r);
+        self.commit.events.push(r.clone());
+        r
+    }
+
+    /// Record the next event of a user tracked with [`Tx::load_user`] or created in this tx.
+    pub fn record_user(&mut self, user_id: &str, event: Event) -> Recorded {
+        let owner = self.owner_of(AggregateKind::User, user_id);
+        self.record(AggregateKind::User, user_id, &owner, event)
+    }
+
+    fn owner_of(&self, kind: AggregateKind, id: &str) -> String {
+        self.sequences
+            .iter()
+            .find(|(k, i, _, _)| *k == kind && i == id)
+            .map(|e| e.2.clone())
+            .unwrap_or_default()
+    }
+
+    fn fold(&mut self, r: &Recorded) {
+        let id = &r.aggregate_id;
+        match r.aggregate_kind {
+            AggregateKind::Instance => match InstanceView::created(r) {
+                Some(created) => self.instance = Some(created),
+                None => self.instance.iter_mut().filter(|v| v.id == *id).for_each(|v| v.apply(r)),
+            },
+            AggregateKind::Org => match OrgView::created(r) {
+                Some(created) => self.orgs.push(created),
+                None => self.orgs.iter_mut().filter(|o| o.id == *id).for_each(|o| o.apply(r)),
+            },
+            AggregateKind::User => {
+                match UserView::created(r) {
+                    Some(created) => self.users.push(created),
+                    None => self.users.iter_mut().filter(|u| u.id == *id).for_each(|u| u.apply(r)),
+                }
+                match (&r.event, PatView::added(r)) {
+                    (_, Some(pat)) => self.pats.push(pat),
+                    (Event::PasskeyCodeRequested(c), _) => self.codes.push(CodeView::requested(r, c)),
+                    _ => {
+                        self.pats.iter_mut().filter(|p| p.user_id == *id).for_each(|p| p.apply(r));
+                        self.codes.iter_mut().filter(|c| c.user_id == *id).for_each(|c| c.apply(&r.event));
+                    }
+                }
+            }
+        }
+        if let Some(m) = Membership::added(r) {
+            self.memberships.push(m);
+        }
+    }
+
+    /// The sequence of the last event of an aggregate (0 if untouched).
+    pub fn sequence(&self, kind: AggregateKind, id: &str) -> u64 {
+        self.sequences.iter().find(|(k, i, _, _)| *k == kind && i == id).map_or(0, |e| e.3)
+    }
+
+    /// ZITADEL's details of the write to one aggregate.
+    pub fn details(&self, kind: AggregateKind, id: &str, created: bool) -> Details {
+        Details {
+            sequence: self.sequence(kind, id),
+            change_date: self.now,
+            resource_owner: self.owner_of(kind, id),
+            creation_date: created.then_some(self.now),
+        }
+    }
+
+    /// Details of a write to an existing user.
+    pub fn user_details(&self, user_id: &str) -> Details {
+        self.details(AggregateKind::User, user_id, false)
+    }
+
+    /// The commit: events, claims, outbox, and every tracked view as folded.
+    pub fn into_commit(self) -> Commit {
+        let mut commit = self.commit;
+        commit.changes.extend(self.instance.map(Change::Instance));
+        commit.changes.extend(self.orgs.into_iter().map(Change::Org));
+        commit.changes.extend(self.users.into_iter().map(Change::User));
+        commit.changes.extend(self.memberships.into_iter().map(Change::Membership));
+        commit.changes.extend(self.pats.into_iter().map(Change::Pat));
+        commit.changes.extend(self.codes.into_iter().map(Change::Code));
+        commit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::MachineProfile;
+    use crate::view::Scope;
+
+    const NOW: Timestamp = Timestamp::from_unix_secs(1_800_000_000);
+
+    #[test]
+    fn events_are_numbered_per_aggregate_and_folded() {
+        let mut tx = Tx::new(NOW, "c");
+        tx.record(AggregateKind::Org, "o", "o", Event::OrgAdded { name: "n".into() });
+        let machine = Event::MachineAdded { username: "m".into(), profile: MachineProfile::default() };
+        tx.record(AggregateKind::User, "u", "o", machine);
+        let member = Event::OrgMemberAdded { user_id: "u".into(), roles: vec!["ORG_OWNER".into()] };
+        let r = tx.record(AggregateKind::Org, "o", "o", member);
+        assert_eq!(r.sequence, 2);
+        assert_eq!(tx.details(AggregateKind::Org, "o", true).sequence, 2);
+        let c = tx.into_commit();
+        assert_eq!(c.events.len(), 3);
+        assert!(c.changes.iter().any(|ch| matches!(ch, Change::Org(o) if o.sequence == 2 && o.name == "n")));
+        assert!(c.changes.iter().any(|ch| matches!(ch, Change::User(u) if u.sequence == 1)));
+        assert!(c.changes.iter().any(
+            |ch| matches!(ch, Change::Membership(m) if m.scope == Scope::Org("o".into()) && m.user_id == "u")
+        ));
+    }
+}
