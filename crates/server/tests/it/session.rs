@@ -310,6 +310,7 @@ async fn rest_get_session_takes_the_token_from_the_query_string() {
     let s = harness::start("sess-query").await;
     let w = world(&s, "sq").await;
     let (_, ui) = caller(&grpc(&s), &w.admin, &w.org_a, "sq-login-ui", &["IAM_LOGIN_CLIENT"]).await;
+    let rest = Rest { base: s.base.clone(), http: reqwest::Client::new() };
     let created =
         ok(rest.call(CREATE, json!({"checks": {"user": {"userId": w.human_a}}}), Some(&ui), None).await);
     let id = created["sessionId"].as_str().unwrap();
