@@ -151,6 +151,26 @@ pub fn translate(key: &str) -> Option<&'static str> {
             "The passkey could not be verified: wrong origin, challenge or signature"
         }
         "Errors.User.WebAuthN.CredentialExists" => "This passkey is already registered",
+        "Errors.User.WebAuthN.BeginLoginFailed" => "The passkey sign-in could not be started",
+        "Errors.User.WebAuthN.NotFound" => "The passkey is not one of the user's",
+        "Errors.User.WebAuthN.ValidateLoginFailed" => {
+            "The passkey could not be verified: wrong origin, relying party, challenge or signature"
+        }
+        "Errors.User.WebAuthN.CloneDetected" => {
+            "The passkey's signature counter went backwards; the authenticator may have been cloned"
+        }
+        "Errors.Session.NotExisting" => "Session does not exist",
+        "Errors.Session.Terminated" => "Session is already terminated",
+        "Errors.Session.Expired" => "Session is expired",
+        "Errors.Session.Token.Invalid" => "The session token is invalid",
+        "Errors.Session.WebAuthN.NoChallenge" => "The WebAuthN challenge is unknown, used or expired",
+        "Errors.Session.WebAuthN.UserVerificationRequired" => {
+            "Passkeys require user verification (USER_VERIFICATION_REQUIREMENT_REQUIRED)"
+        }
+        "Errors.Session.UserChange" => "The user of a session cannot be changed",
+        "Errors.Session.PositiveLifetime" => "The session lifetime must not be negative",
+        "Errors.Session.UserAgentMissing" => "The caller's user agent is not known; give a fingerprint id",
+        "Errors.PermissionDenied" => "No matching permissions found",
         _ => return None,
     })
 }
@@ -186,6 +206,7 @@ mod tests {
             include_str!("app/links.rs"),
             include_str!("app/orgs.rs"),
             include_str!("app/passkeys.rs"),
+            include_str!("app/sessions.rs"),
             include_str!("app/tokens.rs"),
             include_str!("app/users.rs"),
             include_str!("passkey.rs"),

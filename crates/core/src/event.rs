@@ -14,6 +14,8 @@ pub enum AggregateKind {
     Instance,
     Org,
     User,
+    /// A sign-in session (SessionService v2).
+    Session,
 }
 
 impl AggregateKind {
@@ -22,6 +24,7 @@ impl AggregateKind {
             AggregateKind::Instance => "instance",
             AggregateKind::Org => "org",
             AggregateKind::User => "user",
+            AggregateKind::Session => "session",
         }
     }
 }
@@ -145,9 +148,59 @@ pub enum Event {
     #[serde(rename = "user.human.passwordless.token.added")]
     PasskeyAdded { id: String, rp_id: String, code_id: Option<String>, registration_state: String },
     #[serde(rename = "user.human.passwordless.token.verified")]
-    PasskeyVerified { id: String, name: String, cred_id: String, credential: String },
+    PasskeyVerified {
+        id: String,
+        name: String,
+        cred_id: String,
+        credential: String,
+        /// The authenticator's backup flags at registration.
+        #[serde(default)]
+        backup_eligible: bool,
+        #[serde(default)]
+        backup_state: bool,
+    },
     #[serde(rename = "user.human.passwordless.token.removed")]
     PasskeyRemoved { id: String },
+    /// A sign-in with the passkey succeeded (SetSession's WebAuthN check).
+    #[serde(rename = "user.human.passwordless.token.check.succeeded")]
+    PasskeyCheckSucceeded { id: String, session_id: String, user_verified: bool },
+    /// A sign-in with a passkey of this user was refused; `reason` says why (no secrets).
+    #[serde(rename = "user.human.passwordless.token.check.failed")]
+    PasskeyCheckFailed {
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        id: String,
+        session_id: String,
+        reason: String,
+    },
+    /// The authenticator's signature counter and backup flags after a sign-in.
+    #[serde(rename = "user.human.passwordless.token.signcount.changed")]
+    PasskeySignCountChanged { id: String, sign_count: u32, backup_eligible: bool, backup_state: bool },
+    /// passlink's own: a sign-in refused because the signature counter did not grow (the
+    /// authenticator may have been cloned).
+    #[serde(rename = "user.human.passwordless.token.clone.detected")]
+    PasskeyCloneDetected { id: String, session_id: String, stored: u32, presented: u32 },
+    #[serde(rename = "session.added")]
+    SessionAdded(crate::session::SessionAdded),
+    #[serde(rename = "session.user.checked")]
+    SessionUserChecked { user_id: String, org_id: String, login_name: String, display_name: String },
+    /// A WebAuthN challenge was issued; `state` is webauthn-rs's authentication state (server
+    /// side only), `rp_id` the relying party it was issued for.
+    #[serde(rename = "session.webAuthN.challenged")]
+    SessionWebAuthNChallenged { rp_id: String, state: crate::session::ChallengeState },
+    #[serde(rename = "session.webAuthN.checked")]
+    SessionWebAuthNChecked { passkey_id: String, user_verified: bool },
+    /// passlink's own: a WebAuthN check was refused; the challenge is used up.
+    #[serde(rename = "session.webAuthN.check.failed")]
+    SessionWebAuthNCheckFailed { reason: String },
+    /// A new session token: only its SHA-256 (hex) is recorded.
+    #[serde(rename = "session.token.set")]
+    SessionTokenSet { token_id: String, token_hash: String },
+    #[serde(rename = "session.metadata.set")]
+    SessionMetadataSet { metadata: std::collections::BTreeMap<String, String> },
+    #[serde(rename = "session.lifetime.set")]
+    SessionLifetimeSet { lifetime_secs: u64 },
+    #[serde(rename = "session.terminated")]
+    SessionTerminated {},
 }
 
 impl Event {
@@ -180,6 +233,19 @@ impl Event {
             Event::PasskeyAdded { .. } => "user.human.passwordless.token.added",
             Event::PasskeyVerified { .. } => "user.human.passwordless.token.verified",
             Event::PasskeyRemoved { .. } => "user.human.passwordless.token.removed",
+            Event::PasskeyCheckSucceeded { .. } => "user.human.passwordless.token.check.succeeded",
+            Event::PasskeyCheckFailed { .. } => "user.human.passwordless.token.check.failed",
+            Event::PasskeySignCountChanged { .. } => "user.human.passwordless.token.signcount.changed",
+            Event::PasskeyCloneDetected { .. } => "user.human.passwordless.token.clone.detected",
+            Event::SessionAdded(_) => "session.added",
+            Event::SessionUserChecked { .. } => "session.user.checked",
+            Event::SessionWebAuthNChallenged { .. } => "session.webAuthN.challenged",
+            Event::SessionWebAuthNChecked { .. } => "session.webAuthN.checked",
+            Event::SessionWebAuthNCheckFailed { .. } => "session.webAuthN.check.failed",
+            Event::SessionTokenSet { .. } => "session.token.set",
+            Event::SessionMetadataSet { .. } => "session.metadata.set",
+            Event::SessionLifetimeSet { .. } => "session.lifetime.set",
+            Event::SessionTerminated {} => "session.terminated",
         }
     }
 }

@@ -9,6 +9,8 @@
 //!   trusted issuers; [`ids`]: sonyflake ids driven by an injected clock.
 //! - [`view`]: read models and how events fold into them; [`code`]: the registration code
 //!   state machine; [`passkey`]: passkeys folded from a user's events, and the WebAuthn ceremony.
+//! - [`session`]: sign-in sessions (SessionService v2) folded from their events, the store's
+//!   session filter and the credential → user index of username-less sign-in.
 //! - [`event`]: the facts passlink records, with ZITADEL's event type names.
 //! - [`permission`]: roles → permissions, and the target-org authorization rule.
 //! - [`template`], [`validate`]: request checks (URL templates, field lengths).
@@ -31,6 +33,7 @@ pub mod passkey;
 pub mod permission;
 pub mod ports;
 pub mod secret;
+pub mod session;
 pub mod store;
 pub mod template;
 pub mod time;

@@ -16,13 +16,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use url::Url;
 use webauthn_rs_core::WebauthnCore;
+use webauthn_rs_core::error::WebauthnError;
 use webauthn_rs_core::proto::{
-    AttestationConveyancePreference, AuthenticatorAttachment, COSEAlgorithm, Credential, CredentialID,
-    RegisterPublicKeyCredential, RegistrationState, UserVerificationPolicy,
+    AttestationConveyancePreference, AuthenticationState, AuthenticatorAttachment, COSEAlgorithm, Credential,
+    CredentialID, PublicKeyCredential, RegisterPublicKeyCredential, RegistrationState,
+    UserVerificationPolicy,
 };
 
 use crate::error::{Error, Kind};
 use crate::event::{Event, Recorded};
+use crate::session::ChallengeState;
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +50,17 @@ pub struct PasskeyView {
     pub credential: Option<String>,
     pub cred_id: Option<String>,
     pub created_at: Timestamp,
+    /// The authenticator's signature counter after the last sign-in (0 at registration).
+    #[serde(default)]
+    pub sign_count: u32,
+    /// Backup flags: at registration, updated by every sign-in.
+    #[serde(default)]
+    pub backup_eligible: bool,
+    #[serde(default)]
+    pub backup_state: bool,
+    /// The last successful sign-in with this passkey.
+    #[serde(default)]
+    pub last_used: Option<Timestamp>,
 }
 
 /// Every passkey of a user, in creation order, from the user's events.
@@ -64,13 +78,31 @@ pub fn fold(events: &[Recorded]) -> Vec<PasskeyView> {
                 credential: None,
                 cred_id: None,
                 created_at: r.created_at,
+                sign_count: 0,
+                backup_eligible: false,
+                backup_state: false,
+                last_used: None,
             }),
-            Event::PasskeyVerified { id, name, cred_id, credential } => {
+            Event::PasskeyVerified { id, name, cred_id, credential, backup_eligible, backup_state } => {
                 if let Some(p) = out.iter_mut().find(|p| p.id == *id) {
                     p.state = PasskeyState::Ready;
                     p.name = name.clone();
                     p.cred_id = Some(cred_id.clone());
                     p.credential = Some(credential.clone());
+                    p.backup_eligible = *backup_eligible;
+                    p.backup_state = *backup_state;
+                }
+            }
+            Event::PasskeySignCountChanged { id, sign_count, backup_eligible, backup_state } => {
+                if let Some(p) = out.iter_mut().find(|p| p.id == *id) {
+                    p.sign_count = *sign_count;
+                    p.backup_eligible = *backup_eligible;
+                    p.backup_state = *backup_state;
+                }
+            }
+            Event::PasskeyCheckSucceeded { id, .. } => {
+                if let Some(p) = out.iter_mut().find(|p| p.id == *id) {
+                    p.last_used = Some(r.created_at);
                 }
             }
             Event::PasskeyRemoved { id } => {
@@ -97,6 +129,48 @@ pub enum Attachment {
 pub struct Verified {
     pub cred_id: String,
     pub credential: String,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+}
+
+/// A sign-in assertion that verified: what the authenticator reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asserted {
+    pub user_verified: bool,
+    pub sign_count: u32,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+}
+
+/// Why an assertion was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssertionRefused {
+    /// The signature counter did not grow: the authenticator may have been cloned.
+    Cloned { stored: u32, presented: u32 },
+    /// Signature, origin, rpId, challenge, user verification, ...: the reason for the log.
+    Invalid(String),
+}
+
+/// The parts of a browser's assertion (`navigator.credentials.get`) the server looks at before
+/// verifying it: the credential id (base64url, unpadded) and the user handle, if sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssertionIds {
+    pub cred_id: String,
+    pub user_handle: Option<Vec<u8>>,
+}
+
+/// Parse an assertion's ids; a malformed assertion is a 400.
+pub fn assertion_ids(assertion: &serde_json::Value) -> Result<AssertionIds, Error> {
+    let pkc = parse_assertion(assertion)?;
+    Ok(AssertionIds {
+        cred_id: URL_SAFE_NO_PAD.encode(&pkc.raw_id),
+        user_handle: pkc.response.user_handle.clone(),
+    })
+}
+
+fn parse_assertion(assertion: &serde_json::Value) -> Result<PublicKeyCredential, Error> {
+    serde_json::from_value(assertion.clone())
+        .map_err(|e| webauthn_error("Errors.User.WebAuthN.ErrorOnParseCredential", "WEBAUTHN-p4rs3", e))
 }
 
 fn webauthn_error(key: &'static str, id: &'static str, cause: impl std::fmt::Display) -> Error {
@@ -217,8 +291,76 @@ impl Ceremony {
         })?;
         let id_bytes: &[u8] = cred.cred_id.as_ref();
         let cred_id = URL_SAFE_NO_PAD.encode(id_bytes);
-        Ok(Verified { cred_id, credential: serde_json::to_string(&cred).map_err(Error::internal)? })
+        Ok(Verified {
+            cred_id,
+            credential: serde_json::to_string(&cred).map_err(Error::internal)?,
+            backup_eligible: cred.backup_eligible,
+            backup_state: cred.backup_state,
+        })
     }
+
+    /// Start a sign-in on `rp_id`: a fresh challenge with user verification required. `allow`
+    /// are the stored credentials (JSON) of the user's READY passkeys; empty for a username-less
+    /// sign-in (discoverable credentials). Returns `{"publicKey": {...}}` for
+    /// `navigator.credentials.get` and the state to keep server-side.
+    pub fn start_sign_in(
+        &self,
+        rp_id: &str,
+        allow: &[&str],
+    ) -> Result<(serde_json::Value, ChallengeState), Error> {
+        let core = self.party(rp_id)?;
+        let creds: Vec<Credential> = allow.iter().filter_map(|c| serde_json::from_str(c).ok()).collect();
+        let begin = |e| webauthn_error("Errors.User.WebAuthN.BeginLoginFailed", "WEBAUTHN-b3g1l", e);
+        let builder = core
+            .new_challenge_authenticate_builder(creds, Some(UserVerificationPolicy::Required))
+            .map_err(begin)?;
+        let (rcr, state) = core.generate_challenge_authenticate(builder).map_err(begin)?;
+        let mut options = serde_json::to_value(&rcr).map_err(Error::internal)?;
+        if let Some(o) = options.as_object_mut() {
+            o.remove("mediation");
+        }
+        Ok((options, ChallengeState(serde_json::to_string(&state).map_err(Error::internal)?)))
+    }
+
+    /// Verify a sign-in assertion against the challenge's state and the stored passkey
+    /// (`credential` JSON, with its last sign count and backup flags). User verification is
+    /// required; a signature counter that does not grow is refused as a possible clone.
+    pub fn finish_sign_in(
+        &self,
+        rp_id: &str,
+        assertion: &serde_json::Value,
+        state: &ChallengeState,
+        passkey: &PasskeyView,
+    ) -> Result<Result<Asserted, AssertionRefused>, Error> {
+        let core = self.party(rp_id)?;
+        let pkc = parse_assertion(assertion)?;
+        let state: AuthenticationState = serde_json::from_str(&state.0).map_err(Error::internal)?;
+        let stored =
+            passkey.credential.as_deref().ok_or_else(|| Error::internal("passkey without credential"))?;
+        let mut cred: Credential = serde_json::from_str(stored).map_err(Error::internal)?;
+        cred.counter = passkey.sign_count;
+        cred.backup_eligible = passkey.backup_eligible;
+        cred.backup_state = passkey.backup_state;
+        Ok(match core.authenticate_single_credential(&pkc, &state, &cred) {
+            Ok(r) => Ok(Asserted {
+                user_verified: r.user_verified(),
+                sign_count: r.counter(),
+                backup_eligible: r.backup_eligible(),
+                backup_state: r.backup_state(),
+            }),
+            Err(WebauthnError::CredentialPossibleCompromise) => Err(AssertionRefused::Cloned {
+                stored: passkey.sign_count,
+                presented: presented_counter(&pkc),
+            }),
+            Err(e) => Err(AssertionRefused::Invalid(e.to_string())),
+        })
+    }
+}
+
+/// The signature counter in an assertion's authenticator data (bytes 33..37), 0 if short.
+fn presented_counter(pkc: &PublicKeyCredential) -> u32 {
+    let d: &[u8] = pkc.response.authenticator_data.as_ref();
+    d.get(33..37).and_then(|b| <[u8; 4]>::try_from(b).ok()).map_or(0, u32::from_be_bytes)
 }
 
 #[cfg(test)]
@@ -256,6 +398,8 @@ mod tests {
                     name: "key".into(),
                     cred_id: "AA".into(),
                     credential: "{}".into(),
+                    backup_eligible: true,
+                    backup_state: false,
                 },
             ),
             rec(4, Event::PasskeyRemoved { id: "p2".into() }),

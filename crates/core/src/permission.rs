@@ -15,6 +15,9 @@ pub const USER_DELETE: &str = "user.delete";
 pub const ORG_CREATE: &str = "org.create";
 pub const ORG_MEMBER_WRITE: &str = "org.member.write";
 pub const IAM_MEMBER_WRITE: &str = "iam.member.write";
+pub const SESSION_READ: &str = "session.read";
+pub const SESSION_WRITE: &str = "session.write";
+pub const SESSION_DELETE: &str = "session.delete";
 
 /// Roles that can be granted on the instance.
 pub const INSTANCE_ROLES: &[&str] =
@@ -35,6 +38,9 @@ pub fn permissions_of(role: &str) -> &'static [&'static str] {
             ORG_CREATE,
             ORG_MEMBER_WRITE,
             IAM_MEMBER_WRITE,
+            SESSION_READ,
+            SESSION_WRITE,
+            SESSION_DELETE,
         ],
         "IAM_ORG_MANAGER" => &[
             USER_PASSKEY_WRITE,
@@ -46,7 +52,15 @@ pub fn permissions_of(role: &str) -> &'static [&'static str] {
             ORG_MEMBER_WRITE,
         ],
         "IAM_USER_MANAGER" => &[USER_PASSKEY_WRITE, USER_WRITE, USER_READ, USER_DELETE],
-        "IAM_LOGIN_CLIENT" => &[USER_PASSKEY_WRITE, USER_CREDENTIAL_WRITE, USER_WRITE, USER_READ],
+        "IAM_LOGIN_CLIENT" => &[
+            USER_PASSKEY_WRITE,
+            USER_CREDENTIAL_WRITE,
+            USER_WRITE,
+            USER_READ,
+            SESSION_READ,
+            SESSION_WRITE,
+            SESSION_DELETE,
+        ],
         "IAM_OWNER_VIEWER" | "ORG_OWNER_VIEWER" => &[USER_READ],
         "ORG_OWNER" => {
             &[USER_PASSKEY_WRITE, USER_CREDENTIAL_WRITE, USER_WRITE, USER_READ, USER_DELETE, ORG_MEMBER_WRITE]

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use crate::code::CodeView;
 use crate::error::{Error, Result};
 use crate::event::{AggregateKind, OutboxJob, Recorded};
+use crate::session::{SessionFilter, SessionView};
 use crate::time::Timestamp;
 use crate::view::{Change, InstanceView, Membership, OrgView, PatView, UserView};
 
@@ -102,6 +103,12 @@ pub trait Store: Send + Sync + 'static {
     async fn memberships_of(&self, user_id: &str) -> Result<Vec<Membership>>;
     async fn pat_by_hash(&self, hash: &[u8; 32]) -> Result<Option<PatView>>;
     async fn code(&self, id: &str) -> Result<Option<CodeView>>;
+    /// A sign-in session by id (terminated ones too).
+    async fn session(&self, id: &str) -> Result<Option<SessionView>>;
+    /// Sessions matching `filter` (terminated ones too), oldest first (creation time, then id).
+    async fn sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionView>>;
+    /// The user a passkey credential id (base64url) was last verified for, if any.
+    async fn credential_owner(&self, cred_id: &str) -> Result<Option<String>>;
 
     /// The events of one aggregate, in sequence order.
     async fn events_of(&self, kind: AggregateKind, id: &str) -> Result<Vec<Recorded>>;

@@ -249,4 +249,8 @@ pub enum Change {
     Membership(Membership),
     Pat(PatView),
     Code(CodeView),
+    /// A sign-in session (insert or replace).
+    Session(crate::session::SessionView),
+    /// A passkey credential id and its user (insert or replace).
+    Credential(crate::session::CredentialOwner),
 }

@@ -9,7 +9,8 @@
 //!   [`Dispatcher`] over the table): authenticate, decode the payload once, handle; a core error
 //!   becomes a `ConnectError` ([`error::to_connect`]).
 //! - [`Method::rest`] for the REST routes ([`crate::rest`]): decode the JSON body once into the
-//!   request message, set the path parameters on it, authenticate, handle; the response is the
+//!   request message (with the query string's fields, [`rest::decode_request`]), set the path
+//!   parameters on it, authenticate, handle; the response is the
 //!   message's JSON, a core error grpc-gateway's status JSON ([`error::to_rest`]).
 
 use std::collections::HashMap;
@@ -56,12 +57,14 @@ pub trait Method: Send + Sync {
     /// gRPC, gRPC-web, Connect: the encoded response, or the error as a `ConnectError`.
     fn rpc(&self, app: Arc<App>, ctx: RequestContext, request: Payload, format: CodecFormat) -> UnaryResult;
     /// REST: the HTTP response (`success` with the response JSON, or the error's status JSON).
+    /// `query` is the raw query string (grpc-gateway: request fields a GET binding carries).
     fn rest(
         &self,
         app: Arc<App>,
         headers: HeaderMap,
         body: Bytes,
         params: HashMap<String, String>,
+        query: Option<String>,
         success: StatusCode,
     ) -> BoxFuture<Response>;
 }
@@ -103,12 +106,13 @@ where
         headers: HeaderMap,
         body: Bytes,
         params: HashMap<String, String>,
+        query: Option<String>,
         success: StatusCode,
     ) -> BoxFuture<Response> {
         let handler = self.handler.clone();
         Box::pin(async move {
             let served = async {
-                let mut request: Req = rest::decode_body(&body)?;
+                let mut request: Req = rest::decode_request(&body, query.as_deref())?;
                 for (name, value) in params {
                     request.set_path_param(&name, value);
                 }

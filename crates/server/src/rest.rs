@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::Path;
+use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
@@ -44,6 +44,79 @@ pub fn decode_body<Req: JsonDeserialize + Default>(body: &[u8]) -> Result<Req> {
     })
 }
 
+/// A request from its body and its query string, grpc-gateway style: each query parameter sets
+/// the request field its name is the path of (`sessionToken`, `session_token`,
+/// `domainQuery.includeWithoutDomain`: lowerCamel or proto names, dotted for nested messages; a
+/// repeated key gives a repeated field). Query fields win over the body's. Values arrive as
+/// strings; protojson accepts strings for numbers and enum names, and `true`/`false` are tried
+/// as booleans first. An unknown parameter is ignored like an unknown JSON field.
+pub fn decode_request<Req: JsonDeserialize + Default>(body: &[u8], query: Option<&str>) -> Result<Req> {
+    let query = query.unwrap_or_default();
+    if query.is_empty() {
+        return decode_body(body);
+    }
+    let base = if body.trim_ascii_start().is_empty() {
+        serde_json::Value::Object(serde_json::Map::new())
+    } else {
+        // Checks the body's shape with the usual errors first.
+        decode_body::<Req>(body)?;
+        serde_json::from_slice(body).map_err(|e| malformed(&e))?
+    };
+    let mut fields: Vec<(String, Vec<String>)> = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        match fields.iter_mut().find(|(name, _)| *name == k) {
+            Some((_, values)) => values.push(v.into_owned()),
+            None => fields.push((k.into_owned(), vec![v.into_owned()])),
+        }
+    }
+    // Attempts, in order: booleans recognised; plain strings; every value as a list.
+    let mut first_error = None;
+    for (bools, lists) in [(true, false), (false, false), (true, true)] {
+        let mut candidate = base.clone();
+        for (path, values) in &fields {
+            let leaf = |v: &String| match v.as_str() {
+                "true" if bools => serde_json::Value::Bool(true),
+                "false" if bools => serde_json::Value::Bool(false),
+                _ => serde_json::Value::String(v.clone()),
+            };
+            let value = if values.len() > 1 || lists {
+                serde_json::Value::Array(values.iter().map(leaf).collect())
+            } else {
+                leaf(&values[0])
+            };
+            set_path(&mut candidate, path, value);
+        }
+        match serde_json::from_value::<Req>(candidate) {
+            Ok(r) => return Ok(r),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(Error::validation(format!(
+        "failed to decode the query string: {}",
+        first_error.map(|e| e.to_string()).unwrap_or_default()
+    )))
+}
+
+/// Set `value` at the dotted `path` of a JSON object, creating objects on the way.
+fn set_path(root: &mut serde_json::Value, path: &str, value: serde_json::Value) {
+    let mut node = root;
+    let mut parts = path.split('.').filter(|p| !p.is_empty()).peekable();
+    while let Some(part) = parts.next() {
+        if !node.is_object() {
+            *node = serde_json::Value::Object(serde_json::Map::new());
+        }
+        let serde_json::Value::Object(map) = node else { return };
+        if parts.peek().is_none() {
+            map.insert(part.to_string(), value);
+            return;
+        }
+        node =
+            map.entry(part.to_string()).or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+    }
+}
+
 fn malformed(e: &serde_json::Error) -> Error {
     Error::validation(format!("malformed JSON in request body: {e}"))
 }
@@ -65,9 +138,11 @@ pub fn routes(api: &Api) -> Router {
         };
         let app = api.app().clone();
         let success = StatusCode::from_u16(success).unwrap_or(StatusCode::OK);
-        let handler = move |Path(params): Path<HashMap<String, String>>, headers: HeaderMap, body: Bytes| {
-            entry.rest(app.clone(), headers, body, params, success)
-        };
+        let handler =
+            move |Path(params): Path<HashMap<String, String>>,
+                  RawQuery(query): RawQuery,
+                  headers: HeaderMap,
+                  body: Bytes| { entry.rest(app.clone(), headers, body, params, query, success) };
         router = router.route(path, on(filter, handler));
     }
     // A known path with another method: grpc-gateway answers 405 with code 12 (Unimplemented).
@@ -140,6 +215,33 @@ mod tests {
         for body in [&b"[]"[..], b"\"x\"", b"5", b"null"] {
             assert_eq!(message(decode_body::<Link>(body).unwrap_err()), "request body must be a JSON object");
         }
+    }
+
+    #[test]
+    fn the_query_string_sets_request_fields() {
+        use passlink_wire::zitadel::session::v2 as session;
+        let r: session::GetSessionRequest = decode_request(b"", Some("sessionToken=a%2Bb&nope=1")).unwrap();
+        assert_eq!(r.session_token.as_deref(), Some("a+b"));
+        let r: session::GetSessionRequest = decode_request(b"", Some("session_token=t")).unwrap();
+        assert_eq!(r.session_token.as_deref(), Some("t"));
+        // "true" stays a string where the field is one
+        let r: session::GetSessionRequest = decode_request(b"", Some("sessionToken=true")).unwrap();
+        assert_eq!(r.session_token.as_deref(), Some("true"));
+        // dotted paths, numbers as strings, repeated keys, and over a body
+        let r: session::ListSessionsRequest = decode_request(
+            br#"{"query":{"limit":5}}"#,
+            Some("query.offset=3&query.asc=true&sorting_column=SESSION_FIELD_NAME_CREATION_DATE"),
+        )
+        .unwrap();
+        let q = r.query.as_option().unwrap();
+        assert_eq!((q.offset, q.limit, q.asc), (3, 5, true));
+        assert_eq!(r.sorting_column.to_i32(), 1);
+        let r: session::IDsQuery = decode_request(b"", Some("ids=a&ids=b")).unwrap();
+        assert_eq!(r.ids, ["a", "b"]);
+        let r: session::IDsQuery = decode_request(b"", Some("ids=a")).unwrap();
+        assert_eq!(r.ids, ["a"]);
+        let e = decode_request::<session::ListSessionsRequest>(b"", Some("query.limit=x")).unwrap_err();
+        assert!(message(e).starts_with("failed to decode the query string"));
     }
 
     #[test]

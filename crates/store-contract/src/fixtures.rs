@@ -175,6 +175,14 @@ pub(crate) async fn assert_no_trace(store: &dyn Store, commit: &Commit, what: &s
                     "{what}: code change written"
                 );
             }
+            Change::Session(v) => {
+                let got = store.session(&v.id).await.expect("session");
+                assert_ne!(got.as_ref(), Some(v), "{what}: session change written");
+            }
+            Change::Credential(o) => {
+                let got = store.credential_owner(&o.cred_id).await.expect("credential_owner");
+                assert_ne!(got.as_ref(), Some(&o.user_id), "{what}: credential change written");
+            }
         }
     }
     let jobs = all_jobs(store).await;

@@ -5,7 +5,7 @@
 //! Layout:
 //! - [`contract_tests!`] and [`Harness`] (here): how an adapter runs the suite.
 //! - [`suite`]: the tests, by theme (`read_back`, `failures`, `concurrency`, `durability`,
-//!   `outbox`); `fixtures`: the test data and the "no trace of a failed commit" checks.
+//!   `outbox`, `sessions`); `fixtures`: the test data and the "no trace of a failed commit" checks.
 //! - [`join_all`]: many futures polled at once without a runtime (commits in flight together).
 //! - [`Split`]: two stores on one location used alternately (replicas behind a load balancer).
 //!
@@ -69,6 +69,8 @@ macro_rules! contract_tests {
             racing_claims_have_one_winner,
             released_claims_are_free_again,
             user_by_username_is_case_insensitive,
+            sessions_read_back_and_filter,
+            credential_owner_follows_the_last_verification,
         );
 
         #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,6 +123,7 @@ mod tests {
             include_str!("suite/failures.rs"),
             include_str!("suite/outbox.rs"),
             include_str!("suite/read_back.rs"),
+            include_str!("suite/sessions.rs"),
         ];
         let lib = include_str!("lib.rs");
         let start = lib.find("macro_rules! contract_tests").unwrap();
@@ -136,7 +139,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(names.len(), 15, "{names:?}");
+        assert_eq!(names.len(), 17, "{names:?}");
         for name in names {
             let named = listed.contains(&format!("{name},")) || listed.contains(&format!("fn {name}()"));
             assert!(named, "suite test {name} is not expanded by contract_tests!");

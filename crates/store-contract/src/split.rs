@@ -58,6 +58,18 @@ impl Store for Split {
     async fn code(&self, id: &str) -> Result<Option<CodeView>> {
         self.pick().code(id).await
     }
+    async fn session(&self, id: &str) -> Result<Option<passlink_core::session::SessionView>> {
+        self.pick().session(id).await
+    }
+    async fn sessions(
+        &self,
+        filter: &passlink_core::session::SessionFilter,
+    ) -> Result<Vec<passlink_core::session::SessionView>> {
+        self.pick().sessions(filter).await
+    }
+    async fn credential_owner(&self, cred_id: &str) -> Result<Option<String>> {
+        self.pick().credential_owner(cred_id).await
+    }
     async fn events_of(&self, kind: AggregateKind, id: &str) -> Result<Vec<Recorded>> {
         self.pick().events_of(kind, id).await
     }

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use passlink_core::code::CodeView;
 use passlink_core::error::{Error, Result};
 use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
+use passlink_core::session::{SessionFilter, SessionView};
 use passlink_core::store::{Commit, JobState, JobStatus, Store};
 use passlink_core::time::Timestamp;
 use passlink_core::view::{Change, InstanceView, Membership, OrgView, PatView, UserView};
@@ -51,6 +52,9 @@ struct State {
     memberships: BTreeMap<(String, String), Membership>,
     pats: HashMap<[u8; 32], PatView>,
     codes: HashMap<String, CodeView>,
+    sessions: HashMap<String, SessionView>,
+    /// Passkey credential id → user id.
+    credentials: HashMap<String, String>,
     outbox: HashMap<String, JobRow>,
 }
 
@@ -175,6 +179,12 @@ impl State {
             Change::Code(c) => {
                 self.codes.insert(c.id.clone(), c);
             }
+            Change::Session(v) => {
+                self.sessions.insert(v.id.clone(), v);
+            }
+            Change::Credential(c) => {
+                self.credentials.insert(c.cred_id, c.user_id);
+            }
         }
     }
 
@@ -235,6 +245,22 @@ impl Store for MemoryStore {
 
     async fn code(&self, id: &str) -> Result<Option<CodeView>> {
         Ok(self.lock().codes.get(id).cloned())
+    }
+
+    async fn session(&self, id: &str) -> Result<Option<SessionView>> {
+        Ok(self.lock().sessions.get(id).cloned())
+    }
+
+    async fn sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionView>> {
+        let state = self.lock();
+        let mut rows: Vec<SessionView> =
+            state.sessions.values().filter(|s| filter.matches(s)).cloned().collect();
+        rows.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(rows)
+    }
+
+    async fn credential_owner(&self, cred_id: &str) -> Result<Option<String>> {
+        Ok(self.lock().credentials.get(cred_id).cloned())
     }
 
     async fn events_of(&self, kind: AggregateKind, id: &str) -> Result<Vec<Recorded>> {

@@ -64,6 +64,7 @@ use deadpool_postgres::{
 use passlink_core::code::CodeView;
 use passlink_core::error::{Error, Result};
 use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
+use passlink_core::session::{SessionFilter, SessionView};
 use passlink_core::store::{Commit, JobState, JobStatus, Store};
 use passlink_core::time::Timestamp;
 use passlink_core::view::{InstanceView, Membership, OrgView, PatView, Scope, UserView};
@@ -436,6 +437,28 @@ impl Store for PostgresStore {
 
     async fn code(&self, id: &str) -> Result<Option<CodeView>> {
         self.one("SELECT data FROM passkey_codes WHERE id = $1", id).await
+    }
+
+    async fn session(&self, id: &str) -> Result<Option<SessionView>> {
+        self.one("SELECT data FROM sessions WHERE id = $1", id).await
+    }
+
+    async fn sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionView>> {
+        let rows = self
+            .rows(
+                "SELECT data FROM sessions WHERE ($1::TEXT IS NULL OR user_id = $1) \
+                 AND ($2::TEXT IS NULL OR creator = $2) ORDER BY created_at, id",
+                &[&filter.user_id, &filter.creator],
+            )
+            .await?;
+        let all: Vec<SessionView> = rows.iter().map(|r| json(col::<&str>(r, 0)?)).collect::<Result<_>>()?;
+        Ok(all.into_iter().filter(|s| filter.matches(s)).collect())
+    }
+
+    async fn credential_owner(&self, cred_id: &str) -> Result<Option<String>> {
+        let rows =
+            self.rows("SELECT user_id FROM webauthn_credentials WHERE cred_id = $1", &[&cred_id]).await?;
+        rows.first().map(|r| col::<String>(r, 0)).transpose()
     }
 
     async fn events_of(&self, kind: AggregateKind, id: &str) -> Result<Vec<Recorded>> {

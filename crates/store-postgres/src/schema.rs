@@ -69,6 +69,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE outbox ADD COLUMN lease_until BIGINT;
     ALTER TABLE outbox ADD COLUMN last_error TEXT;",
     ),
+    // Sign-in sessions and the credential → user index (issue 11).
+    (3, include_str!("sessions.sql")),
 ];
 
 /// The newest migration this build knows.

@@ -285,6 +285,22 @@ fn change(ch: &Change) -> Result<Op> {
              ON CONFLICT (token_hash) DO UPDATE SET data = excluded.data",
             vec![Box::new(p.token_hash.to_vec()), s(&p.id), s(&p.user_id), Box::new(to_json(p)?)],
         ),
+        Change::Session(v) => op(
+            "INSERT INTO sessions (id, user_id, creator, created_at, data) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data",
+            vec![
+                s(&v.id),
+                s(v.user_id().unwrap_or_default()),
+                s(&v.creator),
+                Box::new(v.created_at.0),
+                Box::new(to_json(v)?),
+            ],
+        ),
+        Change::Credential(o) => op(
+            "INSERT INTO webauthn_credentials (cred_id, user_id) VALUES ($1, $2) \
+             ON CONFLICT (cred_id) DO UPDATE SET user_id = excluded.user_id",
+            vec![s(&o.cred_id), s(&o.user_id)],
+        ),
         Change::Code(v) => op(
             "INSERT INTO passkey_codes (id, user_id, data) VALUES ($1, $2, $3) \
              ON CONFLICT (id) DO UPDATE SET data = excluded.data",

@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use passlink_core::code::CodeView;
 use passlink_core::error::{Error, Result};
 use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
+use passlink_core::session::{SessionFilter, SessionView};
 use passlink_core::store::{Commit, JobState, JobStatus, Store};
 use passlink_core::time::Timestamp;
 use passlink_core::view::{InstanceView, Membership, OrgView, PatView, Scope, UserView};
@@ -191,6 +192,32 @@ impl Store for SqliteStore {
 
     async fn code(&self, id: &str) -> Result<Option<CodeView>> {
         self.one("SELECT data FROM passkey_codes WHERE id = ?1", id)
+    }
+
+    async fn session(&self, id: &str) -> Result<Option<SessionView>> {
+        self.one("SELECT data FROM sessions WHERE id = ?1", id)
+    }
+
+    async fn sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionView>> {
+        let rows: Vec<SessionView> = self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT data FROM sessions WHERE (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR creator = ?2) \
+                 ORDER BY created_at, id",
+            )?;
+            let rows = st.query_map(rusqlite::params![filter.user_id, filter.creator], |r| {
+                let s: String = r.get(0)?;
+                json(&s)
+            })?;
+            rows.collect()
+        })?;
+        Ok(rows.into_iter().filter(|s| filter.matches(s)).collect())
+    }
+
+    async fn credential_owner(&self, cred_id: &str) -> Result<Option<String>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached("SELECT user_id FROM webauthn_credentials WHERE cred_id = ?1")?;
+            st.query_row([cred_id], |r| r.get(0)).optional()
+        })
     }
 
     async fn events_of(&self, kind: AggregateKind, id: &str) -> Result<Vec<Recorded>> {

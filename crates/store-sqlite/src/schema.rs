@@ -61,6 +61,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE outbox ADD COLUMN lease_until INTEGER;
     ALTER TABLE outbox ADD COLUMN last_error TEXT;",
     ),
+    // Sign-in sessions and the credential → user index (issue 11).
+    (4, include_str!("sessions.sql")),
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

@@ -248,6 +248,18 @@ fn apply_change(c: &Connection, ch: &Change) -> Result<()> {
              ON CONFLICT (token_hash) DO UPDATE SET data = excluded.data",
             params![&p.token_hash[..], p.id, p.user_id, to_json(p)?],
         ),
+        Change::Session(v) => exec(
+            c,
+            "INSERT INTO sessions (id, user_id, creator, created_at, data) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data",
+            params![v.id, v.user_id().unwrap_or_default(), v.creator, v.created_at.0, to_json(v)?],
+        ),
+        Change::Credential(o) => exec(
+            c,
+            "INSERT INTO webauthn_credentials (cred_id, user_id) VALUES (?1, ?2) \
+             ON CONFLICT (cred_id) DO UPDATE SET user_id = excluded.user_id",
+            params![o.cred_id, o.user_id],
+        ),
         Change::Code(v) => exec(
             c,
             "INSERT INTO passkey_codes (id, user_id, data) VALUES (?1, ?2, ?3) \

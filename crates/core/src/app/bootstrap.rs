@@ -144,7 +144,9 @@ mod tests {
                 Change::Pat(p) => {
                     assert_eq!((p.id.as_str(), p.token_hash, p.expiration), ("p", [9; 32], NEVER_EXPIRES))
                 }
-                Change::Code(_) => panic!("no code at bootstrap"),
+                Change::Code(_) | Change::Session(_) | Change::Credential(_) => {
+                    panic!("unexpected change at bootstrap")
+                }
             }
         }
         assert_eq!(

@@ -19,7 +19,8 @@
 //! - `bootstrap`, `orgs`, `users`, `administrators`: instance, organizations, users, members.
 //! - `links`: CreatePasskeyRegistrationLink (and the hosted page's link); `codes`: checks of a
 //!   presented registration code, the hosted page's look-up; `passkeys`: the passkey ceremony;
-//!   `delivery`: the outbox worker's use cases.
+//!   `delivery`: the outbox worker's use cases; `sessions`: sign-in sessions (SessionService v2)
+//!   with the passkey challenge and check, username-less included.
 //! - `machine_credentials`: AddSecret, AddKey; `client_auth`: OAuth2 client authentication,
 //!   rate limit, [`OAuthError`]; `grants`: the token endpoint, introspection, revocation.
 
@@ -45,6 +46,7 @@ mod links;
 mod machine_credentials;
 mod orgs;
 mod passkeys;
+mod sessions;
 #[cfg(test)]
 mod testing;
 mod tokens;
@@ -65,6 +67,10 @@ pub use links::{LinkCreated, LinkMedium, default_link_template};
 pub use machine_credentials::KeyAdded;
 pub use orgs::{OrgAdmin, OrgCreated};
 pub use passkeys::{PasskeyListed, PasskeyStarted, RegisterPasskey};
+pub use sessions::{
+    CHALLENGE_LIFETIME, ChallengeRequest, DateMethod, SessionChange, SessionList, SessionQuery,
+    SessionWritten, UserCheck, query_invalid,
+};
 pub use tokens::PatCreated;
 pub use users::{NewHuman, NewMachine, UserCreated, UserRead};
 

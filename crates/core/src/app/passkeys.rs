@@ -41,6 +41,8 @@ pub struct PasskeyStarted {
 pub struct PasskeyListed {
     pub id: String,
     pub name: String,
+    /// The last successful sign-in with it (the v2 `Passkey` message has no field for it).
+    pub last_used: Option<Timestamp>,
 }
 
 fn passkey_not_found() -> Error {
@@ -111,6 +113,8 @@ fn decide_verify(
             name: name.to_string(),
             cred_id: verified.cred_id.clone(),
             credential: verified.credential,
+            backup_eligible: verified.backup_eligible,
+            backup_state: verified.backup_state,
         },
     );
     if let Some(code) = code {
@@ -262,7 +266,7 @@ impl App {
             .await?
             .into_iter()
             .filter(|p| p.state == PasskeyState::Ready)
-            .map(|p| PasskeyListed { id: p.id, name: p.name })
+            .map(|p| PasskeyListed { id: p.id, name: p.name, last_used: p.last_used })
             .collect();
         Ok((listed, user.sequence))
     }
@@ -315,6 +319,10 @@ mod tests {
             credential: None,
             cred_id: cred.map(str::to_string),
             created_at: NOW,
+            sign_count: 0,
+            backup_eligible: false,
+            backup_state: false,
+            last_used: None,
         }
     }
 
@@ -374,7 +382,12 @@ mod tests {
         };
         let code = CodeView::requested(&r, &c);
         let p = passkey("p1", PasskeyState::NotReady, Some("c1"), None);
-        let verified = Verified { cred_id: "cred".into(), credential: "{}".into() };
+        let verified = Verified {
+            cred_id: "cred".into(),
+            credential: "{}".into(),
+            backup_eligible: false,
+            backup_state: false,
+        };
         let commit = decide_verify(&human("u", "A"), &p, Some(code), verified, "key", "", NOW).into_commit();
         assert_eq!(commit.events.len(), 2);
         assert!(

@@ -4,6 +4,7 @@
 
 use crate::code::CodeView;
 use crate::event::{AggregateKind, Event, Recorded};
+use crate::session::{CredentialOwner, SessionView};
 use crate::store::Commit;
 use crate::time::Timestamp;
 use crate::view::{Change, InstanceView, Membership, OrgView, PatView, UserView};
@@ -23,6 +24,8 @@ pub(crate) struct Tx {
     memberships: Vec<Membership>,
     pats: Vec<PatView>,
     codes: Vec<CodeView>,
+    sessions: Vec<SessionView>,
+    credentials: Vec<CredentialOwner>,
     /// Events, claims, outbox jobs, released values; the changes are added by [`Tx::into_commit`].
     pub commit: Commit,
 }
@@ -39,6 +42,8 @@ impl Tx {
             memberships: Vec::new(),
             pats: Vec::new(),
             codes: Vec::new(),
+            sessions: Vec::new(),
+            credentials: Vec::new(),
             commit: Commit::default(),
         }
     }
@@ -73,6 +78,12 @@ impl Tx {
     /// Track a loaded code (of a loaded user): the user's code events fold into it.
     pub fn load_code(&mut self, v: CodeView) {
         self.codes.push(v);
+    }
+
+    /// Track a loaded session: its events continue its sequence and fold into it.
+    pub fn load_session(&mut self, v: SessionView) {
+        self.track(AggregateKind::Session, &v.id, &v.instance_id, v.sequence);
+        self.sessions.push(v);
     }
 
     /// Track a loaded personal access token (of a loaded user).
@@ -113,6 +124,12 @@ impl Tx {
         self.record(AggregateKind::User, user_id, &owner, event)
     }
 
+    /// Record the next event of a session tracked with [`Tx::load_session`] or created in this tx.
+    pub fn record_session(&mut self, session_id: &str, event: Event) -> Recorded {
+        let owner = self.owner_of(AggregateKind::Session, session_id);
+        self.record(AggregateKind::Session, session_id, &owner, event)
+    }
+
     fn owner_of(&self, kind: AggregateKind, id: &str) -> String {
         self.sequences
             .iter()
@@ -137,6 +154,9 @@ impl Tx {
                     Some(created) => self.users.push(created),
                     None => self.users.iter_mut().filter(|u| u.id == *id).for_each(|u| u.apply(r)),
                 }
+                if let Event::PasskeyVerified { cred_id, .. } = &r.event {
+                    self.credentials.push(CredentialOwner { cred_id: cred_id.clone(), user_id: id.clone() });
+                }
                 match (&r.event, PatView::added(r)) {
                     (_, Some(pat)) => self.pats.push(pat),
                     (Event::PasskeyCodeRequested(c), _) => self.codes.push(CodeView::requested(r, c)),
@@ -146,6 +166,10 @@ impl Tx {
                     }
                 }
             }
+            AggregateKind::Session => match SessionView::created(r) {
+                Some(created) => self.sessions.push(created),
+                None => self.sessions.iter_mut().filter(|s| s.id == *id).for_each(|s| s.apply(r)),
+            },
         }
         if let Some(m) = Membership::added(r) {
             self.memberships.push(m);
@@ -181,6 +205,8 @@ impl Tx {
         commit.changes.extend(self.memberships.into_iter().map(Change::Membership));
         commit.changes.extend(self.pats.into_iter().map(Change::Pat));
         commit.changes.extend(self.codes.into_iter().map(Change::Code));
+        commit.changes.extend(self.sessions.into_iter().map(Change::Session));
+        commit.changes.extend(self.credentials.into_iter().map(Change::Credential));
         commit
     }
 }

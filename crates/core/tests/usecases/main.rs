@@ -4,7 +4,7 @@
 //!
 //! Layout: `world` (the given side: an app, callers with roles, the permission matrix), then one
 //! module per area: `auth`, `bootstrap`, `users`, `orgs`, `admins`, `pats`, `links`, `codes`
-//! (the passkey ceremony and code states), `delivery`, `oauth`.
+//! (the passkey ceremony and code states), `delivery`, `oauth`, `sessions` (sign-in with the passkey).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -17,5 +17,6 @@ mod links;
 mod oauth;
 mod orgs;
 mod pats;
+mod sessions;
 mod users;
 mod world;

@@ -4,6 +4,7 @@
 //!
 //! - [`user`] serves zitadel.user.{v2beta,v2}.UserService (the shared RPCs written once);
 //! - [`org_v2`] serves zitadel.org.v2.OrganizationService;
+//! - [`session_v2`] serves zitadel.session.v2.SessionService (sign-in sessions);
 //! - [`permission_v2beta`] serves zitadel.internal_permission.v2beta.InternalPermissionService.
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use crate::api::{Method, rpc};
 
 pub mod org_v2;
 pub mod permission_v2beta;
+pub mod session_v2;
 pub mod user;
 
 /// Every RPC: its path and its handler (whose caller type says whether it needs a token).
@@ -49,6 +51,11 @@ pub fn table() -> Vec<(&'static str, Arc<dyn Method>)> {
             "zitadel.internal_permission.v2beta.InternalPermissionService/CreateAdministrator",
             permission_v2beta::create_administrator,
         ),
+        rpc("zitadel.session.v2.SessionService/CreateSession", session_v2::create_session),
+        rpc("zitadel.session.v2.SessionService/SetSession", session_v2::set_session),
+        rpc("zitadel.session.v2.SessionService/GetSession", session_v2::get_session),
+        rpc("zitadel.session.v2.SessionService/ListSessions", session_v2::list_sessions),
+        rpc("zitadel.session.v2.SessionService/DeleteSession", session_v2::delete_session),
     ]
 }
 

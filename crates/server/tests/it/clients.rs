@@ -124,15 +124,40 @@ impl Rest {
     fn request(&self, rpc: &str, req: &Value, body: Option<String>) -> (reqwest::RequestBuilder, u16) {
         let (method, template, success) = rest_route(rpc);
         let mut path = template.to_string();
-        for (snake, camel) in [("user_id", "userId"), ("passkey_id", "passkeyId")] {
-            if let Some(v) = req.get(camel).and_then(Value::as_str) {
+        let mut in_path = Vec::new();
+        for (snake, camel) in
+            [("user_id", "userId"), ("passkey_id", "passkeyId"), ("session_id", "sessionId")]
+        {
+            if let Some(v) = req.get(camel).and_then(Value::as_str)
+                && path.contains(&format!("{{{snake}}}"))
+            {
                 path = path.replace(&format!("{{{snake}}}"), v);
+                in_path.push(camel);
             }
         }
         let url = format!("{}{path}", self.base);
         let rb = match method {
-            "GET" => self.http.get(url),
-            "DELETE" => self.http.delete(url),
+            // grpc-gateway: the other fields of a GET travel in the query string
+            "GET" => {
+                let mut query = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in req.as_object().into_iter().flatten() {
+                    if let Some(v) = v.as_str().filter(|_| !in_path.contains(&k.as_str())) {
+                        query.append_pair(k, v);
+                    }
+                }
+                let query = query.finish();
+                if query.is_empty() { self.http.get(url) } else { self.http.get(format!("{url}?{query}")) }
+            }
+            "DELETE" => self
+                .http
+                .delete(url)
+                .header("content-type", "application/json")
+                .body(body.unwrap_or_else(|| req.to_string())),
+            "PATCH" => self
+                .http
+                .patch(url)
+                .header("content-type", "application/json")
+                .body(body.unwrap_or_else(|| req.to_string())),
             _ => self
                 .http
                 .post(url)
@@ -283,7 +308,8 @@ impl Api for Generated {
         let b = v2beta::UserServiceClient::new(t.clone(), c.clone());
         let u = v2::UserServiceClient::new(t.clone(), c.clone());
         let og = org_pb::OrganizationServiceClient::new(t.clone(), c.clone());
-        let p = perm::InternalPermissionServiceClient::new(t, c);
+        let p = perm::InternalPermissionServiceClient::new(t.clone(), c.clone());
+        let sess = zitadel::session::v2::SessionServiceClient::new(t, c);
         let m = rpc.rsplit('/').next().unwrap();
         match (rpc.split('/').next().unwrap(), m) {
             ("zitadel.user.v2beta.UserService", "AddHumanUser") => {
@@ -367,6 +393,21 @@ impl Api for Generated {
             }
             ("zitadel.internal_permission.v2beta.InternalPermissionService", "CreateAdministrator") => {
                 typed!(p, o, req, create_administrator_with_options, perm::CreateAdministratorRequest)
+            }
+            ("zitadel.session.v2.SessionService", "CreateSession") => {
+                typed!(sess, o, req, create_session_with_options, zitadel::session::v2::CreateSessionRequest)
+            }
+            ("zitadel.session.v2.SessionService", "SetSession") => {
+                typed!(sess, o, req, set_session_with_options, zitadel::session::v2::SetSessionRequest)
+            }
+            ("zitadel.session.v2.SessionService", "GetSession") => {
+                typed!(sess, o, req, get_session_with_options, zitadel::session::v2::GetSessionRequest)
+            }
+            ("zitadel.session.v2.SessionService", "ListSessions") => {
+                typed!(sess, o, req, list_sessions_with_options, zitadel::session::v2::ListSessionsRequest)
+            }
+            ("zitadel.session.v2.SessionService", "DeleteSession") => {
+                typed!(sess, o, req, delete_session_with_options, zitadel::session::v2::DeleteSessionRequest)
             }
             _ => panic!("no typed client for {rpc}"),
         }

@@ -14,4 +14,5 @@ mod link;
 mod oauth;
 mod passkey;
 mod restart;
+mod session;
 mod trust;

@@ -7,6 +7,7 @@ mod durability;
 mod failures;
 mod outbox;
 mod read_back;
+mod sessions;
 
 pub use concurrency::{
     concurrent_commits_on_one_aggregate_serialize, failures_in_a_batch_are_isolated,
@@ -20,3 +21,4 @@ pub use failures::{
 };
 pub use outbox::{concurrent_claims_never_share_a_job, outbox_leases_and_outcomes};
 pub use read_back::{commit_then_read_back, empty_store_reads_nothing, ping};
+pub use sessions::{credential_owner_follows_the_last_verification, sessions_read_back_and_filter};
