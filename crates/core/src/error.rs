@@ -151,6 +151,9 @@ pub fn translate(key: &str) -> Option<&'static str> {
             "The passkey could not be verified: wrong origin, challenge or signature"
         }
         "Errors.User.WebAuthN.CredentialExists" => "This passkey is already registered",
+        "Errors.Query.TooManyNestingLevels" => "Too many nesting levels in the queries",
+        "Errors.Query.LimitExceeded" => "The limit is too high",
+        "List.Query.Invalid" => "The query is invalid",
         _ => return None,
     })
 }
@@ -188,6 +191,8 @@ mod tests {
             include_str!("app/passkeys.rs"),
             include_str!("app/tokens.rs"),
             include_str!("app/users.rs"),
+            include_str!("app/lookups.rs"),
+            include_str!("query.rs"),
             include_str!("passkey.rs"),
             include_str!("code.rs"),
             include_str!("permission.rs"),

@@ -15,6 +15,9 @@ pub const USER_DELETE: &str = "user.delete";
 pub const ORG_CREATE: &str = "org.create";
 pub const ORG_MEMBER_WRITE: &str = "org.member.write";
 pub const IAM_MEMBER_WRITE: &str = "iam.member.write";
+pub const ORG_READ: &str = "org.read";
+pub const POLICY_READ: &str = "policy.read";
+pub const IAM_POLICY_READ: &str = "iam.policy.read";
 
 /// Roles that can be granted on the instance.
 pub const INSTANCE_ROLES: &[&str] =
@@ -35,6 +38,9 @@ pub fn permissions_of(role: &str) -> &'static [&'static str] {
             ORG_CREATE,
             ORG_MEMBER_WRITE,
             IAM_MEMBER_WRITE,
+            ORG_READ,
+            POLICY_READ,
+            IAM_POLICY_READ,
         ],
         "IAM_ORG_MANAGER" => &[
             USER_PASSKEY_WRITE,
@@ -44,14 +50,32 @@ pub fn permissions_of(role: &str) -> &'static [&'static str] {
             USER_DELETE,
             ORG_CREATE,
             ORG_MEMBER_WRITE,
+            ORG_READ,
+            POLICY_READ,
         ],
-        "IAM_USER_MANAGER" => &[USER_PASSKEY_WRITE, USER_WRITE, USER_READ, USER_DELETE],
-        "IAM_LOGIN_CLIENT" => &[USER_PASSKEY_WRITE, USER_CREDENTIAL_WRITE, USER_WRITE, USER_READ],
-        "IAM_OWNER_VIEWER" | "ORG_OWNER_VIEWER" => &[USER_READ],
-        "ORG_OWNER" => {
-            &[USER_PASSKEY_WRITE, USER_CREDENTIAL_WRITE, USER_WRITE, USER_READ, USER_DELETE, ORG_MEMBER_WRITE]
-        }
-        "ORG_USER_MANAGER" => &[USER_WRITE, USER_READ, USER_DELETE],
+        "IAM_USER_MANAGER" => &[USER_PASSKEY_WRITE, USER_WRITE, USER_READ, USER_DELETE, ORG_READ],
+        "IAM_LOGIN_CLIENT" => &[
+            USER_PASSKEY_WRITE,
+            USER_CREDENTIAL_WRITE,
+            USER_WRITE,
+            USER_READ,
+            ORG_READ,
+            POLICY_READ,
+            IAM_POLICY_READ,
+        ],
+        "IAM_OWNER_VIEWER" => &[USER_READ, ORG_READ, POLICY_READ, IAM_POLICY_READ],
+        "ORG_OWNER_VIEWER" => &[USER_READ, ORG_READ, POLICY_READ],
+        "ORG_OWNER" => &[
+            USER_PASSKEY_WRITE,
+            USER_CREDENTIAL_WRITE,
+            USER_WRITE,
+            USER_READ,
+            USER_DELETE,
+            ORG_MEMBER_WRITE,
+            ORG_READ,
+            POLICY_READ,
+        ],
+        "ORG_USER_MANAGER" => &[USER_WRITE, USER_READ, USER_DELETE, ORG_READ, POLICY_READ],
         _ => &[],
     }
 }
@@ -144,6 +168,22 @@ mod tests {
             });
             assert_eq!(got.err().map(|e| e.kind), want, "{name}");
         }
+    }
+
+    /// The read permissions of the lookup RPCs, as ZITADEL's default role mappings give them.
+    #[test]
+    fn lookup_read_permissions_follow_zitadels_defaults() {
+        let holds = |role: &str, p: &str| permissions_of(role).contains(&p);
+        for role in INSTANCE_ROLES.iter().chain(ORG_ROLES) {
+            assert!(holds(role, USER_READ) && holds(role, ORG_READ), "{role}");
+        }
+        for role in ["IAM_OWNER", "IAM_OWNER_VIEWER", "IAM_LOGIN_CLIENT"] {
+            assert!(holds(role, IAM_POLICY_READ) && holds(role, POLICY_READ), "{role}");
+        }
+        for role in ["IAM_ORG_MANAGER", "ORG_OWNER", "ORG_OWNER_VIEWER", "ORG_USER_MANAGER"] {
+            assert!(holds(role, POLICY_READ) && !holds(role, IAM_POLICY_READ), "{role}");
+        }
+        assert!(!holds("IAM_USER_MANAGER", POLICY_READ), "ZITADEL gives IAM_USER_MANAGER no policy.read");
     }
 
     #[test]

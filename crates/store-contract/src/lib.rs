@@ -5,7 +5,7 @@
 //! Layout:
 //! - [`contract_tests!`] and [`Harness`] (here): how an adapter runs the suite.
 //! - [`suite`]: the tests, by theme (`read_back`, `failures`, `concurrency`, `durability`,
-//!   `outbox`); `fixtures`: the test data and the "no trace of a failed commit" checks.
+//!   `outbox`, `lookups`); `fixtures`: the test data and the "no trace of a failed commit" checks.
 //! - [`join_all`]: many futures polled at once without a runtime (commits in flight together).
 //! - [`Split`]: two stores on one location used alternately (replicas behind a load balancer).
 //!
@@ -69,6 +69,8 @@ macro_rules! contract_tests {
             racing_claims_have_one_winner,
             released_claims_are_free_again,
             user_by_username_is_case_insensitive,
+            users_matching_admits_exactly_its_narrowing,
+            orgs_lists_every_organization,
         );
 
         #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,6 +121,7 @@ mod tests {
             include_str!("suite/concurrency.rs"),
             include_str!("suite/durability.rs"),
             include_str!("suite/failures.rs"),
+            include_str!("suite/lookups.rs"),
             include_str!("suite/outbox.rs"),
             include_str!("suite/read_back.rs"),
         ];
@@ -136,7 +139,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(names.len(), 15, "{names:?}");
+        assert_eq!(names.len(), 17, "{names:?}");
         for name in names {
             let named = listed.contains(&format!("{name},")) || listed.contains(&format!("fn {name}()"));
             assert!(named, "suite test {name} is not expanded by contract_tests!");
