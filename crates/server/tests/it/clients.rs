@@ -271,6 +271,7 @@ impl Api for Generated {
     async fn call(&self, rpc: &str, req: Value, token: Option<&str>, org: Option<&str>) -> Outcome {
         use zitadel::internal_permission::v2beta as perm;
         use zitadel::org::v2 as org_pb;
+        use zitadel::settings::v2 as settings;
         use zitadel::user::{v2, v2beta};
         let mut o = CallOptions::default();
         if let Some(t) = token {
@@ -283,6 +284,7 @@ impl Api for Generated {
         let b = v2beta::UserServiceClient::new(t.clone(), c.clone());
         let u = v2::UserServiceClient::new(t.clone(), c.clone());
         let og = org_pb::OrganizationServiceClient::new(t.clone(), c.clone());
+        let st = settings::SettingsServiceClient::new(t.clone(), c.clone());
         let p = perm::InternalPermissionServiceClient::new(t, c);
         let m = rpc.rsplit('/').next().unwrap();
         match (rpc.split('/').next().unwrap(), m) {
@@ -368,6 +370,35 @@ impl Api for Generated {
             ("zitadel.internal_permission.v2beta.InternalPermissionService", "CreateAdministrator") => {
                 typed!(p, o, req, create_administrator_with_options, perm::CreateAdministratorRequest)
             }
+            ("zitadel.user.v2.UserService", "ListUsers") => {
+                typed!(u, o, req, list_users_with_options, v2::ListUsersRequest)
+            }
+            ("zitadel.user.v2.UserService", "ListAuthenticationMethodTypes") => typed!(
+                u,
+                o,
+                req,
+                list_authentication_method_types_with_options,
+                v2::ListAuthenticationMethodTypesRequest
+            ),
+            ("zitadel.org.v2.OrganizationService", "ListOrganizations") => {
+                typed!(og, o, req, list_organizations_with_options, org_pb::ListOrganizationsRequest)
+            }
+            ("zitadel.settings.v2.SettingsService", "GetLoginSettings") => {
+                typed!(st, o, req, get_login_settings_with_options, settings::GetLoginSettingsRequest)
+            }
+            ("zitadel.settings.v2.SettingsService", "GetBrandingSettings") => {
+                typed!(st, o, req, get_branding_settings_with_options, settings::GetBrandingSettingsRequest)
+            }
+            ("zitadel.settings.v2.SettingsService", "GetSecuritySettings") => {
+                typed!(st, o, req, get_security_settings_with_options, settings::GetSecuritySettingsRequest)
+            }
+            ("zitadel.settings.v2.SettingsService", "GetActiveIdentityProviders") => typed!(
+                st,
+                o,
+                req,
+                get_active_identity_providers_with_options,
+                settings::GetActiveIdentityProvidersRequest
+            ),
             _ => panic!("no typed client for {rpc}"),
         }
     }
