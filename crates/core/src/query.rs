@@ -134,7 +134,7 @@ impl UserFilter {
         }
     }
 
-    fn text_field<'a>(u: &'a UserView, field: UserField) -> Option<&'a str> {
+    fn text_field(u: &UserView, field: UserField) -> Option<&str> {
         let human = u.human();
         match field {
             UserField::UserName | UserField::LoginName => Some(&u.username),
@@ -163,8 +163,8 @@ impl UserFilter {
                 UserKind::Human(_) => *t == 1,
                 UserKind::Machine(_) => *t == 2,
             },
-            UserFilter::Ids(ids) => ids.iter().any(|i| *i == u.id),
-            UserFilter::Emails(es) => u.human().is_some_and(|h| es.iter().any(|e| *e == h.email)),
+            UserFilter::Ids(ids) => ids.contains(&u.id),
+            UserFilter::Emails(es) => u.human().is_some_and(|h| es.contains(&h.email)),
             UserFilter::Org(o) => u.org_id == *o,
             UserFilter::And(qs) => qs.iter().all(|q| q.matches(u)),
             UserFilter::Or(qs) => qs.iter().any(|q| q.matches(u)),

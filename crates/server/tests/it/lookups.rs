@@ -56,7 +56,7 @@ async fn list_users_on_every_protocol() {
                 None,
             )
             .await);
-        assert_eq!(ids(&r), [w.human_a.clone()], "[{n}] {r}");
+        assert_eq!(ids(&r), vec![w.human_a.clone()], "[{n}] {r}");
         assert_eq!(r["details"]["totalResult"], "1", "[{n}]");
         assert!(r["details"]["timestamp"].is_string(), "[{n}]");
         let got = ok(api
@@ -82,7 +82,7 @@ async fn list_users_on_every_protocol() {
             )
             .await);
         assert_eq!(r["details"]["totalResult"], "2", "[{n}] humans of A: {r}");
-        let mut both = vec![w.human_a.clone(), extra.clone()];
+        let mut both = [w.human_a.clone(), extra.clone()];
         both.sort();
         assert_eq!(ids(&r), [both[0].clone()], "[{n}]");
 
@@ -91,7 +91,7 @@ async fn list_users_on_every_protocol() {
         let mine = json!({"queries": [{"inUserIdsQuery": {"userIds": [w.human_a, w.human_b]}}]});
         assert_eq!(
             ids(&ok(api.call(LIST_USERS, mine.clone(), Some(&w.org_owner_a), None).await)),
-            [w.human_a.clone()]
+            vec![w.human_a.clone()]
         );
         let none = ok(api.call(LIST_USERS, mine, Some(&w.no_role), None).await);
         assert!(ids(&none).is_empty() && none["details"]["totalResult"].is_null(), "[{n}] {none}");
@@ -192,7 +192,7 @@ async fn list_organizations_on_every_protocol() {
         // Only what the caller may read (org.read).
         assert_eq!(
             org_ids(&ok(api.call(LIST_ORGS, by_name.clone(), Some(&w.org_owner_a), None).await)),
-            [w.org_a.clone()]
+            vec![w.org_a.clone()]
         );
         assert!(org_ids(&ok(api.call(LIST_ORGS, by_name, Some(&w.no_role), None).await)).is_empty());
         // The default organization; by id.
@@ -202,7 +202,7 @@ async fn list_organizations_on_every_protocol() {
         let r = ok(api
             .call(LIST_ORGS, json!({"queries": [{"idQuery": {"id": w.org_b}}]}), Some(&w.admin), None)
             .await);
-        assert_eq!(org_ids(&r), [w.org_b.clone()]);
+        assert_eq!(org_ids(&r), vec![w.org_b.clone()]);
         failure(
             api.call(LIST_ORGS, json!({"queries": [{}]}), Some(&w.admin), None).await,
             3,
