@@ -30,7 +30,10 @@
 //   CreateAdministrator, AddHumanUser (v2beta, v2), GetUserByID (v2beta, v2),
 //   CreatePasskeyRegistrationLink (v2beta, v2: returnCode / sendLink / no medium; sequences;
 //   org-scoped caller; cross-org; error codes and zitadel.v1.ErrorDetail), DeactivateUser,
-//   DeleteUser. All names carry a random suffix, so it can run repeatedly against one server.
+//   DeleteUser; the lookups a login UI makes: ListUsers (queries, nesting, paging, rows filtered by
+//   permission), ListAuthenticationMethodTypes, ListOrganizations, SettingsService
+//   GetLoginSettings / GetBrandingSettings / GetSecuritySettings / GetActiveIdentityProviders.
+//   All names carry a random suffix, so it can run repeatedly against one server.
 //
 // Output: one line per check, "PASS <transport> <check>" or "FAIL <transport> <check>: <reason>",
 // then "N passed, M failed". Exit code 1 if anything failed, 2 on bad configuration.
@@ -45,6 +48,7 @@ import {
 } from "@connectrpc/connect-node";
 import { ErrorDetailSchema } from "@zitadel/proto/zitadel/message_pb.js";
 import { OrganizationService } from "@zitadel/proto/zitadel/org/v2/org_service_pb.js";
+import { SettingsService } from "@zitadel/proto/zitadel/settings/v2/settings_service_pb.js";
 import { InternalPermissionService } from "@zitadel/proto/zitadel/internal_permission/v2beta/internal_permission_service_pb.js";
 import { UserService as UserServiceV2 } from "@zitadel/proto/zitadel/user/v2/user_service_pb.js";
 import { UserService as UserServiceV2beta } from "@zitadel/proto/zitadel/user/v2beta/user_service_pb.js";
@@ -654,6 +658,119 @@ async function scenario(tname, transport) {
       assertZitadelError(err);
     });
   }
+
+  // 11. lookups a login UI makes before a sign-in ---------------------------------------------
+  const settings = strictClient(SettingsService, transport);
+  const q = (kase, value) => ({ query: { case: kase, value } });
+  await check("user.v2 ListUsers loginNameQuery EQUALS_IGNORE_CASE", async () => {
+    need("v2UserId");
+    const res = await u2.listUsers({
+      queries: [q("loginNameQuery", { loginName: `V2-${sfx}`.toUpperCase(), method: 1 /* EQUALS_IGNORE_CASE */ })],
+    }, ADMIN);
+    assertEq(res.details?.totalResult, 1n, "details.totalResult");
+    assertRecent(res.details.timestamp, "details.timestamp");
+    assertEq(res.result.length, 1, "result.length");
+    assertEq(res.result[0].userId, s.v2UserId, "result[0].userId");
+    assertEq(res.result[0].type.case, "human", "result[0].type.case");
+    assertEq(res.result[0].type.value.profile?.givenName, "GivenVtwo", "profile.givenName");
+    assertDetails(res.result[0].details, s.orgId, "result[0].details");
+  });
+  await check("user.v2 ListUsers org + type + or/not nesting, paged", async () => {
+    const res = await u2.listUsers({
+      query: { offset: 0n, limit: 1, asc: true },
+      queries: [
+        q("organizationIdQuery", { organizationId: s.orgId }),
+        q("orQuery", { queries: [q("typeQuery", { type: 1 /* HUMAN */ }), q("notQuery", { query: q("typeQuery", { type: 2 }) })] }),
+      ],
+    }, ADMIN);
+    // The humans of the org: CreateUser, AddHumanUser v2beta and v2 (the deleted one is gone).
+    assertEq(res.details?.totalResult, 3n, "details.totalResult");
+    assertEq(res.result.length, 1, "result.length (limit 1)");
+  });
+  await check("user.v2 ListUsers as ORG_OWNER: other org's user left out", async () => {
+    need("v2UserId", "victimId", "orgOwnerPat");
+    const res = await u2.listUsers({ queries: [q("inUserIdsQuery", { userIds: [s.v2UserId, s.victimId] })] }, s.orgOwnerPat);
+    assertEq(res.result.map((u) => u.userId).join(), s.v2UserId, "result ids");
+    assertEq(res.details?.totalResult, 1n, "details.totalResult");
+  });
+  await check("user.v2 ListUsers empty query → InvalidArgument (GRPC-vR9nC)", async () => {
+    const err = await expectError(u2.listUsers({ queries: [{}] }, ADMIN), Code.InvalidArgument);
+    assertZitadelError(err, { id: "GRPC-vR9nC" });
+  });
+  await check("user.v2 ListAuthenticationMethodTypes (no passkey yet)", async () => {
+    need("v2UserId");
+    const res = await u2.listAuthenticationMethodTypes({ userId: s.v2UserId }, ADMIN);
+    assertEq(res.authMethodTypes.length, 0, "authMethodTypes.length");
+    assertEq(res.details?.totalResult, 0n, "details.totalResult");
+  });
+  await check("user.v2 ListAuthenticationMethodTypes unknown user → NotFound", async () => {
+    const err = await expectError(u2.listAuthenticationMethodTypes({ userId: UNKNOWN_USER_ID }, ADMIN), Code.NotFound);
+    assertZitadelError(err, { id: "COMMAND-M9dsd" });
+  });
+  await check("org.v2 ListOrganizations nameQuery", async () => {
+    const res = await org.listOrganizations({
+      queries: [q("nameQuery", { name: `passlink-conf-${sfx}`, method: 0 /* EQUALS */ })],
+    }, ADMIN);
+    assertEq(res.details?.totalResult, 1n, "details.totalResult");
+    const o = res.result[0];
+    assertEq(o?.id, s.orgId, "result[0].id");
+    assertEq(o.name, `passlink-conf-${sfx}`, "result[0].name");
+    assertEq(o.state, 1, "result[0].state (ACTIVE)");
+    assertDetails(o.details, s.orgId, "result[0].details");
+  });
+  await check("org.v2 ListOrganizations as ORG_OWNER: only its org", async () => {
+    need("orgOwnerPat");
+    const res = await org.listOrganizations({
+      sortingColumn: 1 /* NAME */,
+      queries: [q("nameQuery", { name: sfx, method: 4 /* CONTAINS */ })],
+    }, s.orgOwnerPat);
+    assertEq(res.result.map((o) => o.id).join(), s.orgId, "result ids");
+  });
+  await check("org.v2 ListOrganizations defaultQuery", async () => {
+    const res = await org.listOrganizations({ queries: [q("defaultQuery", {})] }, ADMIN);
+    assertEq(res.details?.totalResult, 1n, "details.totalResult");
+  });
+  await check("settings.v2 GetLoginSettings: passkeys only", async () => {
+    const res = await settings.getLoginSettings({}, ADMIN);
+    const l = res.settings;
+    assert(l, "settings missing");
+    assertEq(l.passkeysType, 1, "passkeysType (ALLOWED)");
+    assertEq(l.allowUsernamePassword, false, "allowUsernamePassword");
+    assertEq(l.allowRegister, false, "allowRegister");
+    assertEq(l.allowExternalIdp, false, "allowExternalIdp");
+    assertEq(l.secondFactors.length, 0, "secondFactors.length");
+    assertEq(l.resourceOwnerType, 1, "resourceOwnerType (INSTANCE)");
+    assertEq(l.multiFactorCheckLifetime?.seconds, 43200n, "multiFactorCheckLifetime");
+    assertNonEmpty(res.details?.resourceOwner, "details.resourceOwner");
+  });
+  await check("settings.v2 GetLoginSettings ctx.orgId as ORG_OWNER", async () => {
+    need("orgOwnerPat");
+    const res = await settings.getLoginSettings({ ctx: { resourceOwner: { case: "orgId", value: s.orgId } } }, s.orgOwnerPat);
+    assertEq(res.settings?.passkeysType, 1, "passkeysType");
+  });
+  await check("settings.v2 GetLoginSettings without policy.read → PermissionDenied", async () => {
+    need("noRolesPat");
+    const err = await expectError(settings.getLoginSettings({}, s.noRolesPat), Code.PermissionDenied);
+    assertZitadelError(err, { id: "AUTH-5mWD2" });
+  });
+  await check("settings.v2 GetBrandingSettings", async () => {
+    const res = await settings.getBrandingSettings({}, ADMIN);
+    assertEq(res.settings?.themeMode, 1, "themeMode (AUTO)");
+    assertEq(res.settings.resourceOwnerType, 1, "resourceOwnerType (INSTANCE)");
+  });
+  await check("settings.v2 GetSecuritySettings", async () => {
+    const res = await settings.getSecuritySettings({}, ADMIN);
+    assertEq(res.settings?.embeddedIframe?.enabled, false, "embeddedIframe.enabled");
+    assertEq(res.settings.enableImpersonation, false, "enableImpersonation");
+  });
+  await check("settings.v2 GetSecuritySettings as ORG_OWNER → PermissionDenied", async () => {
+    need("orgOwnerPat");
+    await expectError(settings.getSecuritySettings({}, s.orgOwnerPat), Code.PermissionDenied);
+  });
+  await check("settings.v2 GetActiveIdentityProviders: none", async () => {
+    const res = await settings.getActiveIdentityProviders({}, ADMIN);
+    assertEq(res.identityProviders.length, 0, "identityProviders.length");
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -171,6 +171,9 @@ pub fn translate(key: &str) -> Option<&'static str> {
         "Errors.Session.PositiveLifetime" => "The session lifetime must not be negative",
         "Errors.Session.UserAgentMissing" => "The caller's user agent is not known; give a fingerprint id",
         "Errors.PermissionDenied" => "No matching permissions found",
+        "Errors.Query.TooManyNestingLevels" => "Too many nesting levels in the queries",
+        "Errors.Query.LimitExceeded" => "The limit is too high",
+        "List.Query.Invalid" => "The query is invalid",
         _ => return None,
     })
 }
@@ -209,6 +212,8 @@ mod tests {
             include_str!("app/sessions.rs"),
             include_str!("app/tokens.rs"),
             include_str!("app/users.rs"),
+            include_str!("app/lookups.rs"),
+            include_str!("query.rs"),
             include_str!("passkey.rs"),
             include_str!("code.rs"),
             include_str!("permission.rs"),

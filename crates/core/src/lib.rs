@@ -14,6 +14,8 @@
 //! - [`event`]: the facts passlink records, with ZITADEL's event type names.
 //! - [`permission`]: roles → permissions, and the target-org authorization rule.
 //! - [`template`], [`validate`]: request checks (URL templates, field lengths).
+//! - [`query`]: the search queries of the list RPCs (text methods, user and organization
+//!   filters, paging) and the narrowing a store reads candidate users by.
 //! - [`keys`]: the server's keys (code HMAC, AES-GCM seal, token signing); [`jwt`]: signing
 //!   keys, JWKS, access tokens, machine key pairs, assertions; [`secret`]: secret values (codes,
 //!   tokens, client-secret hashes) with redacting `Debug`; [`hex`].
@@ -32,6 +34,7 @@ pub mod keys;
 pub mod passkey;
 pub mod permission;
 pub mod ports;
+pub mod query;
 pub mod secret;
 pub mod session;
 pub mod store;

@@ -18,6 +18,9 @@ pub const IAM_MEMBER_WRITE: &str = "iam.member.write";
 pub const SESSION_READ: &str = "session.read";
 pub const SESSION_WRITE: &str = "session.write";
 pub const SESSION_DELETE: &str = "session.delete";
+pub const ORG_READ: &str = "org.read";
+pub const POLICY_READ: &str = "policy.read";
+pub const IAM_POLICY_READ: &str = "iam.policy.read";
 
 /// Roles that can be granted on the instance.
 pub const INSTANCE_ROLES: &[&str] =
@@ -41,6 +44,9 @@ pub fn permissions_of(role: &str) -> &'static [&'static str] {
             SESSION_READ,
             SESSION_WRITE,
             SESSION_DELETE,
+            ORG_READ,
+            POLICY_READ,
+            IAM_POLICY_READ,
         ],
         "IAM_ORG_MANAGER" => &[
             USER_PASSKEY_WRITE,
@@ -50,8 +56,10 @@ pub fn permissions_of(role: &str) -> &'static [&'static str] {
             USER_DELETE,
             ORG_CREATE,
             ORG_MEMBER_WRITE,
+            ORG_READ,
+            POLICY_READ,
         ],
-        "IAM_USER_MANAGER" => &[USER_PASSKEY_WRITE, USER_WRITE, USER_READ, USER_DELETE],
+        "IAM_USER_MANAGER" => &[USER_PASSKEY_WRITE, USER_WRITE, USER_READ, USER_DELETE, ORG_READ],
         "IAM_LOGIN_CLIENT" => &[
             USER_PASSKEY_WRITE,
             USER_CREDENTIAL_WRITE,
@@ -60,12 +68,23 @@ pub fn permissions_of(role: &str) -> &'static [&'static str] {
             SESSION_READ,
             SESSION_WRITE,
             SESSION_DELETE,
+            ORG_READ,
+            POLICY_READ,
+            IAM_POLICY_READ,
         ],
-        "IAM_OWNER_VIEWER" | "ORG_OWNER_VIEWER" => &[USER_READ],
-        "ORG_OWNER" => {
-            &[USER_PASSKEY_WRITE, USER_CREDENTIAL_WRITE, USER_WRITE, USER_READ, USER_DELETE, ORG_MEMBER_WRITE]
-        }
-        "ORG_USER_MANAGER" => &[USER_WRITE, USER_READ, USER_DELETE],
+        "IAM_OWNER_VIEWER" => &[USER_READ, ORG_READ, POLICY_READ, IAM_POLICY_READ],
+        "ORG_OWNER_VIEWER" => &[USER_READ, ORG_READ, POLICY_READ],
+        "ORG_OWNER" => &[
+            USER_PASSKEY_WRITE,
+            USER_CREDENTIAL_WRITE,
+            USER_WRITE,
+            USER_READ,
+            USER_DELETE,
+            ORG_MEMBER_WRITE,
+            ORG_READ,
+            POLICY_READ,
+        ],
+        "ORG_USER_MANAGER" => &[USER_WRITE, USER_READ, USER_DELETE, ORG_READ, POLICY_READ],
         _ => &[],
     }
 }
@@ -158,6 +177,22 @@ mod tests {
             });
             assert_eq!(got.err().map(|e| e.kind), want, "{name}");
         }
+    }
+
+    /// The read permissions of the lookup RPCs, as ZITADEL's default role mappings give them.
+    #[test]
+    fn lookup_read_permissions_follow_zitadels_defaults() {
+        let holds = |role: &str, p: &str| permissions_of(role).contains(&p);
+        for role in INSTANCE_ROLES.iter().chain(ORG_ROLES) {
+            assert!(holds(role, USER_READ) && holds(role, ORG_READ), "{role}");
+        }
+        for role in ["IAM_OWNER", "IAM_OWNER_VIEWER", "IAM_LOGIN_CLIENT"] {
+            assert!(holds(role, IAM_POLICY_READ) && holds(role, POLICY_READ), "{role}");
+        }
+        for role in ["IAM_ORG_MANAGER", "ORG_OWNER", "ORG_OWNER_VIEWER", "ORG_USER_MANAGER"] {
+            assert!(holds(role, POLICY_READ) && !holds(role, IAM_POLICY_READ), "{role}");
+        }
+        assert!(!holds("IAM_USER_MANAGER", POLICY_READ), "ZITADEL gives IAM_USER_MANAGER no policy.read");
     }
 
     #[test]

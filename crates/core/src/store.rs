@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use crate::code::CodeView;
 use crate::error::{Error, Result};
 use crate::event::{AggregateKind, OutboxJob, Recorded};
+use crate::query::UserNarrowing;
 use crate::session::{SessionFilter, SessionView};
 use crate::time::Timestamp;
 use crate::view::{Change, InstanceView, Membership, OrgView, PatView, UserView};
@@ -101,6 +102,11 @@ pub trait Store: Send + Sync + 'static {
     /// The user with this username (case-insensitive), if any.
     async fn user_by_username(&self, username: &str) -> Result<Option<UserView>>;
     async fn memberships_of(&self, user_id: &str) -> Result<Vec<Membership>>;
+    /// Every user (in any state) the narrowing admits ([`UserNarrowing::admits`]), in no
+    /// particular order. The list RPCs filter, sort and page these in the core.
+    async fn users_matching(&self, narrowing: &UserNarrowing) -> Result<Vec<UserView>>;
+    /// Every organization, in no particular order.
+    async fn orgs(&self) -> Result<Vec<OrgView>>;
     async fn pat_by_hash(&self, hash: &[u8; 32]) -> Result<Option<PatView>>;
     async fn code(&self, id: &str) -> Result<Option<CodeView>>;
     /// A sign-in session by id (terminated ones too).

@@ -5,7 +5,8 @@
 //! Layout:
 //! - [`contract_tests!`] and [`Harness`] (here): how an adapter runs the suite.
 //! - [`suite`]: the tests, by theme (`read_back`, `failures`, `concurrency`, `durability`,
-//!   `outbox`, `sessions`); `fixtures`: the test data and the "no trace of a failed commit" checks.
+//!   `outbox`, `sessions`,
+//!   `lookups`); `fixtures`: the test data and the "no trace of a failed commit" checks.
 //! - [`join_all`]: many futures polled at once without a runtime (commits in flight together).
 //! - [`Split`]: two stores on one location used alternately (replicas behind a load balancer).
 //!
@@ -71,6 +72,8 @@ macro_rules! contract_tests {
             user_by_username_is_case_insensitive,
             sessions_read_back_and_filter,
             credential_owner_follows_the_last_verification,
+            users_matching_admits_exactly_its_narrowing,
+            orgs_lists_every_organization,
         );
 
         #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,6 +124,7 @@ mod tests {
             include_str!("suite/concurrency.rs"),
             include_str!("suite/durability.rs"),
             include_str!("suite/failures.rs"),
+            include_str!("suite/lookups.rs"),
             include_str!("suite/outbox.rs"),
             include_str!("suite/read_back.rs"),
             include_str!("suite/sessions.rs"),

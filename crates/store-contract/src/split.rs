@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use passlink_core::code::CodeView;
 use passlink_core::error::Result;
 use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
+use passlink_core::query::UserNarrowing;
 use passlink_core::store::{Commit, JobStatus, Store};
 use passlink_core::time::Timestamp;
 use passlink_core::view::{InstanceView, Membership, OrgView, PatView, UserView};
@@ -51,6 +52,12 @@ impl Store for Split {
     }
     async fn memberships_of(&self, user_id: &str) -> Result<Vec<Membership>> {
         self.pick().memberships_of(user_id).await
+    }
+    async fn users_matching(&self, narrowing: &UserNarrowing) -> Result<Vec<UserView>> {
+        self.pick().users_matching(narrowing).await
+    }
+    async fn orgs(&self) -> Result<Vec<OrgView>> {
+        self.pick().orgs().await
     }
     async fn pat_by_hash(&self, hash: &[u8; 32]) -> Result<Option<PatView>> {
         self.pick().pat_by_hash(hash).await

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use passlink_core::code::CodeView;
 use passlink_core::error::{Error, Result};
 use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
+use passlink_core::query::UserNarrowing;
 use passlink_core::session::{SessionFilter, SessionView};
 use passlink_core::store::{Commit, JobState, JobStatus, Store};
 use passlink_core::time::Timestamp;
@@ -237,6 +238,14 @@ impl Store for MemoryStore {
             .take_while(|((u, _), _)| u == user_id)
             .map(|(_, m)| m.clone())
             .collect())
+    }
+
+    async fn users_matching(&self, narrowing: &UserNarrowing) -> Result<Vec<UserView>> {
+        Ok(self.lock().users.values().filter(|u| narrowing.admits(u)).cloned().collect())
+    }
+
+    async fn orgs(&self) -> Result<Vec<OrgView>> {
+        Ok(self.lock().orgs.values().cloned().collect())
     }
 
     async fn pat_by_hash(&self, hash: &[u8; 32]) -> Result<Option<PatView>> {

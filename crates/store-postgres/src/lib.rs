@@ -9,6 +9,7 @@
 //!   answer); a failing commit is isolated by replaying the batch with one savepoint per commit.
 //!   A caller's future resolves only after `COMMIT` returned (durable: `synchronous_commit` is the
 //!   server's, `on` by default).
+//! - `lookups`: the SQL of the list RPCs' user reads (candidate users of a narrowing).
 //! - `schema`: the migrations, applied at start under `pg_advisory_lock`, so replicas starting
 //!   together apply each exactly once; `schema_migrations` records them.
 //!
@@ -50,6 +51,7 @@
 //!
 //! Nothing PostgreSQL-specific leaves this crate: callers see the core's types and errors only.
 
+mod lookups;
 mod schema;
 mod writer;
 
@@ -64,6 +66,7 @@ use deadpool_postgres::{
 use passlink_core::code::CodeView;
 use passlink_core::error::{Error, Result};
 use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
+use passlink_core::query::UserNarrowing;
 use passlink_core::session::{SessionFilter, SessionView};
 use passlink_core::store::{Commit, JobState, JobStatus, Store};
 use passlink_core::time::Timestamp;
@@ -409,6 +412,18 @@ impl Store for PostgresStore {
 
     async fn user_by_username(&self, username: &str) -> Result<Option<UserView>> {
         self.one("SELECT data FROM users WHERE lower(username) = lower($1)", username).await
+    }
+
+    async fn users_matching(&self, narrowing: &UserNarrowing) -> Result<Vec<UserView>> {
+        let (sql, args) = lookups::users_sql(narrowing);
+        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        let rows = self.rows(&sql, &params).await?;
+        rows.iter().map(|r| json(col::<&str>(r, 0)?)).collect()
+    }
+
+    async fn orgs(&self) -> Result<Vec<OrgView>> {
+        let rows = self.rows("SELECT data FROM orgs", &[]).await?;
+        rows.iter().map(|r| json(col::<&str>(r, 0)?)).collect()
     }
 
     async fn memberships_of(&self, user_id: &str) -> Result<Vec<Membership>> {

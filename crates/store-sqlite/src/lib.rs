@@ -7,11 +7,13 @@
 //!   own savepoint inside one transaction, and commits once (group commit: one fsync per batch).
 //!   A caller's future resolves only after its batch is durable (WAL, `synchronous=FULL`).
 //! - `schema`: the migrations, applied in order at start.
+//! - `lookups`: the reads of the list RPCs (candidate users of a narrowing, every organization).
 //! - the checkpointer thread (in `writer`): copies the WAL back every 500 ms and resets it past
 //!   [`WAL_RESET_BYTES`], so the WAL (and every read's cost) stays bounded under constant load.
 //!
 //! Nothing SQLite-specific leaves this crate: callers see the core's types and errors only.
 
+mod lookups;
 mod schema;
 mod writer;
 
@@ -23,6 +25,7 @@ use async_trait::async_trait;
 use passlink_core::code::CodeView;
 use passlink_core::error::{Error, Result};
 use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
+use passlink_core::query::UserNarrowing;
 use passlink_core::session::{SessionFilter, SessionView};
 use passlink_core::store::{Commit, JobState, JobStatus, Store};
 use passlink_core::time::Timestamp;
@@ -180,6 +183,14 @@ impl Store for SqliteStore {
             })?;
             rows.collect()
         })
+    }
+
+    async fn users_matching(&self, narrowing: &UserNarrowing) -> Result<Vec<UserView>> {
+        self.read(|c| lookups::users_matching(c, narrowing))
+    }
+
+    async fn orgs(&self) -> Result<Vec<OrgView>> {
+        self.read(lookups::orgs)
     }
 
     async fn pat_by_hash(&self, hash: &[u8; 32]) -> Result<Option<PatView>> {

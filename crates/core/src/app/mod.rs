@@ -21,6 +21,9 @@
 //!   presented registration code, the hosted page's look-up; `passkeys`: the passkey ceremony;
 //!   `delivery`: the outbox worker's use cases; `sessions`: sign-in sessions (SessionService v2)
 //!   with the passkey challenge and check, username-less included.
+//! - `lookups`: what a login UI reads before a sign-in: ListUsers, ListAuthenticationMethodTypes,
+//!   ListOrganizations (rows filtered by the caller's read permissions) and the settings reads
+//!   ([`LOGIN_FACTS`]: passkeys only).
 //! - `machine_credentials`: AddSecret, AddKey; `client_auth`: OAuth2 client authentication,
 //!   rate limit, [`OAuthError`]; `grants`: the token endpoint, introspection, revocation.
 
@@ -43,6 +46,7 @@ pub mod config;
 mod delivery;
 mod grants;
 mod links;
+mod lookups;
 mod machine_credentials;
 mod orgs;
 mod passkeys;
@@ -64,6 +68,9 @@ pub use config::{
 pub use delivery::{Failed, LinkMessage, Prepared};
 pub use grants::{TokenGranted, TokenRequest};
 pub use links::{LinkCreated, LinkMedium, default_link_template};
+pub use lookups::{
+    AuthMethod, LOGIN_FACTS, LoginFacts, OrgList, OrgSearch, SettingsContext, UserList, UserSearch,
+};
 pub use machine_credentials::KeyAdded;
 pub use orgs::{OrgAdmin, OrgCreated};
 pub use passkeys::{PasskeyListed, PasskeyStarted, RegisterPasskey};

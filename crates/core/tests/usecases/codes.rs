@@ -40,7 +40,7 @@ fn credential(options: &Value, origin: &str) -> Value {
     serde_json::to_value(cred).unwrap()
 }
 
-fn with_code(user: &str, code: &(String, Secret)) -> RegisterPasskey {
+pub(crate) fn with_code(user: &str, code: &(String, Secret)) -> RegisterPasskey {
     RegisterPasskey {
         user_id: user.into(),
         code: Some(code.clone()),
@@ -64,11 +64,11 @@ fn itself(user: &str, org: &str) -> Caller {
     Caller { principal: Arc::new(p), context_org: org.into() }
 }
 
-async fn returned_code(w: &World, user: &str) -> (String, Secret) {
+pub(crate) async fn returned_code(w: &World, user: &str) -> (String, Secret) {
     w.app.create_passkey_link(&w.admin, user, LinkMedium::Return).await.unwrap().code.unwrap()
 }
 
-async fn register_and_verify(
+pub(crate) async fn register_and_verify(
     w: &World,
     caller: Option<&Caller>,
     req: RegisterPasskey,

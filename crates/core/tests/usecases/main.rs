@@ -4,7 +4,8 @@
 //!
 //! Layout: `world` (the given side: an app, callers with roles, the permission matrix), then one
 //! module per area: `auth`, `bootstrap`, `users`, `orgs`, `admins`, `pats`, `links`, `codes`
-//! (the passkey ceremony and code states), `delivery`, `oauth`, `sessions` (sign-in with the passkey).
+//! (the passkey ceremony and code states), `delivery`, `oauth`, `sessions` (sign-in with the passkey),
+//! `lookups` (ListUsers, ListAuthenticationMethodTypes, ListOrganizations, the settings reads).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,6 +15,7 @@ mod bootstrap;
 mod codes;
 mod delivery;
 mod links;
+mod lookups;
 mod oauth;
 mod orgs;
 mod pats;

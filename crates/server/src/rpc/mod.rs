@@ -5,15 +5,19 @@
 //! - [`user`] serves zitadel.user.{v2beta,v2}.UserService (the shared RPCs written once);
 //! - [`org_v2`] serves zitadel.org.v2.OrganizationService;
 //! - [`session_v2`] serves zitadel.session.v2.SessionService (sign-in sessions);
-//! - [`permission_v2beta`] serves zitadel.internal_permission.v2beta.InternalPermissionService.
+//! - [`permission_v2beta`] serves zitadel.internal_permission.v2beta.InternalPermissionService;
+//! - [`lookups`] serves the list RPCs a login UI calls (ListUsers, ListAuthenticationMethodTypes,
+//!   ListOrganizations); [`settings_v2`] serves zitadel.settings.v2.SettingsService.
 
 use std::sync::Arc;
 
 use crate::api::{Method, rpc};
 
+pub mod lookups;
 pub mod org_v2;
 pub mod permission_v2beta;
 pub mod session_v2;
+pub mod settings_v2;
 pub mod user;
 
 /// Every RPC: its path and its handler (whose caller type says whether it needs a token).
@@ -56,6 +60,20 @@ pub fn table() -> Vec<(&'static str, Arc<dyn Method>)> {
         rpc("zitadel.session.v2.SessionService/GetSession", session_v2::get_session),
         rpc("zitadel.session.v2.SessionService/ListSessions", session_v2::list_sessions),
         rpc("zitadel.session.v2.SessionService/DeleteSession", session_v2::delete_session),
+        // Lookups a login UI makes before a sign-in.
+        rpc("zitadel.user.v2.UserService/ListUsers", lookups::list_users),
+        rpc(
+            "zitadel.user.v2.UserService/ListAuthenticationMethodTypes",
+            lookups::list_authentication_method_types,
+        ),
+        rpc("zitadel.org.v2.OrganizationService/ListOrganizations", lookups::list_organizations),
+        rpc("zitadel.settings.v2.SettingsService/GetLoginSettings", settings_v2::get_login_settings),
+        rpc("zitadel.settings.v2.SettingsService/GetBrandingSettings", settings_v2::get_branding_settings),
+        rpc("zitadel.settings.v2.SettingsService/GetSecuritySettings", settings_v2::get_security_settings),
+        rpc(
+            "zitadel.settings.v2.SettingsService/GetActiveIdentityProviders",
+            settings_v2::get_active_identity_providers,
+        ),
     ]
 }
 

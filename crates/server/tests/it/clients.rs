@@ -141,8 +141,8 @@ impl Rest {
             "GET" => {
                 let mut query = url::form_urlencoded::Serializer::new(String::new());
                 for (k, v) in req.as_object().into_iter().flatten() {
-                    if let Some(v) = v.as_str().filter(|_| !in_path.contains(&k.as_str())) {
-                        query.append_pair(k, v);
+                    if !in_path.contains(&k.as_str()) {
+                        query_pairs(k, v, &mut query);
                     }
                 }
                 let query = query.finish();
@@ -296,6 +296,7 @@ impl Api for Generated {
     async fn call(&self, rpc: &str, req: Value, token: Option<&str>, org: Option<&str>) -> Outcome {
         use zitadel::internal_permission::v2beta as perm;
         use zitadel::org::v2 as org_pb;
+        use zitadel::settings::v2 as settings;
         use zitadel::user::{v2, v2beta};
         let mut o = CallOptions::default();
         if let Some(t) = token {
@@ -309,7 +310,8 @@ impl Api for Generated {
         let u = v2::UserServiceClient::new(t.clone(), c.clone());
         let og = org_pb::OrganizationServiceClient::new(t.clone(), c.clone());
         let p = perm::InternalPermissionServiceClient::new(t.clone(), c.clone());
-        let sess = zitadel::session::v2::SessionServiceClient::new(t, c);
+        let sess = zitadel::session::v2::SessionServiceClient::new(t.clone(), c.clone());
+        let st = settings::SettingsServiceClient::new(t, c);
         let m = rpc.rsplit('/').next().unwrap();
         match (rpc.split('/').next().unwrap(), m) {
             ("zitadel.user.v2beta.UserService", "AddHumanUser") => {
@@ -409,6 +411,35 @@ impl Api for Generated {
             ("zitadel.session.v2.SessionService", "DeleteSession") => {
                 typed!(sess, o, req, delete_session_with_options, zitadel::session::v2::DeleteSessionRequest)
             }
+            ("zitadel.user.v2.UserService", "ListUsers") => {
+                typed!(u, o, req, list_users_with_options, v2::ListUsersRequest)
+            }
+            ("zitadel.user.v2.UserService", "ListAuthenticationMethodTypes") => typed!(
+                u,
+                o,
+                req,
+                list_authentication_method_types_with_options,
+                v2::ListAuthenticationMethodTypesRequest
+            ),
+            ("zitadel.org.v2.OrganizationService", "ListOrganizations") => {
+                typed!(og, o, req, list_organizations_with_options, org_pb::ListOrganizationsRequest)
+            }
+            ("zitadel.settings.v2.SettingsService", "GetLoginSettings") => {
+                typed!(st, o, req, get_login_settings_with_options, settings::GetLoginSettingsRequest)
+            }
+            ("zitadel.settings.v2.SettingsService", "GetBrandingSettings") => {
+                typed!(st, o, req, get_branding_settings_with_options, settings::GetBrandingSettingsRequest)
+            }
+            ("zitadel.settings.v2.SettingsService", "GetSecuritySettings") => {
+                typed!(st, o, req, get_security_settings_with_options, settings::GetSecuritySettingsRequest)
+            }
+            ("zitadel.settings.v2.SettingsService", "GetActiveIdentityProviders") => typed!(
+                st,
+                o,
+                req,
+                get_active_identity_providers_with_options,
+                settings::GetActiveIdentityProvidersRequest
+            ),
             _ => panic!("no typed client for {rpc}"),
         }
     }
@@ -427,4 +458,20 @@ pub fn all(base: &str) -> Vec<Box<dyn Api>> {
         Box::new(Generated::new("grpc", base, Protocol::Grpc)),
         Box::new(Generated::new("grpc-web", base, Protocol::GrpcWeb)),
     ]
+}
+
+/// A request field as grpc-gateway query parameters: nested messages as dotted paths
+/// (`ctx.orgId=…`), scalars as text, repeated fields as repeated keys.
+fn query_pairs(key: &str, value: &Value, out: &mut url::form_urlencoded::Serializer<'_, String>) {
+    match value {
+        Value::Object(m) => m.iter().for_each(|(k, v)| query_pairs(&format!("{key}.{k}"), v, out)),
+        Value::Array(a) => a.iter().for_each(|v| query_pairs(key, v, out)),
+        Value::String(s) => {
+            out.append_pair(key, s);
+        }
+        Value::Null => {}
+        other => {
+            out.append_pair(key, &other.to_string());
+        }
+    }
 }

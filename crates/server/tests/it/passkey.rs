@@ -15,8 +15,8 @@ use crate::clients::{self, Api, Failure, Generated, Rest};
 use crate::harness::{self, TestServer};
 use crate::setup::{World, human, ok, world};
 
-const REGISTER: &str = "zitadel.user.v2.UserService/RegisterPasskey";
-const VERIFY: &str = "zitadel.user.v2.UserService/VerifyPasskeyRegistration";
+pub(crate) const REGISTER: &str = "zitadel.user.v2.UserService/RegisterPasskey";
+pub(crate) const VERIFY: &str = "zitadel.user.v2.UserService/VerifyPasskeyRegistration";
 const REGISTER_BETA: &str = "zitadel.user.v2beta.UserService/RegisterPasskey";
 const VERIFY_BETA: &str = "zitadel.user.v2beta.UserService/VerifyPasskeyRegistration";
 const LIST: &str = "zitadel.user.v2.UserService/ListPasskeys";
@@ -24,7 +24,7 @@ const REMOVE: &str = "zitadel.user.v2.UserService/RemovePasskey";
 const LINK: &str = "zitadel.user.v2.UserService/CreatePasskeyRegistrationLink";
 
 /// The browser origin matching the server's default external URL.
-fn origin(s: &TestServer) -> String {
+pub(crate) fn origin(s: &TestServer) -> String {
     s.server.external_url.clone()
 }
 
@@ -42,7 +42,7 @@ fn invalid_code(r: clients::Outcome, what: &str) -> Failure {
     f
 }
 
-async fn returned_code(api: &dyn Api, admin: &str, user: &str) -> (String, String) {
+pub(crate) async fn returned_code(api: &dyn Api, admin: &str, user: &str) -> (String, String) {
     let r = ok(api.call(LINK, json!({"userId": user, "returnCode": {}}), Some(admin), None).await);
     (r["code"]["id"].as_str().unwrap().to_string(), r["code"]["code"].as_str().unwrap().to_string())
 }
@@ -64,7 +64,7 @@ fn integral(v: &Value) -> Value {
 /// The browser's side: the authenticator answers the options for `origin`. webauthn-rs's
 /// software authenticator cannot store resident keys, so it is asked for a plain credential
 /// (the server's policy is still discoverable: the Chromium end-to-end test covers that path).
-fn create_credential(auth: &mut SoftPasskey, origin: &str, options: &Value) -> Value {
+pub(crate) fn create_credential(auth: &mut SoftPasskey, origin: &str, options: &Value) -> Value {
     let mut options = integral(options);
     let sel = &mut options["publicKey"]["authenticatorSelection"];
     sel["requireResidentKey"] = json!(false);
@@ -74,7 +74,7 @@ fn create_credential(auth: &mut SoftPasskey, origin: &str, options: &Value) -> V
     serde_json::to_value(cred).unwrap()
 }
 
-async fn start(
+pub(crate) async fn start(
     api: &dyn Api,
     rpc: &str,
     user: &str,
@@ -84,7 +84,7 @@ async fn start(
     api.call(rpc, json!({"userId": user, "code": {"id": code.0, "code": code.1}}), token, None).await
 }
 
-async fn verify(
+pub(crate) async fn verify(
     api: &dyn Api,
     rpc: &str,
     user: &str,

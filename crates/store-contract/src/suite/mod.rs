@@ -5,6 +5,7 @@
 mod concurrency;
 mod durability;
 mod failures;
+mod lookups;
 mod outbox;
 mod read_back;
 mod sessions;
@@ -19,6 +20,7 @@ pub use failures::{
     stale_sequence_is_aborted_and_writes_nothing, taken_claim_fails_with_its_error_and_writes_nothing,
     user_by_username_is_case_insensitive,
 };
+pub use lookups::{orgs_lists_every_organization, users_matching_admits_exactly_its_narrowing};
 pub use outbox::{concurrent_claims_never_share_a_job, outbox_leases_and_outcomes};
 pub use read_back::{commit_then_read_back, empty_store_reads_nothing, ping};
 pub use sessions::{credential_owner_follows_the_last_verification, sessions_read_back_and_filter};

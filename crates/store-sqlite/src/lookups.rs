@@ -1,0 +1,56 @@
+//! The reads of the list RPCs: candidate users of a [`UserNarrowing`] (through the primary key,
+//! the `username` and the `org_id` indexes) and every organization.
+
+use passlink_core::query::UserNarrowing;
+use rusqlite::Connection;
+
+use crate::json;
+
+/// `SELECT` of the users a narrowing admits, with its parameters: each constrained dimension
+/// becomes `col IN (?, ...)`, an empty one admits nothing.
+fn users_sql(n: &UserNarrowing) -> (String, Vec<String>) {
+    let mut sql = String::from("SELECT data FROM users WHERE 1 = 1");
+    let mut args = Vec::new();
+    for (col, values) in [("id", &n.ids), ("username", &n.usernames), ("org_id", &n.org_ids)] {
+        match values {
+            None => {}
+            Some(v) if v.is_empty() => sql.push_str(" AND 0"),
+            Some(v) => {
+                sql.push_str(&format!(" AND {col} IN ({})", vec!["?"; v.len()].join(", ")));
+                args.extend(v.iter().cloned());
+            }
+        }
+    }
+    (sql, args)
+}
+
+pub(crate) fn users_matching(
+    c: &Connection,
+    n: &UserNarrowing,
+) -> rusqlite::Result<Vec<passlink_core::view::UserView>> {
+    let (sql, args) = users_sql(n);
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| json(&r.get::<_, String>(0)?))?;
+    rows.collect()
+}
+
+pub(crate) fn orgs(c: &Connection) -> rusqlite::Result<Vec<passlink_core::view::OrgView>> {
+    let mut st = c.prepare_cached("SELECT data FROM orgs")?;
+    let rows = st.query_map([], |r| json(&r.get::<_, String>(0)?))?;
+    rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_dimension_is_an_in_list_and_an_empty_one_admits_nothing() {
+        let n =
+            UserNarrowing { ids: Some(vec!["1".into(), "2".into()]), usernames: None, org_ids: Some(vec![]) };
+        let (sql, args) = users_sql(&n);
+        assert_eq!(sql, "SELECT data FROM users WHERE 1 = 1 AND id IN (?, ?) AND 0");
+        assert_eq!(args, ["1", "2"]);
+        assert_eq!(users_sql(&UserNarrowing::default()).0, "SELECT data FROM users WHERE 1 = 1");
+    }
+}
