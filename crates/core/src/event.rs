@@ -3,6 +3,9 @@
 //! Each event belongs to one aggregate (instance, org or user) and gets the next sequence number
 //! of that aggregate. The store enforces that a sequence is written once (optimistic concurrency).
 
+use std::collections::BTreeMap;
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::secret::Sealed;
@@ -180,13 +183,13 @@ pub enum Event {
     #[serde(rename = "user.human.passwordless.token.clone.detected")]
     PasskeyCloneDetected { id: String, session_id: String, stored: u32, presented: u32 },
     #[serde(rename = "session.added")]
-    SessionAdded(crate::session::SessionAdded),
+    SessionAdded(SessionAdded),
     #[serde(rename = "session.user.checked")]
     SessionUserChecked { user_id: String, org_id: String, login_name: String, display_name: String },
     /// A WebAuthN challenge was issued; `state` is webauthn-rs's authentication state (server
     /// side only), `rp_id` the relying party it was issued for.
     #[serde(rename = "session.webAuthN.challenged")]
-    SessionWebAuthNChallenged { rp_id: String, state: crate::session::ChallengeState },
+    SessionWebAuthNChallenged { rp_id: String, state: ChallengeState },
     #[serde(rename = "session.webAuthN.checked")]
     SessionWebAuthNChecked { passkey_id: String, user_verified: bool },
     /// passlink's own: a WebAuthN check was refused; the challenge is used up.
@@ -308,4 +311,37 @@ mod tests {
             assert_eq!(back, e);
         }
     }
+}
+
+// ---- payloads of the session events (the session's read model is `crate::session`)
+
+/// A WebAuthN authentication state (it holds the challenge): server side only; `Debug` redacts.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChallengeState(pub String);
+
+impl fmt::Debug for ChallengeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChallengeState(<redacted>)")
+    }
+}
+
+/// ZITADEL's `UserAgent` of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UserAgent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub header: BTreeMap<String, Vec<String>>,
+}
+
+/// Payload of `session.added`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SessionAdded {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<UserAgent>,
 }

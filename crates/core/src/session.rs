@@ -8,43 +8,13 @@
 //! uses it up, succeeded or failed.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, Recorded};
 use crate::time::Timestamp;
 
-/// A WebAuthN authentication state (it holds the challenge): server side only; `Debug` redacts.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ChallengeState(pub String);
-
-impl fmt::Debug for ChallengeState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ChallengeState(<redacted>)")
-    }
-}
-
-/// ZITADEL's `UserAgent` of a session.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct UserAgent {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fingerprint_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub header: BTreeMap<String, Vec<String>>,
-}
-
-/// Payload of `session.added`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct SessionAdded {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<UserAgent>,
-}
+pub use crate::event::{ChallengeState, SessionAdded, UserAgent};
 
 /// The checked user of a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

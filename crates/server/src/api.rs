@@ -19,8 +19,11 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use axum::Router;
+use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use axum::routing::{MethodFilter, on};
 use bytes::Bytes;
 use connectrpc::dispatcher::{RequestStream, StreamingResult, UnaryResult};
 use connectrpc::{
@@ -149,6 +152,39 @@ impl Api {
 
     pub fn app(&self) -> &Arc<App> {
         &self.app
+    }
+
+    /// The REST routes: one per `google.api.http` binding ([`passlink_wire::REST_ROUTES`]), each
+    /// served by its RPC's entry ([`Method::rest`]); a binding without an entry is not served.
+    pub fn rest_routes(&self) -> Router {
+        let mut router = Router::new();
+        for &(method, path, rpc, success) in passlink_wire::REST_ROUTES {
+            let Some(entry) = self.method(rpc).cloned() else {
+                tracing::warn!(rpc, path, "REST binding without a handler: not served");
+                continue;
+            };
+            let filter = match method {
+                "GET" => MethodFilter::GET,
+                "DELETE" => MethodFilter::DELETE,
+                "PUT" => MethodFilter::PUT,
+                "PATCH" => MethodFilter::PATCH,
+                _ => MethodFilter::POST,
+            };
+            let app = self.app().clone();
+            let success = StatusCode::from_u16(success).unwrap_or(StatusCode::OK);
+            let handler = move |Path(params): Path<HashMap<String, String>>,
+                                RawQuery(query): RawQuery,
+                                headers: HeaderMap,
+                                body: Bytes| {
+                entry.rest(app.clone(), headers, body, params, query, success)
+            };
+            router = router.route(path, on(filter, handler));
+        }
+        // A known path with another method: grpc-gateway answers 405 with code 12 (Unimplemented).
+        router.method_not_allowed_fallback(|| async {
+            let body = serde_json::json!({"code": 12, "message": "Method Not Allowed"}).to_string();
+            rest::json_response(StatusCode::METHOD_NOT_ALLOWED, Bytes::from(body))
+        })
     }
 }
 

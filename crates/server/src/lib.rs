@@ -14,7 +14,7 @@
 //!
 //! The path of CreatePasskeyRegistrationLink from the socket to the commit, one hop per line:
 //! - REST:
-//!   1. `server.rs:router` (axum matches the route built by `rest.rs:routes`)
+//!   1. `server.rs:router` (axum matches the route built by `api.rs:Api::rest_routes`)
 //!   2. `api.rs:Rpc::rest` (decode the body once, set the path parameters, authenticate, call
 //!      the handler; a core error → `error.rs:to_rest`)
 //!   3. `rpc/user.rs:create_passkey_registration_link` (convert, call the core)

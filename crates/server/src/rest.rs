@@ -1,21 +1,14 @@
-//! REST/JSON (grpc-gateway style): one route per `google.api.http` binding in the protos
-//! ([`passlink_wire::REST_ROUTES`]), each served by its RPC's entry in the table
-//! ([`Method::rest`](crate::api::Method::rest)): the body is decoded once into the typed request
-//! ([`decode_body`]), the path parameters are set on it, then the request is authenticated and
-//! handled by the same handler the RPC protocols call.
+//! REST/JSON (grpc-gateway style) decoding and encoding: a request body (and a GET's query
+//! string) decoded once into the typed request ([`decode_body`], [`decode_request`]), JSON
+//! responses. The routes themselves, one per `google.api.http` binding, are built from the RPC
+//! table by [`Api::rest_routes`](crate::api::Api::rest_routes), which calls these functions; this
+//! module imports nothing of the crate.
 
-use std::collections::HashMap;
-
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, on};
 use connectrpc::JsonDeserialize;
 use passlink_core::error::{Error, Result};
-
-use crate::api::Api;
 
 pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response {
     let mut r = (status, body).into_response();
@@ -119,37 +112,6 @@ fn set_path(root: &mut serde_json::Value, path: &str, value: serde_json::Value) 
 
 fn malformed(e: &serde_json::Error) -> Error {
     Error::validation(format!("malformed JSON in request body: {e}"))
-}
-
-/// The REST routes, each served by its RPC's entry in `api`.
-pub fn routes(api: &Api) -> Router {
-    let mut router = Router::new();
-    for &(method, path, rpc, success) in passlink_wire::REST_ROUTES {
-        let Some(entry) = api.method(rpc).cloned() else {
-            tracing::warn!(rpc, path, "REST binding without a handler: not served");
-            continue;
-        };
-        let filter = match method {
-            "GET" => MethodFilter::GET,
-            "DELETE" => MethodFilter::DELETE,
-            "PUT" => MethodFilter::PUT,
-            "PATCH" => MethodFilter::PATCH,
-            _ => MethodFilter::POST,
-        };
-        let app = api.app().clone();
-        let success = StatusCode::from_u16(success).unwrap_or(StatusCode::OK);
-        let handler =
-            move |Path(params): Path<HashMap<String, String>>,
-                  RawQuery(query): RawQuery,
-                  headers: HeaderMap,
-                  body: Bytes| { entry.rest(app.clone(), headers, body, params, query, success) };
-        router = router.route(path, on(filter, handler));
-    }
-    // A known path with another method: grpc-gateway answers 405 with code 12 (Unimplemented).
-    router.method_not_allowed_fallback(|| async {
-        let body = serde_json::json!({"code": 12, "message": "Method Not Allowed"}).to_string();
-        json_response(StatusCode::METHOD_NOT_ALLOWED, Bytes::from(body))
-    })
 }
 
 #[cfg(test)]

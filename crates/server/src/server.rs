@@ -25,7 +25,7 @@ use crate::config::{Backend, Config, Delivery};
 use crate::platform::{
     OsEntropy, SystemClock, key_fingerprint, load_or_create_keys, machine_id, write_private,
 };
-use crate::{oauth_endpoints, rest, rpc, ui};
+use crate::{oauth_endpoints, rpc, ui};
 
 /// A running server.
 pub struct Server {
@@ -56,7 +56,7 @@ async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
 /// same table of RPCs ([`rpc::table`]).
 pub fn router(app: Arc<App>) -> Router {
     let api = Api::new(app.clone(), rpc::table());
-    let rest = rest::routes(&api);
+    let rest = api.rest_routes();
     let connect = connectrpc::ConnectRpcService::new(api);
     rest.merge(ui::routes(app.clone()))
         .merge(oauth_endpoints::routes(app.clone()))

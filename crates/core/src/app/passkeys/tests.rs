@@ -1,0 +1,99 @@
+//! Unit tests of `passkeys` (pure, no store).
+
+use super::super::testing::{NOW, human, machine};
+use super::*;
+use crate::code::CodeState;
+use crate::event::{CodeRequested, Recorded};
+use crate::view::Change;
+
+fn passkey(id: &str, state: PasskeyState, code_id: Option<&str>, cred: Option<&str>) -> PasskeyView {
+    PasskeyView {
+        id: id.into(),
+        state,
+        name: String::new(),
+        rp_id: "localhost".into(),
+        code_id: code_id.map(str::to_string),
+        registration_state: "{}".into(),
+        credential: None,
+        cred_id: cred.map(str::to_string),
+        created_at: NOW,
+        sign_count: 0,
+        backup_eligible: false,
+        backup_state: false,
+        last_used: None,
+    }
+}
+
+#[test]
+fn registering_replaces_the_pending_registration_of_the_same_code() {
+    let keys = vec![
+        passkey("p1", PasskeyState::NotReady, Some("c1"), None),
+        passkey("p2", PasskeyState::NotReady, Some("c2"), None),
+        passkey("p3", PasskeyState::Ready, None, Some("cred3")),
+    ];
+    assert_eq!(ready_credentials(&keys), vec!["cred3"]);
+    let c =
+        decide_register(&human("u", "A"), &keys, Some("c1".into()), ("p4", "localhost", "s".into()), "", NOW)
+            .into_commit();
+    let types: Vec<_> = c.events.iter().map(|r| (r.sequence, r.event.type_name())).collect();
+    assert_eq!(
+        types,
+        vec![(2, "user.human.passwordless.token.removed"), (3, "user.human.passwordless.token.added")]
+    );
+    let c = decide_register(&human("u", "A"), &keys, None, ("p4", "localhost", "s".into()), "u", NOW)
+        .into_commit();
+    assert_eq!(c.events.len(), 1);
+}
+
+#[test]
+fn only_active_humans_register() {
+    assert!(registrant(&human("u", "A")).is_ok());
+    assert_eq!(registrant(&machine("m", "A")).err().map(|e| e.id), Some("COMMAND-xu3Ag"));
+    let mut inactive = human("u", "A");
+    inactive.state = UserState::Inactive;
+    assert_eq!(registrant(&inactive).err().map(|e| e.id), Some("COMMAND-Nd7ah"));
+}
+
+#[test]
+fn verifying_with_a_code_consumes_it_and_claims_the_credential() {
+    let c = CodeRequested {
+        id: "c1".into(),
+        code_hash: "h".into(),
+        expiry_secs: 60,
+        url_template: None,
+        code_returned: true,
+    };
+    let r = Recorded {
+        aggregate_kind: AggregateKind::User,
+        aggregate_id: "u".into(),
+        sequence: 2,
+        created_at: NOW,
+        resource_owner: "A".into(),
+        creator: String::new(),
+        event: Event::PasskeyCodeRequested(c.clone()),
+    };
+    let code = CodeView::requested(&r, &c);
+    let p = passkey("p1", PasskeyState::NotReady, Some("c1"), None);
+    let verified = Verified {
+        cred_id: "cred".into(),
+        credential: "{}".into(),
+        backup_eligible: false,
+        backup_state: false,
+    };
+    let commit = decide_verify(&human("u", "A"), &p, Some(code), verified, "key", "", NOW).into_commit();
+    assert_eq!(commit.events.len(), 2);
+    assert!(commit.changes.iter().any(|ch| matches!(ch, Change::Code(c) if c.state == CodeState::Consumed)));
+    assert_eq!(commit.claims[0].value, "cred");
+    assert!(pending(vec![passkey("p1", PasskeyState::Ready, None, None)], "p1").is_err());
+}
+
+#[test]
+fn removing_releases_the_credential() {
+    let keys = vec![passkey("p1", PasskeyState::Ready, None, Some("cred"))];
+    let c = decide_remove(&human("u", "A"), keys.clone(), "p1", "u", NOW).unwrap().into_commit();
+    assert_eq!(c.released, vec![("webauthn_credential", "cred".to_string())]);
+    assert_eq!(
+        decide_remove(&human("u", "A"), keys, "p9", "u", NOW).err().map(|e| e.id),
+        Some("COMMAND-mKGo3")
+    );
+}
