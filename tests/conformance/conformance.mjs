@@ -14,6 +14,7 @@
 //   PASSLINK_TOKEN       personal access token of an IAM_OWNER (sent as `authorization: Bearer …`). Required.
 //   PASSLINK_TRANSPORTS  optional comma-separated subset of: grpc, grpc-web, connect-json, connect-proto
 //   PASSLINK_TIMEOUT_MS  optional per-call timeout (default 15000)
+//   PASSLINK_RP_ID       optional WebAuthn relying party id passlink serves (default localhost)
 //
 // What it does
 //   The same async scenario (`scenario()` below) runs once per transport:
@@ -32,7 +33,11 @@
 //   org-scoped caller; cross-org; error codes and zitadel.v1.ErrorDetail), DeactivateUser,
 //   DeleteUser; the lookups a login UI makes: ListUsers (queries, nesting, paging, rows filtered by
 //   permission), ListAuthenticationMethodTypes, ListOrganizations, SettingsService
-//   GetLoginSettings / GetBrandingSettings / GetSecuritySettings / GetActiveIdentityProviders.
+//   GetLoginSettings / GetBrandingSettings / GetSecuritySettings / GetActiveIdentityProviders;
+//   the Session API a login UI drives: CreateSession (checks.user + webAuthN challenge, and
+//   username-less), GetSession, ListSessions, SetSession (lifetime → new token, old one refused),
+//   DeleteSession, with ZITADEL's error ids for an unknown session, a foreign rpId, a wrong token,
+//   a negative lifetime. (No sign-in with an assertion: this script registers no passkey.)
 //   All names carry a random suffix, so it can run repeatedly against one server.
 //
 // Output: one line per check, "PASS <transport> <check>" or "FAIL <transport> <check>: <reason>",
@@ -48,6 +53,7 @@ import {
 } from "@connectrpc/connect-node";
 import { ErrorDetailSchema } from "@zitadel/proto/zitadel/message_pb.js";
 import { OrganizationService } from "@zitadel/proto/zitadel/org/v2/org_service_pb.js";
+import { SessionService } from "@zitadel/proto/zitadel/session/v2/session_service_pb.js";
 import { SettingsService } from "@zitadel/proto/zitadel/settings/v2/settings_service_pb.js";
 import { InternalPermissionService } from "@zitadel/proto/zitadel/internal_permission/v2beta/internal_permission_service_pb.js";
 import { UserService as UserServiceV2 } from "@zitadel/proto/zitadel/user/v2/user_service_pb.js";
@@ -93,6 +99,9 @@ for (const name of selected) {
 const URL_TEMPLATE =
   "https://example.com/passkey/register?userID={{.UserID}}&orgID={{.OrgID}}&codeID={{.CodeID}}&code={{.Code}}";
 const UNKNOWN_USER_ID = "999999999999999999";
+// The relying party id passlink serves by default: the host of its --external-url, which is
+// http://localhost:<port> when it listens on loopback.
+const RP_ID = process.env.PASSLINK_RP_ID || "localhost";
 
 // ---------------------------------------------------------------------------------------------
 // reporting
@@ -770,6 +779,122 @@ async function scenario(tname, transport) {
   await check("settings.v2 GetActiveIdentityProviders: none", async () => {
     const res = await settings.getActiveIdentityProviders({}, ADMIN);
     assertEq(res.identityProviders.length, 0, "identityProviders.length");
+  });
+
+  // 12. the Session API a login UI drives ------------------------------------------------------
+  const sessions = strictClient(SessionService, transport);
+  const webAuthN = (domain = RP_ID) => ({ webAuthN: { domain, userVerificationRequirement: 1 /* REQUIRED */ } });
+  await check("session.v2 CreateSession checks.user + webAuthN challenge", async () => {
+    need("v2UserId");
+    const res = await sessions.createSession({
+      checks: { user: { search: { case: "userId", value: s.v2UserId } } },
+      challenges: webAuthN(),
+    }, ADMIN);
+    assertNonEmpty(res.sessionId, "sessionId");
+    assertNonEmpty(res.sessionToken, "sessionToken");
+    assert(res.details, "details missing");
+    assert(res.details.sequence > 0n, `details.sequence = ${res.details.sequence}`);
+    assertRecent(res.details.changeDate, "details.changeDate");
+    assertNonEmpty(res.details.resourceOwner, "details.resourceOwner (instance)");
+    const pk = res.challenges?.webAuthN?.publicKeyCredentialRequestOptions?.publicKey;
+    assert(pk && typeof pk === "object", "challenges.webAuthN.publicKeyCredentialRequestOptions.publicKey missing");
+    assert(typeof pk.challenge === "string" && /^[A-Za-z0-9_-]{16,}$/.test(pk.challenge),
+      `publicKey.challenge ${fmt(pk.challenge)} is not base64url`);
+    assertEq(pk.rpId, RP_ID, "publicKey.rpId");
+    assertEq(pk.userVerification, "required", "publicKey.userVerification");
+    // The user has no passkey yet: nothing to allow, but the list is there (not username-less).
+    assert(pk.allowCredentials === undefined || Array.isArray(pk.allowCredentials),
+      `publicKey.allowCredentials ${fmt(pk.allowCredentials)} is not a list`);
+    s.sessionId = res.sessionId;
+    s.sessionToken = res.sessionToken;
+  });
+  await check("session.v2 GetSession with its token", async () => {
+    need("sessionId", "sessionToken");
+    const res = await sessions.getSession({ sessionId: s.sessionId, sessionToken: s.sessionToken }, ADMIN);
+    const se = res.session;
+    assertEq(se?.id, s.sessionId, "session.id");
+    assertRecent(se.creationDate, "session.creationDate");
+    assertRecent(se.changeDate, "session.changeDate");
+    assert(se.sequence > 0n, `session.sequence = ${se.sequence}`);
+    const u = se.factors?.user;
+    assert(u, "session.factors.user missing");
+    assertRecent(u.verifiedAt, "factors.user.verifiedAt");
+    assertEq(u.id, s.v2UserId, "factors.user.id");
+    assertEq(u.loginName, `v2-${sfx}`, "factors.user.loginName");
+    assertNonEmpty(u.displayName, "factors.user.displayName");
+    assertEq(u.organizationId, s.orgId, "factors.user.organizationId");
+    assertEq(se.factors.webAuthN, undefined, "factors.webAuthN (no assertion yet)");
+    assertEq(se.expirationDate, undefined, "session.expirationDate (no lifetime)");
+  });
+  await check("session.v2 ListSessions userIdQuery", async () => {
+    need("sessionId");
+    const res = await sessions.listSessions({
+      queries: [{ query: { case: "userIdQuery", value: { id: s.v2UserId } } }],
+    }, ADMIN);
+    assertEq(res.sessions.map((x) => x.id).join(), s.sessionId, "session ids");
+    assertEq(res.details?.totalResult, 1n, "details.totalResult");
+    assertEq(res.sessions[0].factors?.user?.id, s.v2UserId, "sessions[0].factors.user.id");
+  });
+  await check("session.v2 SetSession lifetime → new token, expirationDate", async () => {
+    need("sessionId", "sessionToken");
+    const res = await sessions.setSession({ sessionId: s.sessionId, lifetime: { seconds: 3600n } }, ADMIN);
+    assertNonEmpty(res.sessionToken, "sessionToken");
+    assert(res.sessionToken !== s.sessionToken, "SetSession answered the old token");
+    assertRecent(res.details?.changeDate, "details.changeDate");
+    const got = await sessions.getSession({ sessionId: s.sessionId, sessionToken: res.sessionToken }, ADMIN);
+    const exp = got.session?.expirationDate;
+    assertTimestampSet(exp, "session.expirationDate");
+    const inAnHour = timestampDate(exp).getTime() - Date.now();
+    assert(Math.abs(inAnHour - 3600_000) <= 60_000, `expirationDate is ${inAnHour} ms away, want about an hour`);
+    s.oldSessionToken = s.sessionToken;
+    s.sessionToken = res.sessionToken;
+  });
+  await check("session.v2 GetSession with the replaced token → PermissionDenied (QUERY-dsfr3)", async () => {
+    need("sessionId", "oldSessionToken");
+    const err = await expectError(
+      sessions.getSession({ sessionId: s.sessionId, sessionToken: s.oldSessionToken }, ADMIN), Code.PermissionDenied);
+    assertZitadelError(err, { id: "QUERY-dsfr3" });
+  });
+  await check("session.v2 SetSession negative lifetime → InvalidArgument (COMMAND-asEG4)", async () => {
+    need("sessionId");
+    const err = await expectError(
+      sessions.setSession({ sessionId: s.sessionId, lifetime: { seconds: -1n } }, ADMIN), Code.InvalidArgument);
+    assertZitadelError(err, { id: "COMMAND-asEG4" });
+  });
+  await check("session.v2 GetSession unknown session → NotFound (QUERY-SFeaa)", async () => {
+    const err = await expectError(sessions.getSession({ sessionId: UNKNOWN_USER_ID }, ADMIN), Code.NotFound);
+    assertZitadelError(err, { id: "QUERY-SFeaa" });
+  });
+  await check("session.v2 CreateSession foreign rpId → InvalidArgument (WEBAUTHN-rp1d)", async () => {
+    need("v2UserId");
+    const err = await expectError(sessions.createSession({
+      checks: { user: { search: { case: "userId", value: s.v2UserId } } },
+      challenges: webAuthN("evil.example"),
+    }, ADMIN), Code.InvalidArgument);
+    assertZitadelError(err, { id: "WEBAUTHN-rp1d" });
+  });
+  await check("session.v2 DeleteSession with a wrong token → PermissionDenied (COMMAND-sGr42)", async () => {
+    need("sessionId", "oldSessionToken");
+    const err = await expectError(
+      sessions.deleteSession({ sessionId: s.sessionId, sessionToken: s.oldSessionToken }, ADMIN), Code.PermissionDenied);
+    assertZitadelError(err, { id: "COMMAND-sGr42" });
+  });
+  await check("session.v2 DeleteSession with its token, then GetSession → NotFound", async () => {
+    need("sessionId", "sessionToken");
+    const res = await sessions.deleteSession({ sessionId: s.sessionId, sessionToken: s.sessionToken }, ADMIN);
+    assertRecent(res.details?.changeDate, "details.changeDate");
+    const err = await expectError(
+      sessions.getSession({ sessionId: s.sessionId, sessionToken: s.sessionToken }, ADMIN), Code.NotFound);
+    assertZitadelError(err, { id: "QUERY-SFeaa" });
+  });
+  await check("session.v2 CreateSession username-less: no allowCredentials, no factors", async () => {
+    const res = await sessions.createSession({ challenges: webAuthN() }, ADMIN);
+    const pk = res.challenges?.webAuthN?.publicKeyCredentialRequestOptions?.publicKey;
+    assertEq(pk?.rpId, RP_ID, "publicKey.rpId");
+    assert(!pk.allowCredentials || pk.allowCredentials.length === 0, `allowCredentials ${fmt(pk.allowCredentials)}`);
+    const got = await sessions.getSession({ sessionId: res.sessionId, sessionToken: res.sessionToken }, ADMIN);
+    assertEq(got.session?.factors, undefined, "session.factors");
+    await sessions.deleteSession({ sessionId: res.sessionId, sessionToken: res.sessionToken }, ADMIN);
   });
 }
 
