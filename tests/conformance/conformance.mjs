@@ -108,7 +108,8 @@ const UNKNOWN_USER_ID = "999999999999999999";
 // http://localhost:<port> when it listens on loopback.
 const RP_ID = process.env.PASSLINK_RP_ID || "localhost";
 // The WebAuthn origin the software passkey claims: passlink's external URL.
-const ORIGIN = process.env.PASSLINK_ORIGIN || `http://${RP_ID}:${new URL(BASE_URL || "http://x").port || 80}`;
+const BASE_PORT = new URL(BASE_URL).port;
+const ORIGIN = process.env.PASSLINK_ORIGIN || `http://${RP_ID}${BASE_PORT ? `:${BASE_PORT}` : ""}`;
 
 // ---------------------------------------------------------------------------------------------
 // reporting
