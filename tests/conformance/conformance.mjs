@@ -14,6 +14,9 @@
 //   PASSLINK_TOKEN       personal access token of an IAM_OWNER (sent as `authorization: Bearer …`). Required.
 //   PASSLINK_TRANSPORTS  optional comma-separated subset of: grpc, grpc-web, connect-json, connect-proto
 //   PASSLINK_TIMEOUT_MS  optional per-call timeout (default 15000)
+//   PASSLINK_RP_ID       optional WebAuthn relying party id passlink serves (default localhost)
+//   PASSLINK_ORIGIN      optional WebAuthn origin, passlink's --external-url
+//                        (default http://<PASSLINK_RP_ID>:<port of PASSLINK_URL>)
 //
 // What it does
 //   The same async scenario (`scenario()` below) runs once per transport:
@@ -32,12 +35,19 @@
 //   org-scoped caller; cross-org; error codes and zitadel.v1.ErrorDetail), DeactivateUser,
 //   DeleteUser; the lookups a login UI makes: ListUsers (queries, nesting, paging, rows filtered by
 //   permission), ListAuthenticationMethodTypes, ListOrganizations, SettingsService
-//   GetLoginSettings / GetBrandingSettings / GetSecuritySettings / GetActiveIdentityProviders.
+//   GetLoginSettings / GetBrandingSettings / GetSecuritySettings / GetActiveIdentityProviders;
+//   the Session API a login UI drives: CreateSession (checks.user + webAuthN challenge, and
+//   username-less), GetSession, ListSessions, SetSession (lifetime → new token, old one refused),
+//   DeleteSession, with ZITADEL's error ids for an unknown session, a foreign rpId, a wrong token,
+//   a negative lifetime; then a software passkey (ES256, node:crypto) is registered through
+//   RegisterPasskey / VerifyPasskeyRegistration and signs in: SetSession with its assertion
+//   (factors.webAuthN), a replayed assertion refused, and a username-less sign-in.
 //   All names carry a random suffix, so it can run repeatedly against one server.
 //
 // Output: one line per check, "PASS <transport> <check>" or "FAIL <transport> <check>: <reason>",
 // then "N passed, M failed". Exit code 1 if anything failed, 2 on bad configuration.
 
+import { createHash, generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import { create, isMessage } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
@@ -48,6 +58,7 @@ import {
 } from "@connectrpc/connect-node";
 import { ErrorDetailSchema } from "@zitadel/proto/zitadel/message_pb.js";
 import { OrganizationService } from "@zitadel/proto/zitadel/org/v2/org_service_pb.js";
+import { SessionService } from "@zitadel/proto/zitadel/session/v2/session_service_pb.js";
 import { SettingsService } from "@zitadel/proto/zitadel/settings/v2/settings_service_pb.js";
 import { InternalPermissionService } from "@zitadel/proto/zitadel/internal_permission/v2beta/internal_permission_service_pb.js";
 import { UserService as UserServiceV2 } from "@zitadel/proto/zitadel/user/v2/user_service_pb.js";
@@ -93,6 +104,12 @@ for (const name of selected) {
 const URL_TEMPLATE =
   "https://example.com/passkey/register?userID={{.UserID}}&orgID={{.OrgID}}&codeID={{.CodeID}}&code={{.Code}}";
 const UNKNOWN_USER_ID = "999999999999999999";
+// The relying party id passlink serves by default: the host of its --external-url, which is
+// http://localhost:<port> when it listens on loopback.
+const RP_ID = process.env.PASSLINK_RP_ID || "localhost";
+// The WebAuthn origin the software passkey claims: passlink's external URL.
+const BASE_PORT = new URL(BASE_URL).port;
+const ORIGIN = process.env.PASSLINK_ORIGIN || `http://${RP_ID}${BASE_PORT ? `:${BASE_PORT}` : ""}`;
 
 // ---------------------------------------------------------------------------------------------
 // reporting
@@ -148,6 +165,8 @@ function fmt(v) {
 // so without this a typo in this script would go unnoticed.
 function validateInit(desc, init, path) {
   if (init === undefined || init === null) return;
+  // google.protobuf.Struct fields are plain JSON objects in protobuf-es.
+  if (desc.typeName === "google.protobuf.Struct") return;
   if (isMessage(init)) {
     assert(init.$typeName === desc.typeName, `${path}: message ${init.$typeName}, expected ${desc.typeName}`);
     return;
@@ -321,6 +340,89 @@ function suffix() {
 
 function inOneDay() {
   return timestampFromDate(new Date(Date.now() + 24 * 3600 * 1000));
+}
+
+// ---------------------------------------------------------------------------------------------
+// a software passkey: ES256, "none" attestation, discoverable, user verification always done
+
+// The few CBOR shapes WebAuthn needs: unsigned/negative integers, byte and text strings, maps.
+function cbor(v) {
+  const head = (major, n) => {
+    if (n < 24) return Buffer.from([(major << 5) | n]);
+    if (n < 256) return Buffer.from([(major << 5) | 24, n]);
+    if (n < 65536) return Buffer.from([(major << 5) | 25, n >> 8, n & 255]);
+    throw new Error(`cbor: length ${n} too large`);
+  };
+  if (typeof v === "number") return v >= 0 ? head(0, v) : head(1, -1 - v);
+  if (typeof v === "string") return Buffer.concat([head(3, Buffer.byteLength(v)), Buffer.from(v)]);
+  if (Buffer.isBuffer(v)) return Buffer.concat([head(2, v.length), v]);
+  if (v instanceof Map) {
+    return Buffer.concat([head(5, v.size), ...[...v].flatMap(([k, x]) => [cbor(k), cbor(x)])]);
+  }
+  throw new Error(`cbor: cannot encode ${typeof v}`);
+}
+
+const b64url = (buf) => Buffer.from(buf).toString("base64url");
+const sha256 = (data) => createHash("sha256").update(data).digest();
+
+class SoftPasskey {
+  constructor() {
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    this.privateKey = privateKey;
+    this.jwk = publicKey.export({ format: "jwk" });
+    this.credId = randomBytes(32);
+    this.counter = 0;
+    this.userHandle = undefined;
+  }
+
+  clientData(type, challenge) {
+    return Buffer.from(JSON.stringify({ type, challenge, origin: ORIGIN, crossOrigin: false }));
+  }
+
+  // navigator.credentials.create() answered, as PublicKeyCredential JSON.
+  register(options) {
+    const pk = options?.publicKey;
+    assert(pk?.challenge && pk.user?.id, `creation options without challenge or user.id: ${fmt(options)}`);
+    assertEq(pk.rp?.id, RP_ID, "creation options rp.id");
+    this.userHandle = pk.user.id;
+    const cose = new Map([
+      [1, 2], [3, -7], [-1, 1],
+      [-2, Buffer.from(this.jwk.x, "base64url")], [-3, Buffer.from(this.jwk.y, "base64url")],
+    ]);
+    const len = Buffer.from([this.credId.length >> 8, this.credId.length & 255]);
+    const authData = Buffer.concat([
+      sha256(RP_ID), Buffer.from([0x45 /* UP | UV | AT */]), Buffer.alloc(4), Buffer.alloc(16), len, this.credId, cbor(cose),
+    ]);
+    const attestationObject = cbor(new Map([["fmt", "none"], ["attStmt", new Map()], ["authData", authData]]));
+    return {
+      id: b64url(this.credId), rawId: b64url(this.credId), type: "public-key",
+      response: {
+        attestationObject: b64url(attestationObject),
+        clientDataJSON: b64url(this.clientData("webauthn.create", pk.challenge)),
+      },
+    };
+  }
+
+  // navigator.credentials.get() answered; each assertion counts up.
+  assert(options) {
+    const pk = options?.publicKey;
+    assert(pk?.challenge, `request options without challenge: ${fmt(options)}`);
+    this.counter += 1;
+    const counter = Buffer.alloc(4);
+    counter.writeUInt32BE(this.counter);
+    const authData = Buffer.concat([sha256(pk.rpId ?? RP_ID), Buffer.from([0x05 /* UP | UV */]), counter]);
+    const clientDataJSON = this.clientData("webauthn.get", pk.challenge);
+    const signature = sign("sha256", Buffer.concat([authData, sha256(clientDataJSON)]), this.privateKey);
+    return {
+      id: b64url(this.credId), rawId: b64url(this.credId), type: "public-key",
+      response: {
+        authenticatorData: b64url(authData),
+        clientDataJSON: b64url(clientDataJSON),
+        signature: b64url(signature),
+        userHandle: this.userHandle,
+      },
+    };
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -770,6 +872,181 @@ async function scenario(tname, transport) {
   await check("settings.v2 GetActiveIdentityProviders: none", async () => {
     const res = await settings.getActiveIdentityProviders({}, ADMIN);
     assertEq(res.identityProviders.length, 0, "identityProviders.length");
+  });
+
+  // 12. the Session API a login UI drives ------------------------------------------------------
+  const sessions = strictClient(SessionService, transport);
+  const webAuthN = (domain = RP_ID) => ({ webAuthN: { domain, userVerificationRequirement: 1 /* REQUIRED */ } });
+  await check("session.v2 CreateSession checks.user + webAuthN challenge", async () => {
+    need("v2UserId");
+    const res = await sessions.createSession({
+      checks: { user: { search: { case: "userId", value: s.v2UserId } } },
+      challenges: webAuthN(),
+    }, ADMIN);
+    assertNonEmpty(res.sessionId, "sessionId");
+    assertNonEmpty(res.sessionToken, "sessionToken");
+    assert(res.details, "details missing");
+    assert(res.details.sequence > 0n, `details.sequence = ${res.details.sequence}`);
+    assertRecent(res.details.changeDate, "details.changeDate");
+    assertNonEmpty(res.details.resourceOwner, "details.resourceOwner (instance)");
+    const pk = res.challenges?.webAuthN?.publicKeyCredentialRequestOptions?.publicKey;
+    assert(pk && typeof pk === "object", "challenges.webAuthN.publicKeyCredentialRequestOptions.publicKey missing");
+    assert(typeof pk.challenge === "string" && /^[A-Za-z0-9_-]{16,}$/.test(pk.challenge),
+      `publicKey.challenge ${fmt(pk.challenge)} is not base64url`);
+    assertEq(pk.rpId, RP_ID, "publicKey.rpId");
+    assertEq(pk.userVerification, "required", "publicKey.userVerification");
+    // The user has no passkey yet: nothing to allow, but the list is there (not username-less).
+    assert(pk.allowCredentials === undefined || Array.isArray(pk.allowCredentials),
+      `publicKey.allowCredentials ${fmt(pk.allowCredentials)} is not a list`);
+    s.sessionId = res.sessionId;
+    s.sessionToken = res.sessionToken;
+  });
+  await check("session.v2 GetSession with its token", async () => {
+    need("sessionId", "sessionToken");
+    const res = await sessions.getSession({ sessionId: s.sessionId, sessionToken: s.sessionToken }, ADMIN);
+    const se = res.session;
+    assertEq(se?.id, s.sessionId, "session.id");
+    assertRecent(se.creationDate, "session.creationDate");
+    assertRecent(se.changeDate, "session.changeDate");
+    assert(se.sequence > 0n, `session.sequence = ${se.sequence}`);
+    const u = se.factors?.user;
+    assert(u, "session.factors.user missing");
+    assertRecent(u.verifiedAt, "factors.user.verifiedAt");
+    assertEq(u.id, s.v2UserId, "factors.user.id");
+    assertEq(u.loginName, `v2-${sfx}`, "factors.user.loginName");
+    assertNonEmpty(u.displayName, "factors.user.displayName");
+    assertEq(u.organizationId, s.orgId, "factors.user.organizationId");
+    assertEq(se.factors.webAuthN, undefined, "factors.webAuthN (no assertion yet)");
+    assertEq(se.expirationDate, undefined, "session.expirationDate (no lifetime)");
+  });
+  await check("session.v2 ListSessions userIdQuery", async () => {
+    need("sessionId");
+    const res = await sessions.listSessions({
+      queries: [{ query: { case: "userIdQuery", value: { id: s.v2UserId } } }],
+    }, ADMIN);
+    assertEq(res.sessions.map((x) => x.id).join(), s.sessionId, "session ids");
+    assertEq(res.details?.totalResult, 1n, "details.totalResult");
+    assertEq(res.sessions[0].factors?.user?.id, s.v2UserId, "sessions[0].factors.user.id");
+  });
+  await check("session.v2 SetSession lifetime → new token, expirationDate", async () => {
+    need("sessionId", "sessionToken");
+    const res = await sessions.setSession({ sessionId: s.sessionId, lifetime: { seconds: 3600n } }, ADMIN);
+    assertNonEmpty(res.sessionToken, "sessionToken");
+    assert(res.sessionToken !== s.sessionToken, "SetSession answered the old token");
+    assertRecent(res.details?.changeDate, "details.changeDate");
+    const got = await sessions.getSession({ sessionId: s.sessionId, sessionToken: res.sessionToken }, ADMIN);
+    const exp = got.session?.expirationDate;
+    assertTimestampSet(exp, "session.expirationDate");
+    const inAnHour = timestampDate(exp).getTime() - Date.now();
+    assert(Math.abs(inAnHour - 3600_000) <= 60_000, `expirationDate is ${inAnHour} ms away, want about an hour`);
+    s.oldSessionToken = s.sessionToken;
+    s.sessionToken = res.sessionToken;
+  });
+  await check("session.v2 GetSession with the replaced token → PermissionDenied (QUERY-dsfr3)", async () => {
+    need("sessionId", "oldSessionToken");
+    const err = await expectError(
+      sessions.getSession({ sessionId: s.sessionId, sessionToken: s.oldSessionToken }, ADMIN), Code.PermissionDenied);
+    assertZitadelError(err, { id: "QUERY-dsfr3" });
+  });
+  await check("session.v2 SetSession negative lifetime → InvalidArgument (COMMAND-asEG4)", async () => {
+    need("sessionId");
+    const err = await expectError(
+      sessions.setSession({ sessionId: s.sessionId, lifetime: { seconds: -1n } }, ADMIN), Code.InvalidArgument);
+    assertZitadelError(err, { id: "COMMAND-asEG4" });
+  });
+  await check("session.v2 GetSession unknown session → NotFound (QUERY-SFeaa)", async () => {
+    const err = await expectError(sessions.getSession({ sessionId: UNKNOWN_USER_ID }, ADMIN), Code.NotFound);
+    assertZitadelError(err, { id: "QUERY-SFeaa" });
+  });
+  await check("session.v2 CreateSession foreign rpId → InvalidArgument (WEBAUTHN-rp1d)", async () => {
+    need("v2UserId");
+    const err = await expectError(sessions.createSession({
+      checks: { user: { search: { case: "userId", value: s.v2UserId } } },
+      challenges: webAuthN("evil.example"),
+    }, ADMIN), Code.InvalidArgument);
+    assertZitadelError(err, { id: "WEBAUTHN-rp1d" });
+  });
+  await check("session.v2 DeleteSession with a wrong token → PermissionDenied (COMMAND-sGr42)", async () => {
+    need("sessionId", "oldSessionToken");
+    const err = await expectError(
+      sessions.deleteSession({ sessionId: s.sessionId, sessionToken: s.oldSessionToken }, ADMIN), Code.PermissionDenied);
+    assertZitadelError(err, { id: "COMMAND-sGr42" });
+  });
+  await check("session.v2 DeleteSession with its token, then GetSession → NotFound", async () => {
+    need("sessionId", "sessionToken");
+    const res = await sessions.deleteSession({ sessionId: s.sessionId, sessionToken: s.sessionToken }, ADMIN);
+    assertRecent(res.details?.changeDate, "details.changeDate");
+    const err = await expectError(
+      sessions.getSession({ sessionId: s.sessionId, sessionToken: s.sessionToken }, ADMIN), Code.NotFound);
+    assertZitadelError(err, { id: "QUERY-SFeaa" });
+  });
+  await check("session.v2 CreateSession username-less: no allowCredentials, no factors", async () => {
+    const res = await sessions.createSession({ challenges: webAuthN() }, ADMIN);
+    const pk = res.challenges?.webAuthN?.publicKeyCredentialRequestOptions?.publicKey;
+    assertEq(pk?.rpId, RP_ID, "publicKey.rpId");
+    assert(!pk.allowCredentials || pk.allowCredentials.length === 0, `allowCredentials ${fmt(pk.allowCredentials)}`);
+    const got = await sessions.getSession({ sessionId: res.sessionId, sessionToken: res.sessionToken }, ADMIN);
+    assertEq(got.session?.factors, undefined, "session.factors");
+    await sessions.deleteSession({ sessionId: res.sessionId, sessionToken: res.sessionToken }, ADMIN);
+  });
+
+  // 13. a sign-in with a real passkey ---------------------------------------------------------
+  const key = new SoftPasskey();
+  await check("user.v2 RegisterPasskey + VerifyPasskeyRegistration (software passkey, ES256)", async () => {
+    need("v2UserId");
+    const link = await u2.createPasskeyRegistrationLink({ userId: s.v2UserId, medium: { case: "returnCode", value: {} } }, ADMIN);
+    const started = await u2.registerPasskey({
+      userId: s.v2UserId, code: { id: link.code.id, code: link.code.code }, domain: RP_ID,
+    }, ADMIN);
+    assertNonEmpty(started.passkeyId, "passkeyId");
+    const credential = key.register(started.publicKeyCredentialCreationOptions);
+    const res = await u2.verifyPasskeyRegistration({
+      userId: s.v2UserId, passkeyId: started.passkeyId, publicKeyCredential: credential, passkeyName: "conformance",
+    }, ADMIN);
+    assertDetails(res.details, s.orgId);
+    s.passkey = true;
+  });
+  const signIn = async (init) => {
+    const created = await sessions.createSession({ ...init, challenges: webAuthN() }, ADMIN);
+    const options = created.challenges?.webAuthN?.publicKeyCredentialRequestOptions;
+    const assertion = key.assert(options);
+    const set = await sessions.setSession({
+      sessionId: created.sessionId, checks: { webAuthN: { credentialAssertionData: assertion } },
+    }, ADMIN);
+    assertNonEmpty(set.sessionToken, "SetSession sessionToken");
+    const got = await sessions.getSession({ sessionId: created.sessionId, sessionToken: set.sessionToken }, ADMIN);
+    return { created, options, assertion, got: got.session };
+  };
+  await check("session.v2 sign-in: CreateSession checks.user, SetSession with the passkey's assertion", async () => {
+    need("passkey");
+    const { created, options, assertion, got } = await signIn({
+      checks: { user: { search: { case: "userId", value: s.v2UserId } } },
+    });
+    assertEq(options.publicKey.allowCredentials?.map((c) => c.id).join(), b64url(key.credId), "allowCredentials ids");
+    assertEq(got?.factors?.user?.id, s.v2UserId, "factors.user.id");
+    assertRecent(got.factors.webAuthN?.verifiedAt, "factors.webAuthN.verifiedAt");
+    assertEq(got.factors.webAuthN.userVerified, true, "factors.webAuthN.userVerified");
+    s.signedIn = { sessionId: created.sessionId, assertion };
+  });
+  await check("session.v2 SetSession replaying the used assertion → refused (COMMAND-Ioqu5)", async () => {
+    need("signedIn");
+    const err = await expectError(sessions.setSession({
+      sessionId: s.signedIn.sessionId, checks: { webAuthN: { credentialAssertionData: s.signedIn.assertion } },
+    }, ADMIN), [Code.InvalidArgument, Code.FailedPrecondition]);
+    assertZitadelError(err, { id: "COMMAND-Ioqu5" });
+  });
+  await check("session.v2 username-less sign-in: the assertion names the user", async () => {
+    need("passkey");
+    const { options, got } = await signIn({});
+    assert(!options.publicKey.allowCredentials?.length, `allowCredentials ${fmt(options.publicKey.allowCredentials)}`);
+    assertEq(got?.factors?.user?.id, s.v2UserId, "factors.user.id");
+    assertEq(got.factors.user.loginName, `v2-${sfx}`, "factors.user.loginName");
+    assertRecent(got.factors.webAuthN?.verifiedAt, "factors.webAuthN.verifiedAt");
+  });
+  await check("user.v2 ListAuthenticationMethodTypes → PASSKEY", async () => {
+    need("passkey");
+    const res = await u2.listAuthenticationMethodTypes({ userId: s.v2UserId }, ADMIN);
+    assertEq(res.authMethodTypes.join(), "2" /* AUTHENTICATION_METHOD_TYPE_PASSKEY */, "authMethodTypes");
   });
 }
 

@@ -9,7 +9,10 @@ running passlink in all three of its auth modes:
 
 Each mode creates a passkey registration link (user v2, returnCode) for a human user with a machine
 user that is ORG_OWNER of the user's organization, and checks code.id, a 12-character code.code and
-details.resourceOwner. Also: a wrong client secret and a foreign private key make the SDK raise;
+details.resourceOwner. A login client (machine user with IAM_LOGIN_CLIENT, PAT) then drives the
+Session API through the SDK: CreateSession (checks.user, metadata), SetSession (lifetime, metadata →
+a new token), GetSession with the new token reads both back, the replaced token is refused,
+ListSessions finds it by user id, DeleteSession ends it. Also: a wrong client secret and a foreign private key make the SDK raise;
 the JWT and client-credentials modes reuse their access token for a second call; the access token
 is a JWT with a kid.
 
@@ -42,7 +45,18 @@ import authlib.deprecate  # noqa: E402,F401  (installs an "always" filter for it
 warnings.filterwarnings("ignore", message=".*authlib.jose module is deprecated.*")
 
 from zitadel_client import ApiError, Zitadel, ZitadelError  # noqa: E402
-from zitadel_client.models import UserServiceCreatePasskeyRegistrationLinkRequest  # noqa: E402
+from zitadel_client.models import (  # noqa: E402
+    SessionServiceChecks,
+    SessionServiceCheckUser,
+    SessionServiceCreateSessionRequest,
+    SessionServiceDeleteSessionRequest,
+    SessionServiceGetSessionRequest,
+    SessionServiceListSessionsRequest,
+    SessionServiceSearchQuery,
+    SessionServiceSetSessionRequest,
+    SessionServiceUserIDQuery,
+    UserServiceCreatePasskeyRegistrationLinkRequest,
+)
 
 BASE = os.environ.get("PASSLINK_URL", "").rstrip("/")
 ADMIN = os.environ.get("PASSLINK_TOKEN", "")
@@ -410,6 +424,95 @@ if key_file:
         fail("jwt_profile: foreign key", describe(e))
 else:
     fail("jwt_profile: not run", "no key file (AddKey failed)")
+
+# 4. the Session API, as a login client (IAM_LOGIN_CLIENT) uses it
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+def sessions():
+    login_id = connect(
+        "zitadel.user.v2.UserService/CreateUser",
+        {"organizationId": org, "username": f"login-{rand}", "machine": {"name": "login client"}},
+    )["id"]
+    connect(
+        "zitadel.internal_permission.v2beta.InternalPermissionService/CreateAdministrator",
+        {"userId": login_id, "resource": {"instance": True}, "roles": ["IAM_LOGIN_CLIENT"]},
+    )
+    login_pat = connect(
+        "zitadel.user.v2.UserService/AddPersonalAccessToken",
+        {"userId": login_id, "expirationDate": "2099-01-01T00:00:00Z"},
+    )["token"]
+    api = Zitadel.with_access_token(BASE, login_pat).sessions
+
+    created = api.create_session(
+        SessionServiceCreateSessionRequest(
+            checks=SessionServiceChecks(user=SessionServiceCheckUser(user_id=human)),
+            metadata={"client": b64("sdk-py")},
+        )
+    )
+    if not created.session_id or not created.session_token or created.details is None:
+        raise RuntimeError(f"CreateSession answered {created.to_json()}")
+    ok("sessions: CreateSession checks.user + metadata → sessionId, sessionToken, details")
+
+    updated = api.set_session(
+        SessionServiceSetSessionRequest(session_id=created.session_id, lifetime="3600s", metadata={"step": b64("set")})
+    )
+    if not updated.session_token or updated.session_token == created.session_token:
+        raise RuntimeError(f"SetSession answered no new token: {updated.to_json()}")
+    ok("sessions: SetSession lifetime + metadata → a new sessionToken")
+
+    got = api.get_session(
+        SessionServiceGetSessionRequest(session_id=created.session_id, session_token=updated.session_token)
+    ).session
+    problems = []
+    user = got.factors.user if got.factors else None
+    if got.id != created.session_id:
+        problems.append(f"id {got.id!r}")
+    if user is None or user.id != human or user.organization_id != org:
+        problems.append(f"factors.user {user.to_json() if user else None}")
+    if got.expiration_date is None or abs((got.expiration_date - got.change_date).total_seconds() - 3600) > 60:
+        problems.append(f"expirationDate {got.expiration_date} vs changeDate {got.change_date}, want about 1 h")
+    want_meta = {"client": b64("sdk-py"), "step": b64("set")}
+    meta = {k: (base64.b64encode(v).decode() if isinstance(v, bytes) else v) for k, v in (got.metadata or {}).items()}
+    if meta != want_meta:
+        problems.append(f"metadata {meta} != {want_meta}")
+    if problems:
+        raise RuntimeError("GetSession: " + "; ".join(problems))
+    ok("sessions: GetSession with the new token reads back the user, lifetime and metadata")
+
+    try:
+        api.get_session(SessionServiceGetSessionRequest(session_id=created.session_id, session_token=created.session_token))
+        fail("sessions: GetSession with the replaced token is refused", "it succeeded")
+    except ApiError as e:
+        if e.code == 403:
+            ok("sessions: GetSession with the replaced token → 403")
+        else:
+            fail("sessions: GetSession with the replaced token → 403", describe(e))
+
+    listed = api.list_sessions(
+        SessionServiceListSessionsRequest(queries=[SessionServiceSearchQuery(user_id_query=SessionServiceUserIDQuery(id=human))])
+    )
+    ids = [x.id for x in (listed.sessions or [])]
+    if ids != [created.session_id]:
+        raise RuntimeError(f"ListSessions userIdQuery: ids {ids}, want [{created.session_id}]")
+    ok("sessions: ListSessions userIdQuery finds the session")
+
+    api.delete_session(SessionServiceDeleteSessionRequest(session_id=created.session_id, session_token=updated.session_token))
+    try:
+        api.get_session(SessionServiceGetSessionRequest(session_id=created.session_id, session_token=updated.session_token))
+        fail("sessions: DeleteSession ends the session", "GetSession still succeeds")
+    except ApiError as e:
+        if e.code == 404:
+            ok("sessions: DeleteSession ends the session (GetSession → 404)")
+        else:
+            fail("sessions: DeleteSession ends the session (GetSession → 404)", describe(e))
+
+
+try:
+    sessions()
+except Exception as e:  # noqa: BLE001
+    fail("sessions", describe(e))
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
