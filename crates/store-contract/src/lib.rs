@@ -143,7 +143,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(names.len(), 17, "{names:?}");
+        assert_eq!(names.len(), 19, "{names:?}");
         for name in names {
             let named = listed.contains(&format!("{name},")) || listed.contains(&format!("fn {name}()"));
             assert!(named, "suite test {name} is not expanded by contract_tests!");

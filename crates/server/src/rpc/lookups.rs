@@ -80,7 +80,7 @@ pub async fn list_users(
     };
     let list = app.list_users(&caller, &search).await?;
     Ok(pb::ListUsersResponse {
-        details: list_details(list.total, app.now()).into(),
+        details: convert::list_details(list.total as usize, 0, app.now()).into(),
         result: list.users.iter().map(|u| convert::user(&u.user, &u.details)).collect(),
         ..Default::default()
     })
@@ -94,7 +94,7 @@ pub async fn list_authentication_method_types(
     let domain = req.domain_query.as_option().map(|d| d.domain.as_str());
     let methods = app.auth_methods(&caller, &req.user_id, domain).await?;
     Ok(pb::ListAuthenticationMethodTypesResponse {
-        details: list_details(methods.len() as u64, app.now()).into(),
+        details: convert::list_details(methods.len(), 0, app.now()).into(),
         auth_method_types: methods
             .into_iter()
             .map(|m| match m {
@@ -119,7 +119,7 @@ pub async fn list_organizations(
     };
     let list = app.list_orgs(&caller, &search).await?;
     Ok(org_pb::ListOrganizationsResponse {
-        details: list_details(list.total, app.now()).into(),
+        details: convert::list_details(list.total as usize, 0, app.now()).into(),
         result: list
             .orgs
             .into_iter()
@@ -139,14 +139,6 @@ pub async fn list_organizations(
             .collect(),
         ..Default::default()
     })
-}
-
-fn list_details(total: u64, now: passlink_core::time::Timestamp) -> obj::ListDetails {
-    obj::ListDetails {
-        total_result: total,
-        timestamp: crate::convert::timestamp(now).into(),
-        ..Default::default()
-    }
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use passlink_core::app::{
-    App, Caller, ChallengeRequest, DateMethod, Details, SessionChange, SessionList, SessionQuery,
-    SessionWritten, UserCheck, query_invalid,
+    App, Caller, ChallengeRequest, DateMethod, SessionChange, SessionList, SessionQuery, SessionWritten,
+    UserCheck, query_invalid,
 };
 use passlink_core::error::{Error, Result};
 use passlink_core::secret::Secret;
@@ -22,16 +22,7 @@ use passlink_wire::zitadel::session::v2::__buffa::oneof::check_user::Search;
 use passlink_wire::zitadel::session::v2::__buffa::oneof::search_query::Query;
 
 use crate::convert::timestamp;
-
-fn details(d: &Details) -> obj::Details {
-    obj::Details {
-        sequence: d.sequence,
-        change_date: timestamp(d.change_date).into(),
-        resource_owner: d.resource_owner.clone(),
-        creation_date: d.creation_date.map(timestamp).into(),
-        ..Default::default()
-    }
-}
+use crate::convert::user_v2::details;
 
 fn user_agent(a: Option<&pb::UserAgent>) -> Option<UserAgent> {
     let a = a?;
