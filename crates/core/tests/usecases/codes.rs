@@ -17,7 +17,9 @@ use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::prelude::{CreationChallengeResponse, Url};
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
-use crate::world::{CODE_INVALID, EXTERNAL, Matrix, USER_NOT_FOUND, World, assert_err, assert_kind};
+use crate::world::{
+    CODE_INVALID, EXTERNAL, Matrix, USER_NOT_FOUND, USER_READERS, World, assert_err, assert_kind,
+};
 
 const PASSKEY_NOT_FOUND: &str = "COMMAND-mKGo3";
 
@@ -310,16 +312,7 @@ async fn list_and_remove() {
     let (mine, _) = w.app.list_passkeys(Some(&itself(&user, &w.default_org)), &user).await.unwrap();
     assert_eq!(mine.len(), 1);
     let read = Matrix {
-        ok: &[
-            "IAM_OWNER",
-            "IAM_ORG_MANAGER",
-            "IAM_USER_MANAGER",
-            "IAM_LOGIN_CLIENT",
-            "IAM_OWNER_VIEWER",
-            "ORG_OWNER",
-            "ORG_USER_MANAGER",
-            "ORG_OWNER_VIEWER",
-        ],
+        ok: USER_READERS,
         not_found: &["ORG_OWNER@other", "ORG_USER_MANAGER@other"],
         not_found_id: USER_NOT_FOUND,
     };

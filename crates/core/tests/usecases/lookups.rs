@@ -10,7 +10,7 @@ use passlink_core::query::{OrgFilter, Page, Text, TextMethod, UserField, UserFil
 use passlink_core::view::Scope;
 
 use crate::codes::{register_and_verify, returned_code, with_code};
-use crate::world::{Matrix, USER_NOT_FOUND, World, assert_err, new_human};
+use crate::world::{Matrix, USER_NOT_FOUND, USER_READERS, World, assert_err, new_human};
 
 const ORG_NOT_FOUND: &str = "ORG-o0Ng9";
 
@@ -157,16 +157,7 @@ async fn auth_methods_show_a_ready_passkey_only() {
 async fn auth_methods_need_user_read_in_the_users_org() {
     let w = World::new().await;
     let m = Matrix {
-        ok: &[
-            "IAM_OWNER",
-            "IAM_ORG_MANAGER",
-            "IAM_USER_MANAGER",
-            "IAM_LOGIN_CLIENT",
-            "IAM_OWNER_VIEWER",
-            "ORG_OWNER",
-            "ORG_USER_MANAGER",
-            "ORG_OWNER_VIEWER",
-        ],
+        ok: USER_READERS,
         not_found: &["ORG_OWNER@other", "ORG_USER_MANAGER@other"],
         not_found_id: USER_NOT_FOUND,
     };

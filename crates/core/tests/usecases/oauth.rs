@@ -10,7 +10,7 @@ use passlink_core::event::Event;
 use passlink_core::secret::Secret;
 use passlink_core::view::{Scope, UserKind};
 
-use crate::world::{EXTERNAL, Matrix, Options, USER_NOT_FOUND, World, assert_err};
+use crate::world::{EXTERNAL, Matrix, Options, USER_NOT_FOUND, USER_WRITERS, World, assert_err};
 
 const API_SCOPE: &str = "openid urn:zitadel:iam:org:project:id:zitadel:aud";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -39,14 +39,7 @@ async fn machine_with_secret(w: &World) -> (String, String, Secret) {
 async fn add_secret_permissions_and_record() {
     let w = World::new().await;
     let m = Matrix {
-        ok: &[
-            "IAM_OWNER",
-            "IAM_ORG_MANAGER",
-            "IAM_USER_MANAGER",
-            "IAM_LOGIN_CLIENT",
-            "ORG_OWNER",
-            "ORG_USER_MANAGER",
-        ],
+        ok: USER_WRITERS,
         not_found: &["ORG_OWNER@other", "ORG_USER_MANAGER@other"],
         not_found_id: USER_NOT_FOUND,
     };
@@ -73,14 +66,7 @@ async fn add_key_permissions() {
     let (public, _) =
         passlink_core::jwt::generate_machine_key(&passlink_core::ports::SeededEntropy::new(5)).unwrap();
     let m = Matrix {
-        ok: &[
-            "IAM_OWNER",
-            "IAM_ORG_MANAGER",
-            "IAM_USER_MANAGER",
-            "IAM_LOGIN_CLIENT",
-            "ORG_OWNER",
-            "ORG_USER_MANAGER",
-        ],
+        ok: USER_WRITERS,
         not_found: &["ORG_OWNER@other", "ORG_USER_MANAGER@other"],
         not_found_id: USER_NOT_FOUND,
     };

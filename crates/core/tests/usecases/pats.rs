@@ -6,20 +6,13 @@ use passlink_core::error::Kind;
 use passlink_core::event::Event;
 use passlink_core::store::Store;
 
-use crate::world::{Matrix, USER_NOT_FOUND, World, assert_err};
+use crate::world::{Matrix, USER_NOT_FOUND, USER_WRITERS, World, assert_err};
 
 #[tokio::test]
 async fn permission_matrix() {
     let w = World::new().await;
     let m = Matrix {
-        ok: &[
-            "IAM_OWNER",
-            "IAM_ORG_MANAGER",
-            "IAM_USER_MANAGER",
-            "IAM_LOGIN_CLIENT",
-            "ORG_OWNER",
-            "ORG_USER_MANAGER",
-        ],
+        ok: USER_WRITERS,
         not_found: &["ORG_OWNER@other", "ORG_USER_MANAGER@other"],
         not_found_id: USER_NOT_FOUND,
     };

@@ -6,7 +6,7 @@ use passlink_core::event::{Event, MachineProfile};
 use passlink_core::store::Store;
 use passlink_core::view::{UserKind, UserState};
 
-use crate::world::{Matrix, USER_NOT_FOUND, World, assert_err, assert_kind, new_human};
+use crate::world::{Matrix, USER_NOT_FOUND, USER_READERS, World, assert_err, assert_kind, new_human};
 
 const ORG_NOT_FOUND: &str = "ORG-o0Ng9";
 
@@ -122,16 +122,7 @@ async fn add_machine() {
 async fn get_user_matrix_self_and_deleted() {
     let w = World::new().await;
     let read = Matrix {
-        ok: &[
-            "IAM_OWNER",
-            "IAM_ORG_MANAGER",
-            "IAM_USER_MANAGER",
-            "IAM_LOGIN_CLIENT",
-            "IAM_OWNER_VIEWER",
-            "ORG_OWNER",
-            "ORG_USER_MANAGER",
-            "ORG_OWNER_VIEWER",
-        ],
+        ok: USER_READERS,
         not_found: &["ORG_OWNER@other", "ORG_USER_MANAGER@other"],
         not_found_id: USER_NOT_FOUND,
     };

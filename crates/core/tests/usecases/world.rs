@@ -276,6 +276,28 @@ pub struct Matrix {
     pub not_found_id: &'static str,
 }
 
+/// Holders of `user.write` (and `user.credential.write`): ZITADEL's user managers and owners.
+pub const USER_WRITERS: &[&str] = &[
+    "IAM_OWNER",
+    "IAM_ORG_MANAGER",
+    "IAM_USER_MANAGER",
+    "IAM_LOGIN_CLIENT",
+    "ORG_OWNER",
+    "ORG_USER_MANAGER",
+];
+
+/// Holders of `user.read`: the writers and the viewers.
+pub const USER_READERS: &[&str] = &[
+    "IAM_OWNER",
+    "IAM_ORG_MANAGER",
+    "IAM_USER_MANAGER",
+    "IAM_LOGIN_CLIENT",
+    "IAM_OWNER_VIEWER",
+    "ORG_OWNER",
+    "ORG_USER_MANAGER",
+    "ORG_OWNER_VIEWER",
+];
+
 /// Holders of `user.passkey.write` (ORG_USER_MANAGER is not one).
 pub const PASSKEY_WRITE: Matrix = Matrix {
     ok: &["IAM_OWNER", "IAM_ORG_MANAGER", "IAM_USER_MANAGER", "IAM_LOGIN_CLIENT", "ORG_OWNER"],
