@@ -43,6 +43,7 @@ pub mod rpc;
 pub mod server;
 pub mod trust;
 pub mod ui;
+pub mod ui_login;
 
 pub use config::Config;
 pub use server::Server;
