@@ -242,6 +242,8 @@
     if (!window.PublicKeyCredential || typeof PublicKeyCredential.isConditionalMediationAvailable !== "function") return;
     PublicKeyCredential.isConditionalMediationAvailable().then(
       function (available) {
+        // The field only serves the browser's passkey suggestions: shown where they exist.
+        $("autofill").hidden = !available;
         if (available && !$("ready").hidden) signIn("autofill");
       },
       function () {}
