@@ -2,8 +2,8 @@
 //!
 //! Where a request goes (read in this order):
 //! 1. [`server::router`]: one axum router. REST paths (from the protos' HTTP bindings) go to
-//!    [`rest`]; `/healthz`, `/readyz` answer directly; [`ui`] serves the hosted registration page
-//!    and [`oauth_endpoints`] the OAuth2 endpoints; everything else is connectrpc's service (gRPC,
+//!    [`rest`]; `/healthz`, `/readyz` answer directly; [`ui`] serves the hosted registration page,
+//!    [`ui_login`] the demo sign-in page (as an in-process login client), and [`oauth_endpoints`] the OAuth2 endpoints; everything else is connectrpc's service (gRPC,
 //!    gRPC-web, Connect) over [`api::Api`].
 //! 2. [`api`]: every RPC is one entry of [`rpc::table`]; the entry decodes the request once,
 //!    authenticates it ([`auth::authenticate`]: bearer token → cached principal,
@@ -43,6 +43,7 @@ pub mod rpc;
 pub mod server;
 pub mod trust;
 pub mod ui;
+pub mod ui_login;
 
 pub use config::Config;
 pub use server::Server;

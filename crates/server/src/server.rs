@@ -25,7 +25,7 @@ use crate::config::{Backend, Config, Delivery};
 use crate::platform::{
     OsEntropy, SystemClock, key_fingerprint, load_or_create_keys, machine_id, write_private,
 };
-use crate::{oauth_endpoints, rpc, ui};
+use crate::{oauth_endpoints, rpc, ui, ui_login};
 
 /// A running server.
 pub struct Server {
@@ -59,6 +59,7 @@ pub fn router(app: Arc<App>) -> Router {
     let rest = api.rest_routes();
     let connect = connectrpc::ConnectRpcService::new(api);
     rest.merge(ui::routes(app.clone()))
+        .merge(ui_login::routes(app.clone()))
         .merge(oauth_endpoints::routes(app.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz).with_state(app))

@@ -23,7 +23,7 @@ const HTML: &str = include_str!("../ui/register.html");
 const JS: &str = include_str!("../ui/register.js");
 const CSS: &str = include_str!("../ui/register.css");
 
-fn asset(body: &'static str, content_type: &'static str) -> Response {
+pub(crate) fn asset(body: &'static str, content_type: &'static str) -> Response {
     let mut r = body.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -11,6 +11,7 @@ mod setup;
 mod admin;
 mod delivery;
 mod link;
+mod login_page;
 mod lookups;
 mod oauth;
 mod passkey;

@@ -32,15 +32,15 @@ fn integral(v: &Value) -> Value {
     }
 }
 
-struct Enrolled {
-    user: String,
-    key: SoftPasskey,
-    cred_id: String,
-    user_handle: String,
+pub(crate) struct Enrolled {
+    pub(crate) user: String,
+    pub(crate) key: SoftPasskey,
+    pub(crate) cred_id: String,
+    pub(crate) user_handle: String,
 }
 
 /// Enroll a passkey for a new human of `org` through a returned code (over REST).
-async fn enroll(s: &TestServer, admin: &str, org: &str, name: &str) -> Enrolled {
+pub(crate) async fn enroll(s: &TestServer, admin: &str, org: &str, name: &str) -> Enrolled {
     let rest = Rest { base: s.base.clone(), http: reqwest::Client::new() };
     let user = human(&rest, admin, org, name).await;
     let link = ok(rest
@@ -81,7 +81,7 @@ async fn enroll(s: &TestServer, admin: &str, org: &str, name: &str) -> Enrolled 
     Enrolled { user, key, cred_id, user_handle }
 }
 
-fn assertion(key: &mut SoftPasskey, origin: &str, options: &Value) -> Value {
+pub(crate) fn assertion(key: &mut SoftPasskey, origin: &str, options: &Value) -> Value {
     let rcr: RequestChallengeResponse = serde_json::from_value(integral(options)).unwrap();
     serde_json::to_value(key.do_authentication(Url::parse(origin).unwrap(), rcr).unwrap()).unwrap()
 }

@@ -45,8 +45,8 @@ const SUITES: &[Suite] = &[
     },
     Suite {
         name: "browser",
-        banner: "browser end to end: the hosted registration page in Debian's Chromium (headless, virtual \
-                 WebAuthn authenticator) against a running passlink (tests/browser)",
+        banner: "browser end to end: the hosted registration page and the demo sign-in page in Debian's \
+                 Chromium (headless, virtual WebAuthn authenticator) against a running passlink (tests/browser)",
         run: suites::browser,
     },
     Suite {

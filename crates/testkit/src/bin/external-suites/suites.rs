@@ -82,21 +82,25 @@ pub fn conformance_clients(ctx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// The hosted registration page in headless Chromium. The relying party id is the host of
-/// `--external-url`: the browser must open the page on localhost.
+/// The hosted registration page (enroll.mjs) and the demo sign-in page (login.mjs) in headless
+/// Chromium. The relying party id is the host of `--external-url`: the browser must open the
+/// pages on localhost.
 pub fn browser(ctx: &Ctx) -> Outcome {
     let chromium =
         which("chromium").ok_or_else(|| Failure::new("chromium is not installed: run scripts/setup"))?;
     let passlink = ctx.start_passlink("passlink-browser", &external_url_localhost())?;
-    run_filtered(
-        Command::new("node")
-            .arg("tests/browser/enroll.mjs")
-            .env("PASSLINK_URL", format!("http://localhost:{}", passlink.port))
-            .env("PASSLINK_TOKEN", passlink.admin_token()?)
-            .env("CHROMIUM", chromium)
-            .env("ARTIFACTS_DIR", "tests/browser/artifacts"),
-    )
-    .map_err(|f| f.with_log(&passlink.log))?;
+    let token = passlink.admin_token()?;
+    for script in ["tests/browser/enroll.mjs", "tests/browser/login.mjs"] {
+        run_filtered(
+            Command::new("node")
+                .arg(script)
+                .env("PASSLINK_URL", format!("http://localhost:{}", passlink.port))
+                .env("PASSLINK_TOKEN", &token)
+                .env("CHROMIUM", &chromium)
+                .env("ARTIFACTS_DIR", "tests/browser/artifacts"),
+        )
+        .map_err(|f| f.with_log(&passlink.log))?;
+    }
     passlink.stop()
 }
 
