@@ -9,8 +9,8 @@
 //! Every link is acknowledged by the server only after its commit is on disk, so the links row is
 //! a durable-write benchmark; `/healthz` is the transport's ceiling on the same machine.
 //!
-//! The sign-in phase measures complete passkey sign-ins: each user gets one ES256 passkey during
-//! setup (a returned registration code, RegisterPasskey, VerifyPasskeyRegistration), held by a
+//! The sign-in phase measures complete passkey sign-ins: N fresh users (not the link users, whose
+//! histories have grown by thousands of link events) each get one ES256 passkey during setup (a returned registration code, RegisterPasskey, VerifyPasskeyRegistration), held by a
 //! software authenticator (`webauthn-authenticator-rs`'s `SoftPasskey`, one per user, so each
 //! credential's signature counter grows with every assertion); one sign-in is `POST /v2/sessions`
 //! (`checks.user` by id + a WebAuthN challenge) and `PATCH /v2/sessions/{id}` with the signed
@@ -504,16 +504,35 @@ struct Enrolled {
     key: SoftPasskey,
 }
 
-/// Enroll one ES256 passkey for each user through a returned registration code
-/// (CreatePasskeyRegistrationLink, RegisterPasskey with the code, VerifyPasskeyRegistration);
-/// returns the users with their authenticators and the relying-party id.
-async fn enroll_all(addr: &str, token: &str, users: &[String], origin: &Url) -> Res<(Vec<Enrolled>, String)> {
+/// Create `n` fresh users in `org_id` (the link users carry thousands of link events by now, which
+/// every command on the user folds) and enroll one ES256 passkey for each through a returned
+/// registration code (CreatePasskeyRegistrationLink, RegisterPasskey with the code,
+/// VerifyPasskeyRegistration); returns the users with their authenticators and the relying-party id.
+async fn enroll_all(
+    addr: &str,
+    token: &str,
+    org_id: &str,
+    n: usize,
+    origin: &Url,
+) -> Res<(Vec<Enrolled>, String)> {
     let auth = HeaderValue::from_str(&format!("Bearer {token}"))
         .map_err(|_| "the token is not a valid header value".to_string())?;
     let mut api = Api { conn: Conn::open(addr).await?, spec_host: host_value(addr)?, auth };
-    let mut out = Vec::with_capacity(users.len());
+    let tag = unique_tag();
+    let mut out = Vec::with_capacity(n);
     let mut rp_id = String::new();
-    for user in users {
+    for i in 0..n {
+        let u = api
+            .post(
+                "/v2/users/human",
+                serde_json::json!({
+                    "organization": { "orgId": org_id },
+                    "profile": { "givenName": "S", "familyName": format!("{i}") },
+                    "email": { "email": format!("s{i}.{tag}@example.com"), "isVerified": true },
+                }),
+            )
+            .await?;
+        let user = &str_field(&u, "userId")?;
         let link = api
             .post(
                 "/zitadel.user.v2.UserService/CreatePasskeyRegistrationLink",
@@ -1002,9 +1021,9 @@ async fn bench(
         .map(|o| Url::parse(o).map_err(|e| format!("WebAuthn origin {o}: {e}")))
         .collect::<Res<_>>()?;
     let origin = origins.first().ok_or("no WebAuthn origin")?;
-    let (enrolled, rp_id) = enroll_all(addr, token, &users, origin).await?;
+    let (enrolled, rp_id) = enroll_all(addr, token, &org_id, n, origin).await?;
     println!(
-        "[{name}] setup: one ES256 passkey per user, relying party {rp_id}, origin {} ({:.1}s)",
+        "[{name}] setup: {n} fresh users with one ES256 passkey each, relying party {rp_id}, origin {} ({:.1}s)",
         origins.iter().map(|o| o.as_str().trim_end_matches('/')).collect::<Vec<_>>().join(", "),
         t.elapsed().as_secs_f64()
     );
