@@ -9,10 +9,17 @@
 //! Every link is acknowledged by the server only after its commit is on disk, so the links row is
 //! a durable-write benchmark; `/healthz` is the transport's ceiling on the same machine.
 //!
+//! The sign-in phase measures complete passkey sign-ins: N fresh users (not the link users, whose
+//! histories have grown by thousands of link events) each get one ES256 passkey during setup (a returned registration code, RegisterPasskey, VerifyPasskeyRegistration), held by a
+//! software authenticator (`webauthn-authenticator-rs`'s `SoftPasskey`, one per user, so each
+//! credential's signature counter grows with every assertion); one sign-in is `POST /v2/sessions`
+//! (`checks.user` by id + a WebAuthN challenge) and `PATCH /v2/sessions/{id}` with the signed
+//! assertion, both with the admin PAT, timed end to end.
+//!
 //! `--backends sqlite,postgres,postgres2` measures link creation on several stores in one run:
 //! the embedded SQLite, PostgreSQL (`--postgres-url`) with one replica, and PostgreSQL with two
 //! replicas on one schema (half the connections to each). Each PostgreSQL backend gets a fresh
-//! schema, dropped at the end. The JWT and `/healthz` phases run on the first backend only.
+//! schema, dropped at the end. The JWT, sign-in and `/healthz` phases run on the first backend only.
 //!
 //! Each connection is its own hyper HTTP/1.1 client connection, driving sequential requests, and
 //! uses its own user (created during setup) so that concurrent requests never contend on one
@@ -34,6 +41,9 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_authenticator_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 type Res<T> = Result<T, String>;
 
@@ -117,10 +127,14 @@ struct Cli {
     #[arg(long, default_value = "warn")]
     server_log: String,
     /// Stores to measure link creation on, in order (comma-separated): sqlite, postgres (one
-    /// replica), postgres2 (two replicas, half the connections to each). The JWT and /healthz
+    /// replica), postgres2 (two replicas, half the connections to each). The JWT, sign-in and /healthz
     /// phases run on the first.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "sqlite", conflicts_with = "url")]
     backends: Vec<Backend>,
+    /// The WebAuthn origin the bench's authenticator signs for (default: each spawned replica's
+    /// `http://localhost:<port>`, or `--url`); must match the server's external URL.
+    #[arg(long)]
+    origin: Option<String>,
     /// PostgreSQL for the postgres backends; each gets a fresh schema, dropped at the end.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     postgres_url: String,
@@ -466,6 +480,108 @@ async fn setup(addr: &str, token: &str, n: usize) -> Res<(String, Vec<String>, S
     Ok((org_id, users, jwt))
 }
 
+/// Struct numbers come back as doubles (`300000.0`); the authenticator's typed options want
+/// integers.
+fn integral(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && n.as_i64().is_none() && n.as_u64().is_none() => {
+                serde_json::json!(f as i64)
+            }
+            _ => v.clone(),
+        },
+        Value::Array(a) => Value::Array(a.iter().map(integral).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), integral(v))).collect()),
+        _ => v.clone(),
+    }
+}
+
+/// A bench user with its passkey: the software authenticator holds the ES256 private key and a
+/// signature counter that grows with every assertion.
+struct Enrolled {
+    user: String,
+    key: SoftPasskey,
+}
+
+/// Create `n` fresh users in `org_id` (the link users carry thousands of link events by now, which
+/// every command on the user folds) and enroll one ES256 passkey for each through a returned
+/// registration code (CreatePasskeyRegistrationLink, RegisterPasskey with the code,
+/// VerifyPasskeyRegistration); returns the users with their authenticators and the relying-party id.
+async fn enroll_all(
+    addr: &str,
+    token: &str,
+    org_id: &str,
+    n: usize,
+    origin: &Url,
+) -> Res<(Vec<Enrolled>, String)> {
+    let auth = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| "the token is not a valid header value".to_string())?;
+    let mut api = Api { conn: Conn::open(addr).await?, spec_host: host_value(addr)?, auth };
+    let tag = unique_tag();
+    let mut out = Vec::with_capacity(n);
+    let mut rp_id = String::new();
+    for i in 0..n {
+        let u = api
+            .post(
+                "/v2/users/human",
+                serde_json::json!({
+                    "organization": { "orgId": org_id },
+                    "profile": { "givenName": "S", "familyName": format!("{i}") },
+                    "email": { "email": format!("s{i}.{tag}@example.com"), "isVerified": true },
+                }),
+            )
+            .await?;
+        let user = &str_field(&u, "userId")?;
+        let link = api
+            .post(
+                "/zitadel.user.v2.UserService/CreatePasskeyRegistrationLink",
+                serde_json::json!({"userId": user, "returnCode": {}}),
+            )
+            .await?;
+        let code = link.get("code").cloned().ok_or_else(|| format!("no code in {link}"))?;
+        let started = api
+            .post(
+                "/zitadel.user.v2.UserService/RegisterPasskey",
+                serde_json::json!({"userId": user, "code": {"id": code.get("id"), "code": code.get("code")}}),
+            )
+            .await?;
+        let passkey_id = str_field(&started, "passkeyId")?;
+        let mut options = integral(
+            started
+                .get("publicKeyCredentialCreationOptions")
+                .ok_or_else(|| format!("no publicKeyCredentialCreationOptions in {started}"))?,
+        );
+        rp_id = options
+            .pointer("/publicKey/rp/id")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| format!("no publicKey.rp.id in {options}"))?
+            .to_string();
+        // The software authenticator keeps its keys in memory and refuses to be asked for a
+        // resident key; the server cannot tell (the assertion is the same), and the sign-in names
+        // the user, so allowCredentials carries the credential id.
+        if let Some(sel) = options.pointer_mut("/publicKey/authenticatorSelection") {
+            sel["requireResidentKey"] = serde_json::json!(false);
+            sel["residentKey"] = serde_json::json!("discouraged");
+        }
+        let ccr: CreationChallengeResponse =
+            serde_json::from_value(options).map_err(|e| format!("registration options: {e}"))?;
+        let mut key = SoftPasskey::new(true);
+        let cred = key
+            .do_registration(origin.clone(), ccr)
+            .map_err(|e| format!("the software authenticator refused to register: {e:?}"))?;
+        let cred = serde_json::to_value(cred).map_err(|e| format!("credential: {e}"))?;
+        api.post(
+            "/zitadel.user.v2.UserService/VerifyPasskeyRegistration",
+            serde_json::json!({"userId": user, "passkeyId": passkey_id, "publicKeyCredential": cred,
+                               "passkeyName": "bench"}),
+        )
+        .await?;
+        out.push(Enrolled { user: user.clone(), key });
+    }
+    Ok((out, rp_id))
+}
+
 // ---------------------------------------------------------------------------------------- phases
 
 #[derive(Default)]
@@ -553,6 +669,132 @@ async fn worker(addr: Arc<str>, spec: Arc<RequestSpec>, path: String, w: Arc<Win
     Ok(stats)
 }
 
+/// What every sign-in worker shares.
+struct SignIn {
+    host: HeaderValue,
+    auth: HeaderValue,
+    rp_id: String,
+}
+
+impl SignIn {
+    fn request(&self, method: Method, path: &str, body: serde_json::Value) -> Res<Request<Full<Bytes>>> {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, self.host.clone())
+            .header(header::AUTHORIZATION, self.auth.clone())
+            .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| format!("building a request for {path}: {e}"))
+    }
+}
+
+/// Why one sign-in failed: the error kind and a detail line.
+enum SignInError {
+    /// The server answered with an unexpected status.
+    Http(String, String),
+    /// The connection broke (reopen it).
+    Transport(String),
+    /// A malformed answer or an assertion the authenticator could not make.
+    Client(String),
+}
+
+/// One complete sign-in: CreateSession (the user by id + a WebAuthN challenge), the assertion
+/// signed by the user's authenticator, SetSession with it.
+async fn sign_in(c: &mut Conn, s: &SignIn, origin: &Url, e: &mut Enrolled) -> Result<(), SignInError> {
+    let client = SignInError::Client;
+    let create = s
+        .request(
+            Method::POST,
+            "/v2/sessions",
+            serde_json::json!({
+                "checks": {"user": {"userId": e.user}},
+                "challenges": {"webAuthN": {"domain": s.rp_id,
+                    "userVerificationRequirement": "USER_VERIFICATION_REQUIREMENT_REQUIRED"}},
+            }),
+        )
+        .map_err(client)?;
+    let (status, body) = c.send(create).await.map_err(SignInError::Transport)?;
+    if status != StatusCode::CREATED {
+        let detail = format!("POST /v2/sessions: HTTP {status}: {}", body_text(&body));
+        return Err(SignInError::Http(format!("CreateSession HTTP {}", status.as_u16()), detail));
+    }
+    let created: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| SignInError::Client(format!("CreateSession: bad JSON ({e}): {}", body_text(&body))))?;
+    let session_id = str_field(&created, "sessionId").map_err(client)?;
+    let options = created
+        .pointer("/challenges/webAuthN/publicKeyCredentialRequestOptions")
+        .ok_or_else(|| SignInError::Client(format!("CreateSession: no request options in {created}")))?;
+    let rcr: RequestChallengeResponse = serde_json::from_value(integral(options))
+        .map_err(|err| SignInError::Client(format!("request options: {err}")))?;
+    let assertion = e
+        .key
+        .do_authentication(origin.clone(), rcr)
+        .map_err(|err| SignInError::Client(format!("the software authenticator refused to sign: {err:?}")))?;
+    let assertion =
+        serde_json::to_value(assertion).map_err(|err| SignInError::Client(format!("assertion: {err}")))?;
+    let path = format!("/v2/sessions/{session_id}");
+    let set = s
+        .request(
+            Method::PATCH,
+            &path,
+            serde_json::json!({"checks": {"webAuthN": {"credentialAssertionData": assertion}}}),
+        )
+        .map_err(client)?;
+    let (status, body) = c.send(set).await.map_err(SignInError::Transport)?;
+    if status != StatusCode::OK {
+        let detail = format!("PATCH /v2/sessions/{{id}}: HTTP {status}: {}", body_text(&body));
+        return Err(SignInError::Http(format!("SetSession HTTP {}", status.as_u16()), detail));
+    }
+    Ok(())
+}
+
+/// Sign one user in again and again on one keep-alive connection; the latency is the whole
+/// sign-in (both requests and the signature).
+async fn sign_in_worker(
+    addr: Arc<str>,
+    origin: Url,
+    s: Arc<SignIn>,
+    mut e: Enrolled,
+    w: Arc<Window>,
+) -> Res<Stats> {
+    let mut stats = Stats::default();
+    let mut conn: Option<Conn> = None;
+    while Instant::now() < w.end {
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => match Conn::open(&addr).await {
+                Ok(c) => conn.insert(c),
+                Err(err) => {
+                    let now = Instant::now();
+                    stats.error("transport".into(), err, now >= w.start && now <= w.end);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let t = Instant::now();
+        let r = sign_in(c, &s, &origin, &mut e).await;
+        let done = Instant::now();
+        let measured = done >= w.start && done <= w.end;
+        match r {
+            Ok(()) => {
+                if measured {
+                    let us = done.duration_since(t).as_micros();
+                    stats.lat_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+                }
+            }
+            Err(SignInError::Http(kind, detail)) => stats.error(kind, detail, measured),
+            Err(SignInError::Client(detail)) => stats.error("client".into(), detail, measured),
+            Err(SignInError::Transport(detail)) => {
+                stats.error("transport".into(), detail, measured);
+                conn = None;
+            }
+        }
+    }
+    Ok(stats)
+}
+
 struct PhaseResult {
     label: String,
     stats: Stats,
@@ -597,6 +839,35 @@ async fn run_phase(
         // Connection i goes to replica i mod the number of replicas.
         let addr = addrs.get(i % addrs.len().max(1)).cloned().ok_or("no server address")?;
         tasks.push(tokio::spawn(worker(addr, spec.clone(), path, w.clone())));
+    }
+    let mut stats = Stats::default();
+    for t in tasks {
+        stats.merge(t.await.map_err(|e| format!("a worker failed: {e}"))??);
+    }
+    stats.lat_us.sort_unstable();
+    Ok(PhaseResult { label: label.to_string(), stats, secs: duration.as_secs_f64() })
+}
+
+/// Complete passkey sign-ins, connection i signing in user i with its own authenticator on
+/// replica i mod the replicas (whose WebAuthn origin is `origins[i mod the replicas]`).
+async fn run_sign_ins(
+    label: &str,
+    addrs: &[String],
+    origins: &[Url],
+    s: SignIn,
+    users: Vec<Enrolled>,
+    warmup: Duration,
+    duration: Duration,
+) -> Res<PhaseResult> {
+    let s = Arc::new(s);
+    let start = Instant::now() + warmup;
+    let w = Arc::new(Window { start, end: start + duration });
+    let mut tasks = Vec::with_capacity(users.len());
+    for (i, e) in users.into_iter().enumerate() {
+        let addr =
+            addrs.get(i % addrs.len().max(1)).map(|a| Arc::from(a.as_str())).ok_or("no server address")?;
+        let origin = origins.get(i % addrs.len().max(1)).cloned().ok_or("no WebAuthn origin")?;
+        tasks.push(tokio::spawn(sign_in_worker(addr, origin, s.clone(), e, w.clone())));
     }
     let mut stats = Stats::default();
     for t in tasks {
@@ -653,14 +924,28 @@ fn report_errors(r: &PhaseResult) {
 struct BackendResult {
     name: String,
     links: PhaseResult,
-    /// The JWT links and `/healthz` phases (the first backend only).
-    extra: Option<(PhaseResult, PhaseResult)>,
+    /// The JWT links, sign-in and `/healthz` phases (the first backend only).
+    extra: Option<Extra>,
+}
+
+struct Extra {
+    jwt: PhaseResult,
+    sign_ins: PhaseResult,
+    health: PhaseResult,
 }
 
 /// Set up users on the first replica, then measure links with the PAT over every replica
-/// (connection i to replica i mod the replicas); with `full`, also links with a JWT access token
-/// and `GET /healthz`.
-async fn bench(cli: &Cli, name: &str, addrs: &[String], token: &str, full: bool) -> Res<BackendResult> {
+/// (connection i to replica i mod the replicas); with `full`, also links with a JWT access token,
+/// passkey sign-ins (after enrolling a passkey per user; `origins` are the replicas' WebAuthn
+/// origins, in the order of `addrs`) and `GET /healthz`.
+async fn bench(
+    cli: &Cli,
+    name: &str,
+    addrs: &[String],
+    token: &str,
+    origins: &[String],
+    full: bool,
+) -> Res<BackendResult> {
     let n = cli.connections;
     let warmup = secs("warmup", cli.warmup)?;
     let duration = secs("duration", cli.duration)?;
@@ -730,6 +1015,40 @@ async fn bench(cli: &Cli, name: &str, addrs: &[String], token: &str, full: bool)
     )
     .await?;
 
+    let t = Instant::now();
+    let origins: Vec<Url> = origins
+        .iter()
+        .map(|o| Url::parse(o).map_err(|e| format!("WebAuthn origin {o}: {e}")))
+        .collect::<Res<_>>()?;
+    let origin = origins.first().ok_or("no WebAuthn origin")?;
+    let (enrolled, rp_id) = enroll_all(addr, token, &org_id, n, origin).await?;
+    println!(
+        "[{name}] setup: {n} fresh users with one ES256 passkey each, relying party {rp_id}, origin {} ({:.1}s)",
+        origins.iter().map(|o| o.as_str().trim_end_matches('/')).collect::<Vec<_>>().join(", "),
+        t.elapsed().as_secs_f64()
+    );
+    println!(
+        "[{name}] sign-ins: POST /v2/sessions (checks.user by id + webAuthN challenge) + PATCH \
+         /v2/sessions/{{id}} (the assertion), PAT, {n} connections, {:.1}s warm-up + {:.1}s",
+        warmup.as_secs_f64(),
+        duration.as_secs_f64()
+    );
+    let sign_in = SignIn {
+        host: host_value(addr)?,
+        auth: HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| "bad token".to_string())?,
+        rp_id,
+    };
+    let sign_ins = run_sign_ins(
+        &format!("{name}: passkey sign-in (CreateSession + SetSession)"),
+        addrs,
+        &origins,
+        sign_in,
+        enrolled,
+        warmup,
+        duration,
+    )
+    .await?;
+
     let health_spec =
         RequestSpec { method: Method::GET, host: host_value(addr)?, auth: None, body: Bytes::new() };
     println!(
@@ -747,7 +1066,11 @@ async fn bench(cli: &Cli, name: &str, addrs: &[String], token: &str, full: bool)
         duration,
     )
     .await?;
-    Ok(BackendResult { name: name.to_string(), links, extra: Some((links_jwt, health)) })
+    Ok(BackendResult {
+        name: name.to_string(),
+        links,
+        extra: Some(Extra { jwt: links_jwt, sign_ins, health }),
+    })
 }
 
 /// Print the table, the ratios and the errors; true when no request failed.
@@ -755,12 +1078,16 @@ fn report(results: &[BackendResult]) -> bool {
     let mut phases: Vec<&PhaseResult> = Vec::new();
     for r in results {
         phases.push(&r.links);
-        if let Some((jwt, _)) = &r.extra {
-            phases.push(jwt);
+        if let Some(x) = &r.extra {
+            phases.push(&x.jwt);
         }
     }
-    let health = results.iter().find_map(|r| r.extra.as_ref().map(|(_, h)| h));
-    phases.extend(health);
+    let extra = results.iter().find_map(|r| r.extra.as_ref());
+    if let Some(x) = extra {
+        phases.push(&x.sign_ins);
+        phases.push(&x.health);
+    }
+    let health = extra.map(|x| &x.health);
     print_table(&phases);
     if let Some(health) = health {
         let ratios: Vec<String> = results
@@ -772,8 +1099,13 @@ fn report(results: &[BackendResult]) -> bool {
             .collect();
         println!("links/healthz throughput ratio: {}", ratios.join(", "));
     }
+    if let Some(x) = extra {
+        let ratio = if x.health.rps() > 0.0 { x.sign_ins.rps() / x.health.rps() } else { f64::NAN };
+        println!("sign-ins/healthz throughput ratio: {ratio:.3} (a sign-in is two requests)");
+    }
     for r in results {
-        if let Some((jwt, _)) = &r.extra {
+        if let Some(x) = &r.extra {
+            let jwt = &x.jwt;
             let ratio = if r.links.rps() > 0.0 { jwt.rps() / r.links.rps() } else { f64::NAN };
             println!("JWT/PAT links throughput ratio ({}): {ratio:.3}", r.name);
         }
@@ -857,7 +1189,15 @@ async fn run_backend(
             schema.as_deref().map(|s| format!(" (PostgreSQL schema {s})")).unwrap_or_default()
         );
         let token = read_token(&token_file)?;
-        bench(cli, name, &addrs, &token, full).await
+        // A spawned replica's external URL is http://localhost:<its port>.
+        let origins: Vec<String> = addrs
+            .iter()
+            .map(|a| match &cli.origin {
+                Some(o) => o.clone(),
+                None => format!("http://localhost:{}", a.rsplit(':').next().unwrap_or_default()),
+            })
+            .collect();
+        bench(cli, name, &addrs, &token, &origins, full).await
     }
     .await;
     let stopped = server.stop().await;
@@ -905,7 +1245,8 @@ fn run(cli: &Cli) -> Res<bool> {
         let token_file = cli.token_file.as_deref().ok_or("--url requires --token-file")?;
         let token = read_token(token_file)?;
         println!("server: {url} (already running)");
-        let r = rt.block_on(bench(cli, "server", &[addr], &token, true))?;
+        let origin = cli.origin.clone().unwrap_or_else(|| url.trim_end_matches('/').to_string());
+        let r = rt.block_on(bench(cli, "server", &[addr], &token, &[origin], true))?;
         return Ok(report(&[r]));
     }
 
