@@ -21,6 +21,8 @@ use crate::error::to_rest;
 
 const HTML: &str = include_str!("../ui/register.html");
 const JS: &str = include_str!("../ui/register.js");
+/// base64url helpers shared by the registration and the sign-in page.
+const BASE64URL_JS: &str = include_str!("../ui/base64url.js");
 const CSS: &str = include_str!("../ui/register.css");
 
 pub(crate) fn asset(body: &'static str, content_type: &'static str) -> Response {
@@ -92,6 +94,10 @@ pub fn routes(app: Arc<App>) -> Router {
     Router::new()
         .route("/ui/passkey/register", get(|| async { asset(HTML, "text/html; charset=utf-8") }))
         .route("/ui/passkey/register.js", get(|| async { asset(JS, "text/javascript; charset=utf-8") }))
+        .route(
+            "/ui/passkey/base64url.js",
+            get(|| async { asset(BASE64URL_JS, "text/javascript; charset=utf-8") }),
+        )
         .route("/ui/passkey/register.css", get(|| async { asset(CSS, "text/css; charset=utf-8") }))
         .route("/ui/passkey/register/info", get(info))
         .route("/ui/passkey/register/qr.svg", get(qr))

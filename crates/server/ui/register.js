@@ -84,23 +84,10 @@
     show("error", msg.title + ". " + msg.text);
   }
 
-  // ---- base64url <-> ArrayBuffer -------------------------------------------------------------
+  // ---- base64url <-> ArrayBuffer: base64url.js, shared with the other hosted page ----------
 
-  function fromBase64url(value) {
-    var s = String(value).replace(/-/g, "+").replace(/_/g, "/").replace(/=+$/, "");
-    while (s.length % 4) s += "=";
-    var bin = atob(s);
-    var bytes = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    return bytes.buffer;
-  }
-
-  function toBase64url(buffer) {
-    var bytes = buffer instanceof ArrayBuffer ? new Uint8Array(buffer) : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-    var bin = "";
-    for (var i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
-    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-  }
+  var fromBase64url = window.passlinkBase64url.decode;
+  var toBase64url = window.passlinkBase64url.encode;
 
   // ---- API -----------------------------------------------------------------------------------
 
