@@ -11,8 +11,8 @@
 //!
 //! The sign-in phase measures complete passkey sign-ins: N fresh users (not the link users, whose
 //! histories have grown by thousands of link events) each get one ES256 passkey during setup (a returned registration code, RegisterPasskey, VerifyPasskeyRegistration), held by a
-//! software authenticator (`webauthn-authenticator-rs`'s `SoftPasskey`, one per user, so each
-//! credential's signature counter grows with every assertion); one sign-in is `POST /v2/sessions`
+//! software authenticator (`passlink_testkit::authenticator`: ring's ES256, one per user, so each credential's
+//! signature counter grows with every assertion, cheap enough to leave the cores to the server); one sign-in is `POST /v2/sessions`
 //! (`checks.user` by id + a WebAuthN challenge) and `PATCH /v2/sessions/{id}` with the signed
 //! assertion, both with the admin PAT, timed end to end.
 //!
@@ -39,11 +39,9 @@ use hyper::client::conn::http1;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use passlink_testkit::authenticator::Passkey;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use webauthn_authenticator_rs::WebauthnAuthenticator;
-use webauthn_authenticator_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
-use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 type Res<T> = Result<T, String>;
 
@@ -480,28 +478,11 @@ async fn setup(addr: &str, token: &str, n: usize) -> Res<(String, Vec<String>, S
     Ok((org_id, users, jwt))
 }
 
-/// Struct numbers come back as doubles (`300000.0`); the authenticator's typed options want
-/// integers.
-fn integral(v: &serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match v {
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && n.as_i64().is_none() && n.as_u64().is_none() => {
-                serde_json::json!(f as i64)
-            }
-            _ => v.clone(),
-        },
-        Value::Array(a) => Value::Array(a.iter().map(integral).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), integral(v))).collect()),
-        _ => v.clone(),
-    }
-}
-
 /// A bench user with its passkey: the software authenticator holds the ES256 private key and a
 /// signature counter that grows with every assertion.
 struct Enrolled {
     user: String,
-    key: SoftPasskey,
+    key: Passkey,
 }
 
 /// Create `n` fresh users in `org_id` (the link users carry thousands of link events by now, which
@@ -513,7 +494,7 @@ async fn enroll_all(
     token: &str,
     org_id: &str,
     n: usize,
-    origin: &Url,
+    origin: &str,
 ) -> Res<(Vec<Enrolled>, String)> {
     let auth = HeaderValue::from_str(&format!("Bearer {token}"))
         .map_err(|_| "the token is not a valid header value".to_string())?;
@@ -547,30 +528,16 @@ async fn enroll_all(
             )
             .await?;
         let passkey_id = str_field(&started, "passkeyId")?;
-        let mut options = integral(
-            started
-                .get("publicKeyCredentialCreationOptions")
-                .ok_or_else(|| format!("no publicKeyCredentialCreationOptions in {started}"))?,
-        );
+        let options = started
+            .get("publicKeyCredentialCreationOptions")
+            .ok_or_else(|| format!("no publicKeyCredentialCreationOptions in {started}"))?;
         rp_id = options
             .pointer("/publicKey/rp/id")
             .and_then(|v| v.as_str())
             .ok_or_else(|| format!("no publicKey.rp.id in {options}"))?
             .to_string();
-        // The software authenticator keeps its keys in memory and refuses to be asked for a
-        // resident key; the server cannot tell (the assertion is the same), and the sign-in names
-        // the user, so allowCredentials carries the credential id.
-        if let Some(sel) = options.pointer_mut("/publicKey/authenticatorSelection") {
-            sel["requireResidentKey"] = serde_json::json!(false);
-            sel["residentKey"] = serde_json::json!("discouraged");
-        }
-        let ccr: CreationChallengeResponse =
-            serde_json::from_value(options).map_err(|e| format!("registration options: {e}"))?;
-        let mut key = SoftPasskey::new(true);
-        let cred = key
-            .do_registration(origin.clone(), ccr)
-            .map_err(|e| format!("the software authenticator refused to register: {e:?}"))?;
-        let cred = serde_json::to_value(cred).map_err(|e| format!("credential: {e}"))?;
+        let mut key = Passkey::new()?;
+        let cred = key.register(options, origin)?;
         api.post(
             "/zitadel.user.v2.UserService/VerifyPasskeyRegistration",
             serde_json::json!({"userId": user, "passkeyId": passkey_id, "publicKeyCredential": cred,
@@ -701,7 +668,7 @@ enum SignInError {
 
 /// One complete sign-in: CreateSession (the user by id + a WebAuthN challenge), the assertion
 /// signed by the user's authenticator, SetSession with it.
-async fn sign_in(c: &mut Conn, s: &SignIn, origin: &Url, e: &mut Enrolled) -> Result<(), SignInError> {
+async fn sign_in(c: &mut Conn, s: &SignIn, origin: &str, e: &mut Enrolled) -> Result<(), SignInError> {
     let client = SignInError::Client;
     let create = s
         .request(
@@ -725,14 +692,7 @@ async fn sign_in(c: &mut Conn, s: &SignIn, origin: &Url, e: &mut Enrolled) -> Re
     let options = created
         .pointer("/challenges/webAuthN/publicKeyCredentialRequestOptions")
         .ok_or_else(|| SignInError::Client(format!("CreateSession: no request options in {created}")))?;
-    let rcr: RequestChallengeResponse = serde_json::from_value(integral(options))
-        .map_err(|err| SignInError::Client(format!("request options: {err}")))?;
-    let assertion = e
-        .key
-        .do_authentication(origin.clone(), rcr)
-        .map_err(|err| SignInError::Client(format!("the software authenticator refused to sign: {err:?}")))?;
-    let assertion =
-        serde_json::to_value(assertion).map_err(|err| SignInError::Client(format!("assertion: {err}")))?;
+    let assertion = e.key.assert(options, origin).map_err(client)?;
     let path = format!("/v2/sessions/{session_id}");
     let set = s
         .request(
@@ -753,7 +713,7 @@ async fn sign_in(c: &mut Conn, s: &SignIn, origin: &Url, e: &mut Enrolled) -> Re
 /// sign-in (both requests and the signature).
 async fn sign_in_worker(
     addr: Arc<str>,
-    origin: Url,
+    origin: String,
     s: Arc<SignIn>,
     mut e: Enrolled,
     w: Arc<Window>,
@@ -853,7 +813,7 @@ async fn run_phase(
 async fn run_sign_ins(
     label: &str,
     addrs: &[String],
-    origins: &[Url],
+    origins: &[String],
     s: SignIn,
     users: Vec<Enrolled>,
     warmup: Duration,
@@ -1016,15 +976,13 @@ async fn bench(
     .await?;
 
     let t = Instant::now();
-    let origins: Vec<Url> = origins
-        .iter()
-        .map(|o| Url::parse(o).map_err(|e| format!("WebAuthn origin {o}: {e}")))
-        .collect::<Res<_>>()?;
+    // The client data carries the origin as a browser serializes it: no trailing slash.
+    let origins: Vec<String> = origins.iter().map(|o| o.trim_end_matches('/').to_string()).collect();
     let origin = origins.first().ok_or("no WebAuthn origin")?;
     let (enrolled, rp_id) = enroll_all(addr, token, &org_id, n, origin).await?;
     println!(
         "[{name}] setup: {n} fresh users with one ES256 passkey each, relying party {rp_id}, origin {} ({:.1}s)",
-        origins.iter().map(|o| o.as_str().trim_end_matches('/')).collect::<Vec<_>>().join(", "),
+        origins.join(", "),
         t.elapsed().as_secs_f64()
     );
     println!(

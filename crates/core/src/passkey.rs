@@ -16,11 +16,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use url::Url;
 use webauthn_rs_core::WebauthnCore;
-use webauthn_rs_core::error::WebauthnError;
 use webauthn_rs_core::proto::{
-    AttestationConveyancePreference, AuthenticationState, AuthenticatorAttachment, COSEAlgorithm, Credential,
-    CredentialID, PublicKeyCredential, RegisterPublicKeyCredential, RegistrationState,
-    UserVerificationPolicy,
+    AttestationConveyancePreference, AuthenticatorAttachment, COSEAlgorithm, Credential, CredentialID,
+    PublicKeyCredential, RegisterPublicKeyCredential, RegistrationState, UserVerificationPolicy,
 };
 
 use crate::error::{Error, Kind};
@@ -35,16 +33,21 @@ pub enum PasskeyState {
     Removed,
 }
 
-/// One passkey of a user, folded from the user's events.
+/// One passkey of a user, folded from the user's events; kept as a read model (one row per
+/// passkey, written in the commit of every event that changes it), so a sign-in reads the user's
+/// passkeys, not the user's whole history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasskeyView {
     pub id: String,
+    /// The user the passkey belongs to (the aggregate of its events).
+    #[serde(default)]
+    pub user_id: String,
     pub state: PasskeyState,
     pub name: String,
     pub rp_id: String,
     /// The registration code that authorized this registration, if any.
     pub code_id: Option<String>,
-    /// webauthn-rs registration state (JSON), server-side only.
+    /// webauthn-rs registration state (JSON), server-side only; dropped once the passkey is READY.
     pub registration_state: String,
     /// The verified credential (JSON) and its id (base64url, unpadded), once READY.
     pub credential: Option<String>,
@@ -63,55 +66,75 @@ pub struct PasskeyView {
     pub last_used: Option<Timestamp>,
 }
 
-/// Every passkey of a user, in creation order, from the user's events.
+impl PasskeyView {
+    /// The pending passkey a `…token.added` event creates.
+    pub fn created(r: &Recorded) -> Option<PasskeyView> {
+        let Event::PasskeyAdded { id, rp_id, code_id, registration_state } = &r.event else { return None };
+        Some(PasskeyView {
+            id: id.clone(),
+            user_id: r.aggregate_id.clone(),
+            state: PasskeyState::NotReady,
+            name: String::new(),
+            rp_id: rp_id.clone(),
+            code_id: code_id.clone(),
+            registration_state: registration_state.clone(),
+            credential: None,
+            cred_id: None,
+            created_at: r.created_at,
+            sign_count: 0,
+            backup_eligible: false,
+            backup_state: false,
+            last_used: None,
+        })
+    }
+
+    /// Does this event of the passkey's user change it?
+    pub fn changed_by(&self, event: &Event) -> bool {
+        match event {
+            Event::PasskeyVerified { id, .. }
+            | Event::PasskeySignCountChanged { id, .. }
+            | Event::PasskeyCheckSucceeded { id, .. }
+            | Event::PasskeyRemoved { id } => *id == self.id,
+            Event::UserRemoved {} => true,
+            _ => false,
+        }
+    }
+
+    /// Fold one event of the passkey's user (events of other passkeys leave it unchanged).
+    pub fn apply(&mut self, r: &Recorded) {
+        if !self.changed_by(&r.event) {
+            return;
+        }
+        match &r.event {
+            Event::PasskeyVerified { name, cred_id, credential, backup_eligible, backup_state, .. } => {
+                self.state = PasskeyState::Ready;
+                self.name = name.clone();
+                self.cred_id = Some(cred_id.clone());
+                self.credential = Some(credential.clone());
+                self.backup_eligible = *backup_eligible;
+                self.backup_state = *backup_state;
+                self.registration_state.clear();
+            }
+            Event::PasskeySignCountChanged { sign_count, backup_eligible, backup_state, .. } => {
+                self.sign_count = *sign_count;
+                self.backup_eligible = *backup_eligible;
+                self.backup_state = *backup_state;
+            }
+            Event::PasskeyCheckSucceeded { .. } => self.last_used = Some(r.created_at),
+            Event::PasskeyRemoved { .. } | Event::UserRemoved {} => self.state = PasskeyState::Removed,
+            _ => {}
+        }
+    }
+}
+
+/// Every passkey of a user, in creation order, from the user's events (the read model's
+/// definition; used to build it for data written before it existed).
 pub fn fold(events: &[Recorded]) -> Vec<PasskeyView> {
     let mut out: Vec<PasskeyView> = Vec::new();
     for r in events {
-        match &r.event {
-            Event::PasskeyAdded { id, rp_id, code_id, registration_state } => out.push(PasskeyView {
-                id: id.clone(),
-                state: PasskeyState::NotReady,
-                name: String::new(),
-                rp_id: rp_id.clone(),
-                code_id: code_id.clone(),
-                registration_state: registration_state.clone(),
-                credential: None,
-                cred_id: None,
-                created_at: r.created_at,
-                sign_count: 0,
-                backup_eligible: false,
-                backup_state: false,
-                last_used: None,
-            }),
-            Event::PasskeyVerified { id, name, cred_id, credential, backup_eligible, backup_state } => {
-                if let Some(p) = out.iter_mut().find(|p| p.id == *id) {
-                    p.state = PasskeyState::Ready;
-                    p.name = name.clone();
-                    p.cred_id = Some(cred_id.clone());
-                    p.credential = Some(credential.clone());
-                    p.backup_eligible = *backup_eligible;
-                    p.backup_state = *backup_state;
-                }
-            }
-            Event::PasskeySignCountChanged { id, sign_count, backup_eligible, backup_state } => {
-                if let Some(p) = out.iter_mut().find(|p| p.id == *id) {
-                    p.sign_count = *sign_count;
-                    p.backup_eligible = *backup_eligible;
-                    p.backup_state = *backup_state;
-                }
-            }
-            Event::PasskeyCheckSucceeded { id, .. } => {
-                if let Some(p) = out.iter_mut().find(|p| p.id == *id) {
-                    p.last_used = Some(r.created_at);
-                }
-            }
-            Event::PasskeyRemoved { id } => {
-                if let Some(p) = out.iter_mut().find(|p| p.id == *id) {
-                    p.state = PasskeyState::Removed;
-                }
-            }
-            Event::UserRemoved {} => out.iter_mut().for_each(|p| p.state = PasskeyState::Removed),
-            _ => {}
+        match PasskeyView::created(r) {
+            Some(p) => out.push(p),
+            None => out.iter_mut().for_each(|p| p.apply(r)),
         }
     }
     out
@@ -180,7 +203,13 @@ fn webauthn_error(key: &'static str, id: &'static str, cause: impl std::fmt::Dis
 /// The relying parties passlink serves: one per allowed RP id, each with its allowed origins.
 pub struct Ceremony {
     default_rp: String,
-    parties: HashMap<String, WebauthnCore>,
+    parties: HashMap<String, Party>,
+}
+
+/// One relying party: webauthn-rs for its ceremonies, and its origins for checking assertions.
+struct Party {
+    core: WebauthnCore,
+    origins: Vec<Url>,
 }
 
 impl std::fmt::Debug for Ceremony {
@@ -212,12 +241,12 @@ impl Ceremony {
                 let core = WebauthnCore::new_unsafe_experts_only(
                     rp_name,
                     &rp,
-                    origins,
+                    origins.clone(),
                     Duration::from_secs(300),
                     Some(false),
                     Some(false),
                 );
-                (rp, core)
+                (rp, Party { core, origins })
             })
             .collect();
         Ok(Ceremony { default_rp, parties })
@@ -237,6 +266,10 @@ impl Ceremony {
     }
 
     fn party(&self, rp_id: &str) -> Result<&WebauthnCore, Error> {
+        self.relying_party(rp_id).map(|p| &p.core)
+    }
+
+    fn relying_party(&self, rp_id: &str) -> Result<&Party, Error> {
         self.parties.get(rp_id).ok_or_else(|| Error::internal(format!("no relying party {rp_id}")))
     }
 
@@ -314,7 +347,10 @@ impl Ceremony {
         let builder = core
             .new_challenge_authenticate_builder(creds, Some(UserVerificationPolicy::Required))
             .map_err(begin)?;
-        let (rcr, state) = core.generate_challenge_authenticate(builder).map_err(begin)?;
+        let (rcr, mut state) = core.generate_challenge_authenticate(builder).map_err(begin)?;
+        // The check verifies against the one stored passkey the assertion names
+        // (`authenticate_single_credential` ignores the state's list): keep the state small.
+        state.set_allowed_credentials(Vec::new());
         let mut options = serde_json::to_value(&rcr).map_err(Error::internal)?;
         if let Some(o) = options.as_object_mut() {
             o.remove("mediation");
@@ -323,8 +359,9 @@ impl Ceremony {
     }
 
     /// Verify a sign-in assertion against the challenge's state and the stored passkey
-    /// (`credential` JSON, with its last sign count and backup flags). User verification is
-    /// required; a signature counter that does not grow is refused as a possible clone.
+    /// (`credential` JSON, with its last sign count and backup flags): [`assertion::verify`].
+    /// User verification is required; a signature counter that does not grow is refused as a
+    /// possible clone.
     pub fn finish_sign_in(
         &self,
         rp_id: &str,
@@ -332,36 +369,33 @@ impl Ceremony {
         state: &ChallengeState,
         passkey: &PasskeyView,
     ) -> Result<Result<Asserted, AssertionRefused>, Error> {
-        let core = self.party(rp_id)?;
+        let party = self.relying_party(rp_id)?;
         let pkc = parse_assertion(assertion)?;
-        let state: AuthenticationState = serde_json::from_str(&state.0).map_err(Error::internal)?;
+        let challenge = state.challenge()?;
         let stored =
             passkey.credential.as_deref().ok_or_else(|| Error::internal("passkey without credential"))?;
         let mut cred: Credential = serde_json::from_str(stored).map_err(Error::internal)?;
         cred.counter = passkey.sign_count;
         cred.backup_eligible = passkey.backup_eligible;
         cred.backup_state = passkey.backup_state;
-        Ok(match core.authenticate_single_credential(&pkc, &state, &cred) {
-            Ok(r) => Ok(Asserted {
-                user_verified: r.user_verified(),
-                sign_count: r.counter(),
-                backup_eligible: r.backup_eligible(),
-                backup_state: r.backup_state(),
-            }),
-            Err(WebauthnError::CredentialPossibleCompromise) => Err(AssertionRefused::Cloned {
-                stored: passkey.sign_count,
-                presented: presented_counter(&pkc),
-            }),
-            Err(e) => Err(AssertionRefused::Invalid(e.to_string())),
-        })
+        let expected = assertion::Expected { challenge: &challenge, rp_id, origins: &party.origins };
+        Ok(assertion::verify(&pkc, &expected, &cred))
     }
 }
 
-/// The signature counter in an assertion's authenticator data (bytes 33..37), 0 if short.
-fn presented_counter(pkc: &PublicKeyCredential) -> u32 {
-    let d: &[u8] = pkc.response.authenticator_data.as_ref();
-    d.get(33..37).and_then(|b| <[u8; 4]>::try_from(b).ok()).map_or(0, u32::from_be_bytes)
+impl ChallengeState {
+    /// The challenge bytes of the state `start_sign_in` kept (webauthn-rs's authentication
+    /// state: `challenge` is base64url).
+    fn challenge(&self) -> Result<Vec<u8>, Error> {
+        #[derive(Deserialize)]
+        struct State {
+            challenge: String,
+        }
+        let state: State = serde_json::from_str(&self.0).map_err(Error::internal)?;
+        URL_SAFE_NO_PAD.decode(state.challenge.trim_end_matches('=')).map_err(Error::internal)
+    }
 }
 
+mod assertion;
 #[cfg(test)]
 mod tests;

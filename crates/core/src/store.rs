@@ -115,6 +115,9 @@ pub trait Store: Send + Sync + 'static {
     async fn sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionView>>;
     /// The user a passkey credential id (base64url) was last verified for, if any.
     async fn credential_owner(&self, cred_id: &str) -> Result<Option<String>>;
+    /// Every passkey of a user (pending, READY and removed), in creation order (creation
+    /// time, then id).
+    async fn passkeys_of(&self, user_id: &str) -> Result<Vec<crate::passkey::PasskeyView>>;
 
     /// The events of one aggregate, in sequence order.
     async fn events_of(&self, kind: AggregateKind, id: &str) -> Result<Vec<Recorded>>;

@@ -253,4 +253,6 @@ pub enum Change {
     Session(crate::session::SessionView),
     /// A passkey credential id and its user (insert or replace).
     Credential(crate::session::CredentialOwner),
+    /// A passkey of a user (insert or replace).
+    Passkey(crate::passkey::PasskeyView),
 }

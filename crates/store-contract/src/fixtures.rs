@@ -183,6 +183,10 @@ pub(crate) async fn assert_no_trace(store: &dyn Store, commit: &Commit, what: &s
                 let got = store.credential_owner(&o.cred_id).await.expect("credential_owner");
                 assert_ne!(got.as_ref(), Some(&o.user_id), "{what}: credential change written");
             }
+            Change::Passkey(p) => {
+                let got = store.passkeys_of(&p.user_id).await.expect("passkeys_of");
+                assert!(!got.contains(p), "{what}: passkey change written");
+            }
         }
     }
     let jobs = all_jobs(store).await;

@@ -77,6 +77,9 @@ impl Store for Split {
     async fn credential_owner(&self, cred_id: &str) -> Result<Option<String>> {
         self.pick().credential_owner(cred_id).await
     }
+    async fn passkeys_of(&self, user_id: &str) -> Result<Vec<passlink_core::passkey::PasskeyView>> {
+        self.pick().passkeys_of(user_id).await
+    }
     async fn events_of(&self, kind: AggregateKind, id: &str) -> Result<Vec<Recorded>> {
         self.pick().events_of(kind, id).await
     }

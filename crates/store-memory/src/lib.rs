@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use passlink_core::code::CodeView;
 use passlink_core::error::{Error, Result};
 use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
+use passlink_core::passkey::PasskeyView;
 use passlink_core::query::UserNarrowing;
 use passlink_core::session::{SessionFilter, SessionView};
 use passlink_core::store::{Commit, JobState, JobStatus, Store};
@@ -56,6 +57,8 @@ struct State {
     sessions: HashMap<String, SessionView>,
     /// Passkey credential id → user id.
     credentials: HashMap<String, String>,
+    /// Passkeys by user, in creation order.
+    passkeys: HashMap<String, Vec<PasskeyView>>,
     outbox: HashMap<String, JobRow>,
 }
 
@@ -186,6 +189,16 @@ impl State {
             Change::Credential(c) => {
                 self.credentials.insert(c.cred_id, c.user_id);
             }
+            Change::Passkey(p) => {
+                let list = self.passkeys.entry(p.user_id.clone()).or_default();
+                match list.iter_mut().find(|q| q.id == p.id) {
+                    Some(q) => *q = p,
+                    None => {
+                        list.push(p);
+                        list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+                    }
+                }
+            }
         }
     }
 
@@ -270,6 +283,10 @@ impl Store for MemoryStore {
 
     async fn credential_owner(&self, cred_id: &str) -> Result<Option<String>> {
         Ok(self.lock().credentials.get(cred_id).cloned())
+    }
+
+    async fn passkeys_of(&self, user_id: &str) -> Result<Vec<PasskeyView>> {
+        Ok(self.lock().passkeys.get(user_id).cloned().unwrap_or_default())
     }
 
     async fn events_of(&self, kind: AggregateKind, id: &str) -> Result<Vec<Recorded>> {

@@ -66,6 +66,7 @@ use deadpool_postgres::{
 use passlink_core::code::CodeView;
 use passlink_core::error::{Error, Result};
 use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
+use passlink_core::passkey::PasskeyView;
 use passlink_core::query::UserNarrowing;
 use passlink_core::session::{SessionFilter, SessionView};
 use passlink_core::store::{Commit, JobState, JobStatus, Store};
@@ -215,11 +216,24 @@ pub(crate) fn pool_err(e: PoolError) -> Error {
     }
 }
 
+/// One event row (sequence, created_at, resource_owner, creator, payload) of an aggregate.
+pub(crate) fn recorded(kind: AggregateKind, id: &str, r: &Row) -> Result<Recorded> {
+    Ok(Recorded {
+        aggregate_kind: kind,
+        aggregate_id: id.to_string(),
+        sequence: u64::try_from(col::<i64>(r, 0)?).map_err(Error::internal)?,
+        created_at: Timestamp(col(r, 1)?),
+        resource_owner: col(r, 2)?,
+        creator: col(r, 3)?,
+        event: json(col(r, 4)?)?,
+    })
+}
+
 fn json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
     serde_json::from_str(s).map_err(Error::internal)
 }
 
-fn col<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T> {
+pub(crate) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T> {
     row.try_get(i).map_err(Error::internal)
 }
 
@@ -484,19 +498,14 @@ impl Store for PostgresStore {
                 &[&kind.as_str(), &id],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Recorded {
-                    aggregate_kind: kind,
-                    aggregate_id: id.to_string(),
-                    sequence: u64::try_from(col::<i64>(r, 0)?).map_err(Error::internal)?,
-                    created_at: Timestamp(col(r, 1)?),
-                    resource_owner: col(r, 2)?,
-                    creator: col(r, 3)?,
-                    event: json(col(r, 4)?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| recorded(kind, id, r)).collect()
+    }
+
+    async fn passkeys_of(&self, user_id: &str) -> Result<Vec<PasskeyView>> {
+        let rows = self
+            .rows("SELECT data FROM passkeys WHERE user_id = $1 ORDER BY created_at, id", &[&user_id])
+            .await?;
+        rows.iter().map(|r| json(col(r, 0)?)).collect()
     }
 
     async fn pending_jobs(&self, limit: usize) -> Result<Vec<OutboxJob>> {

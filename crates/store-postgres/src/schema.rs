@@ -6,6 +6,7 @@
 //! migration's own transaction rolls back.
 
 use passlink_core::error::{Error, Result};
+use passlink_core::event::AggregateKind;
 use tokio_postgres::{Client, NoTls};
 
 use crate::db_err;
@@ -71,7 +72,60 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     // Sign-in sessions and the credential → user index (issue 11).
     (3, include_str!("sessions.sql")),
+    // The passkeys read model; [`after`] fills it from the events already stored.
+    (
+        4,
+        "CREATE TABLE passkeys (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, created_at BIGINT NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX passkeys_user ON passkeys (user_id, created_at, id);",
+    ),
 ];
+
+/// A migration's step that SQL cannot do, run after its SQL in the same transaction.
+async fn after(version: i64, client: &Client) -> Result<()> {
+    match version {
+        4 => backfill_passkeys(client).await,
+        _ => Ok(()),
+    }
+}
+
+/// Fold the passkey events of every user that has any into the new `passkeys` table.
+async fn backfill_passkeys(client: &Client) -> Result<()> {
+    let kind = AggregateKind::User;
+    let users = client
+        .query(
+            "SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = $1 AND event_type = $2",
+            &[&kind.as_str(), &"user.human.passwordless.token.added"],
+        )
+        .await
+        .map_err(db_err)?;
+    for row in &users {
+        let user: String = crate::col(row, 0)?;
+        let rows = client
+            .query(
+                "SELECT sequence, created_at, resource_owner, creator, payload FROM events \
+                 WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
+                &[&kind.as_str(), &user],
+            )
+            .await
+            .map_err(db_err)?;
+        let events = rows.iter().map(|r| crate::recorded(kind, &user, r)).collect::<Result<Vec<_>>>()?;
+        for p in passlink_core::passkey::fold(&events) {
+            let data = serde_json::to_string(&p).map_err(Error::internal)?;
+            client
+                .execute(
+                    "INSERT INTO passkeys (id, user_id, created_at, data) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                    &[&p.id, &p.user_id, &p.created_at.0, &data],
+                )
+                .await
+                .map_err(db_err)?;
+        }
+    }
+    if !users.is_empty() {
+        tracing::info!(users = users.len(), "built the passkeys read model from the events");
+    }
+    Ok(())
+}
 
 /// The newest migration this build knows.
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -141,11 +195,19 @@ async fn migrate_on(client: &Client, schema: Option<&str>) -> Result<()> {
         tracing::warn!(current, known = LATEST, "the database was migrated by a newer passlink");
     }
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-        let batch =
-            format!("BEGIN; {sql}; INSERT INTO schema_migrations (version) VALUES ({version}); COMMIT;");
-        if let Err(e) = client.batch_execute(&batch).await {
+        client.batch_execute("BEGIN").await.map_err(db_err)?;
+        let applied = async {
+            client.batch_execute(sql).await.map_err(db_err)?;
+            after(*version, client).await?;
+            client
+                .execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[version])
+                .await
+                .map_err(db_err)?;
+            client.batch_execute("COMMIT").await.map_err(db_err)
+        };
+        if let Err(e) = applied.await {
             let _ = client.batch_execute("ROLLBACK").await;
-            return Err(db_err(e));
+            return Err(e);
         }
         tracing::info!(version, schema = %current_schema, "applied postgres migration");
     }

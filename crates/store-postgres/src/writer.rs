@@ -306,6 +306,11 @@ fn change(ch: &Change) -> Result<Op> {
              ON CONFLICT (id) DO UPDATE SET data = excluded.data",
             vec![s(&v.id), s(&v.user_id), Box::new(to_json(v)?)],
         ),
+        Change::Passkey(v) => op(
+            "INSERT INTO passkeys (id, user_id, created_at, data) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            vec![s(&v.id), s(&v.user_id), Box::new(v.created_at.0), Box::new(to_json(v)?)],
+        ),
     })
 }
 

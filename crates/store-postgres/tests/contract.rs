@@ -42,6 +42,17 @@ async fn concurrent_starts_migrate_once() {
     assert_eq!(applied, passlink_store_postgres::LATEST_MIGRATION, "each migration recorded once");
 }
 
+/// A schema from before the passkeys read model (migration 4): the migration builds it from the
+/// passkey events already stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_passkeys_read_model_is_built_from_events_written_before_it() {
+    use passlink_store_contract::legacy;
+    let schema = TempSchema::new("passkeys_backfill").await;
+    legacy::write_events_only(schema.open().await.as_ref()).await;
+    schema.execute("DROP TABLE passkeys; DELETE FROM schema_migrations WHERE version >= 4").await;
+    legacy::assert_passkeys_built(schema.open().await.as_ref()).await;
+}
+
 /// Users are found by username, case-insensitively (for the port's `user_by_username`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_by_username_ignores_case() {

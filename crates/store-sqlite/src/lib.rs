@@ -25,6 +25,7 @@ use async_trait::async_trait;
 use passlink_core::code::CodeView;
 use passlink_core::error::{Error, Result};
 use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
+use passlink_core::passkey::PasskeyView;
 use passlink_core::query::UserNarrowing;
 use passlink_core::session::{SessionFilter, SessionView};
 use passlink_core::store::{Commit, JobState, JobStatus, Store};
@@ -66,6 +67,27 @@ pub(crate) fn db_err(e: rusqlite::Error) -> Error {
         ) => Error::unavailable(e),
         _ => Error::internal(e),
     }
+}
+
+/// The events of one aggregate, in sequence order.
+pub(crate) fn events_of(c: &Connection, kind: AggregateKind, id: &str) -> rusqlite::Result<Vec<Recorded>> {
+    let mut st = c.prepare_cached(
+        "SELECT sequence, created_at, resource_owner, creator, payload FROM events \
+         WHERE aggregate_type = ?1 AND aggregate_id = ?2 ORDER BY sequence",
+    )?;
+    let rows = st.query_map(params![kind.as_str(), id], |r| {
+        let payload: String = r.get(4)?;
+        Ok(Recorded {
+            aggregate_kind: kind,
+            aggregate_id: id.to_string(),
+            sequence: r.get::<_, i64>(0)? as u64,
+            created_at: passlink_core::time::Timestamp(r.get(1)?),
+            resource_owner: r.get(2)?,
+            creator: r.get(3)?,
+            event: json(&payload)?,
+        })
+    })?;
+    rows.collect()
 }
 
 fn json<T: serde::de::DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
@@ -231,26 +253,17 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn events_of(&self, kind: AggregateKind, id: &str) -> Result<Vec<Recorded>> {
+    async fn passkeys_of(&self, user_id: &str) -> Result<Vec<PasskeyView>> {
         self.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT sequence, created_at, resource_owner, creator, payload FROM events \
-                 WHERE aggregate_type = ?1 AND aggregate_id = ?2 ORDER BY sequence",
-            )?;
-            let rows = st.query_map(params![kind.as_str(), id], |r| {
-                let payload: String = r.get(4)?;
-                Ok(Recorded {
-                    aggregate_kind: kind,
-                    aggregate_id: id.to_string(),
-                    sequence: r.get::<_, i64>(0)? as u64,
-                    created_at: passlink_core::time::Timestamp(r.get(1)?),
-                    resource_owner: r.get(2)?,
-                    creator: r.get(3)?,
-                    event: json(&payload)?,
-                })
-            })?;
+            let mut st =
+                c.prepare_cached("SELECT data FROM passkeys WHERE user_id = ?1 ORDER BY created_at, id")?;
+            let rows = st.query_map([user_id], |r| json(&r.get::<_, String>(0)?))?;
             rows.collect()
         })
+    }
+
+    async fn events_of(&self, kind: AggregateKind, id: &str) -> Result<Vec<Recorded>> {
+        self.read(|c| events_of(c, kind, id))
     }
 
     async fn pending_jobs(&self, limit: usize) -> Result<Vec<OutboxJob>> {

@@ -1,7 +1,8 @@
 //! Migrations, applied in order at start inside one transaction each.
 
 use passlink_core::error::Result;
-use rusqlite::Connection;
+use passlink_core::event::AggregateKind;
+use rusqlite::{Connection, params};
 
 use crate::db_err;
 
@@ -63,7 +64,42 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     // Sign-in sessions and the credential → user index (issue 11).
     (4, include_str!("sessions.sql")),
+    // The passkeys read model; [`after`] fills it from the events already stored.
+    (
+        5,
+        "CREATE TABLE passkeys (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, created_at INTEGER NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX passkeys_user ON passkeys (user_id, created_at, id);",
+    ),
 ];
+
+/// A migration's step that SQL cannot do, run after its SQL in the same transaction.
+fn after(version: i64, conn: &Connection) -> Result<()> {
+    match version {
+        5 => backfill_passkeys(conn),
+        _ => Ok(()),
+    }
+}
+
+/// Fold the passkey events of every user that has any into the new `passkeys` table.
+fn backfill_passkeys(conn: &Connection) -> Result<()> {
+    let users: Vec<String> = conn
+        .prepare("SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = ?1 AND event_type = ?2")
+        .and_then(|mut st| {
+            let added = "user.human.passwordless.token.added";
+            st.query_map(params![AggregateKind::User.as_str(), added], |r| r.get(0))?.collect()
+        })
+        .map_err(db_err)?;
+    for user in &users {
+        let events = crate::events_of(conn, AggregateKind::User, user).map_err(db_err)?;
+        for passkey in passlink_core::passkey::fold(&events) {
+            crate::writer::upsert_passkey(conn, &passkey)?;
+        }
+    }
+    if !users.is_empty() {
+        tracing::info!(users = users.len(), "built the passkeys read model from the events");
+    }
+    Ok(())
+}
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     conn.execute_batch(
@@ -74,12 +110,18 @@ pub(crate) fn migrate(conn: &Connection) -> Result<()> {
         .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
         .map_err(db_err)?;
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-        let batch = format!(
-            "BEGIN IMMEDIATE; {sql}; INSERT INTO schema_migrations (version, applied_at) VALUES ({version}, unixepoch()); COMMIT;"
-        );
-        if let Err(e) = conn.execute_batch(&batch) {
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
+        let applied =
+            conn.execute_batch(sql).map_err(db_err).and_then(|()| after(*version, conn)).and_then(|()| {
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, unixepoch())",
+                    [version],
+                )
+                .map_err(db_err)
+            });
+        if let Err(e) = applied.and_then(|_| conn.execute_batch("COMMIT").map_err(db_err)) {
             let _ = conn.execute_batch("ROLLBACK");
-            return Err(db_err(e));
+            return Err(e);
         }
         tracing::info!(version, "applied sqlite migration");
     }

@@ -266,7 +266,18 @@ fn apply_change(c: &Connection, ch: &Change) -> Result<()> {
              ON CONFLICT (id) DO UPDATE SET data = excluded.data",
             params![v.id, v.user_id, to_json(v)?],
         ),
+        Change::Passkey(v) => upsert_passkey(c, v),
     }
+}
+
+/// Insert or replace one passkey row (also used by the migration that builds the table).
+pub(crate) fn upsert_passkey(c: &Connection, v: &passlink_core::passkey::PasskeyView) -> Result<()> {
+    exec(
+        c,
+        "INSERT INTO passkeys (id, user_id, created_at, data) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+        params![v.id, v.user_id, v.created_at.0, to_json(v)?],
+    )
 }
 
 /// Checkpoint the WAL in the background (PASSIVE: never blocks the writer or readers), every

@@ -5,6 +5,8 @@
 //!   into `tests/smtp/.venv` by `scripts/setup`), and the messages it received, parsed.
 //! - [`WebhookReceiver`]: a real HTTP server on a socket recording what it is sent, answering
 //!   with the statuses it is told to.
+//! - [`authenticator::Passkey`]: a software ES256 passkey building the browser's WebAuthn JSON
+//!   (also the bench's authenticator), with settable flags and counter.
 //! - [`free_port`], [`wait_healthy`], and [`postgres_url`] / [`test_schema`] for the
 //!   PostgreSQL tests.
 //! - `src/bin/external-suites/`: the runner `scripts/test` calls after `cargo test` for the suites
@@ -12,6 +14,8 @@
 //!   above. Its `main.rs` lists the suites.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)] // test support: waits on real processes and sockets
+
+pub mod authenticator;
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};

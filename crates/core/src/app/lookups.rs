@@ -10,8 +10,7 @@
 use super::codes::authorize_on_user;
 use super::{App, Caller, Details, UserRead, org_not_found};
 use crate::error::Result;
-use crate::event::AggregateKind;
-use crate::passkey::{PasskeyState, fold};
+use crate::passkey::PasskeyState;
 use crate::permission::{self as perm, holds_in, holds_instance_wide, require_in, require_somewhere};
 use crate::query::{
     MAX_NESTING, OrgFilter, Page, UserFilter, UserNarrowing, UserSort, page_orgs, page_users, too_deep,
@@ -235,7 +234,7 @@ impl App {
         validate::runes_between("ListAuthenticationMethodTypesRequest", "UserId", user_id, 1, 200)?;
         let user = self.visible_user(user_id).await?;
         authorize_on_user(Some(caller), &user, perm::USER_READ)?;
-        let passkeys = fold(&self.deps.store.events_of(AggregateKind::User, &user.id).await?);
+        let passkeys = self.deps.store.passkeys_of(&user.id).await?;
         let ready = passkeys
             .iter()
             .any(|p| p.state == PasskeyState::Ready && domain.is_none_or(|d| d.is_empty() || p.rp_id == d));

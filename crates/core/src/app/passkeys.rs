@@ -10,8 +10,8 @@ use super::tx::Tx;
 use super::{App, Caller, Details, not_active, not_human, unauthenticated};
 use crate::code::{CodeView, Rejection, invalid_code_error};
 use crate::error::{Error, Kind, Result};
-use crate::event::{AggregateKind, Event, HumanProfile};
-use crate::passkey::{Attachment, PasskeyState, PasskeyView, Verified, fold};
+use crate::event::{Event, HumanProfile};
+use crate::passkey::{Attachment, PasskeyState, PasskeyView, Verified};
 use crate::permission as perm;
 use crate::secret::Secret;
 use crate::store::UniqueClaim;
@@ -75,9 +75,11 @@ fn decide_register(
 ) -> Tx {
     let (passkey_id, rp_id, registration_state) = started;
     let mut tx = Tx::on_user(now, creator, user);
-    let replaced = passkeys
+    let replaced: Vec<&PasskeyView> = passkeys
         .iter()
-        .filter(|p| p.state == PasskeyState::NotReady && code_id.is_some() && p.code_id == code_id);
+        .filter(|p| p.state == PasskeyState::NotReady && code_id.is_some() && p.code_id == code_id)
+        .collect();
+    tx.load_passkeys(replaced.iter().map(|p| (*p).clone()));
     for old in replaced {
         tx.record_user(&user.id, Event::PasskeyRemoved { id: old.id.clone() });
     }
@@ -106,6 +108,7 @@ fn decide_verify(
     now: Timestamp,
 ) -> Tx {
     let mut tx = Tx::on_user(now, creator, user);
+    tx.load_passkeys([pending.clone()]);
     tx.record_user(
         &user.id,
         Event::PasskeyVerified {
@@ -143,6 +146,7 @@ fn decide_remove(
         .find(|p| p.id == passkey_id && p.state != PasskeyState::Removed)
         .ok_or_else(passkey_not_found)?;
     let mut tx = Tx::on_user(now, creator, user);
+    tx.load_passkeys([passkey.clone()]);
     tx.record_user(&user.id, Event::PasskeyRemoved { id: passkey.id.clone() });
     if let Some(cred) = passkey.cred_id {
         tx.commit.released.push(("webauthn_credential", cred));
@@ -156,7 +160,7 @@ fn creator(caller: Option<&Caller>) -> &str {
 
 impl App {
     async fn passkeys_of(&self, user: &UserView) -> Result<Vec<PasskeyView>> {
-        Ok(fold(&self.deps.store.events_of(AggregateKind::User, &user.id).await?))
+        self.deps.store.passkeys_of(&user.id).await
     }
 
     /// RegisterPasskey: start a registration; returns the creation options.

@@ -4,6 +4,7 @@
 
 use crate::code::CodeView;
 use crate::event::{AggregateKind, Event, Recorded};
+use crate::passkey::PasskeyView;
 use crate::session::{CredentialOwner, SessionView};
 use crate::store::Commit;
 use crate::time::Timestamp;
@@ -26,6 +27,9 @@ pub(crate) struct Tx {
     codes: Vec<CodeView>,
     sessions: Vec<SessionView>,
     credentials: Vec<CredentialOwner>,
+    /// Loaded or created passkeys, and whether an event of this tx changed them (only those
+    /// are written).
+    passkeys: Vec<(PasskeyView, bool)>,
     /// Events, claims, outbox jobs, released values; the changes are added by [`Tx::into_commit`].
     pub commit: Commit,
 }
@@ -44,6 +48,7 @@ impl Tx {
             codes: Vec::new(),
             sessions: Vec::new(),
             credentials: Vec::new(),
+            passkeys: Vec::new(),
             commit: Commit::default(),
         }
     }
@@ -84,6 +89,11 @@ impl Tx {
     pub fn load_session(&mut self, v: SessionView) {
         self.track(AggregateKind::Session, &v.id, &v.instance_id, v.sequence);
         self.sessions.push(v);
+    }
+
+    /// Track loaded passkeys (of a loaded user): the user's passkey events fold into them.
+    pub fn load_passkeys(&mut self, views: impl IntoIterator<Item = PasskeyView>) {
+        self.passkeys.extend(views.into_iter().map(|v| (v, false)));
     }
 
     /// Track a loaded personal access token (of a loaded user).
@@ -157,6 +167,17 @@ impl Tx {
                 if let Event::PasskeyVerified { cred_id, .. } = &r.event {
                     self.credentials.push(CredentialOwner { cred_id: cred_id.clone(), user_id: id.clone() });
                 }
+                match PasskeyView::created(r) {
+                    Some(created) => self.passkeys.push((created, true)),
+                    None => {
+                        for (p, changed) in self.passkeys.iter_mut().filter(|(p, _)| p.user_id == *id) {
+                            if p.changed_by(&r.event) {
+                                p.apply(r);
+                                *changed = true;
+                            }
+                        }
+                    }
+                }
                 match (&r.event, PatView::added(r)) {
                     (_, Some(pat)) => self.pats.push(pat),
                     (Event::PasskeyCodeRequested(c), _) => self.codes.push(CodeView::requested(r, c)),
@@ -207,6 +228,7 @@ impl Tx {
         commit.changes.extend(self.codes.into_iter().map(Change::Code));
         commit.changes.extend(self.sessions.into_iter().map(Change::Session));
         commit.changes.extend(self.credentials.into_iter().map(Change::Credential));
+        commit.changes.extend(self.passkeys.into_iter().filter(|(_, c)| *c).map(|(p, _)| Change::Passkey(p)));
         commit
     }
 }
@@ -236,5 +258,37 @@ mod tests {
         assert!(c.changes.iter().any(
             |ch| matches!(ch, Change::Membership(m) if m.scope == Scope::Org("o".into()) && m.user_id == "u")
         ));
+    }
+
+    #[test]
+    fn only_the_passkeys_an_event_changes_are_written() {
+        let added = |id: &str| Event::PasskeyAdded {
+            id: id.into(),
+            rp_id: "localhost".into(),
+            code_id: None,
+            registration_state: "{}".into(),
+        };
+        // Two passkeys of "u" as the store holds them, loaded with their user.
+        let mut seed = Tx::new(NOW, "c");
+        seed.record(AggregateKind::User, "u", "o", added("p1"));
+        seed.record(AggregateKind::User, "u", "o", added("p2"));
+        let loaded: Vec<PasskeyView> = seed
+            .into_commit()
+            .changes
+            .into_iter()
+            .filter_map(|c| if let Change::Passkey(p) = c { Some(p) } else { None })
+            .collect();
+        assert_eq!(loaded.len(), 2, "a new passkey is written");
+        let mut tx = Tx::new(NOW, "c");
+        tx.track(AggregateKind::User, "u", "o", 2);
+        tx.load_passkeys(loaded);
+        tx.record_user("u", Event::PasskeyRemoved { id: "p2".into() });
+        let written: Vec<_> = tx
+            .into_commit()
+            .changes
+            .into_iter()
+            .filter_map(|c| if let Change::Passkey(p) = c { Some((p.id, p.state)) } else { None })
+            .collect();
+        assert_eq!(written, [("p2".to_string(), crate::passkey::PasskeyState::Removed)]);
     }
 }

@@ -4,6 +4,7 @@ use super::tx::Tx;
 use super::{App, Caller, Details, org_not_found, user_id_claim, user_not_found, username_claim};
 use crate::error::{Error, Kind, Result};
 use crate::event::{AggregateKind, Event, HumanProfile, MachineProfile};
+use crate::passkey::PasskeyView;
 use crate::permission::{self as perm, require_in, require_somewhere};
 use crate::time::Timestamp;
 use crate::validate;
@@ -107,10 +108,12 @@ fn decide_add_machine(
     Ok(tx)
 }
 
-/// DeactivateUser / DeleteUser, decided on the loaded user.
+/// DeactivateUser / DeleteUser, decided on the loaded user (and for a deletion its passkeys,
+/// which the deletion removes).
 fn decide_state_change(
     caller: &Caller,
     user: &UserView,
+    passkeys: Vec<PasskeyView>,
     permission: &str,
     event: Event,
     now: Timestamp,
@@ -121,6 +124,7 @@ fn decide_state_change(
     }
     let removed = matches!(event, Event::UserRemoved {});
     let mut tx = Tx::on_user(now, caller.user_id(), user);
+    tx.load_passkeys(passkeys);
     tx.record_user(&user.id, event);
     if removed {
         // The username may be used again; the id stays taken.
@@ -217,7 +221,11 @@ impl App {
         let _lock = self.lock_aggregate(user_id).await;
         let details = retry!(self, async {
             let user = self.visible_user(user_id).await?;
-            let tx = decide_state_change(caller, &user, permission, event.clone(), self.now())?;
+            let passkeys = match event {
+                Event::UserRemoved {} => self.deps.store.passkeys_of(user_id).await?,
+                _ => Vec::new(),
+            };
+            let tx = decide_state_change(caller, &user, passkeys, permission, event.clone(), self.now())?;
             let details = tx.user_details(user_id);
             self.deps.store.commit(tx.into_commit()).await?;
             Ok(details)
@@ -285,18 +293,27 @@ mod tests {
         let owner = caller(org("A"), "ORG_OWNER");
         let user = human("u", "A");
         let tx =
-            decide_state_change(&owner, &user, perm::USER_WRITE, Event::UserDeactivated {}, NOW).unwrap();
+            decide_state_change(&owner, &user, Vec::new(), perm::USER_WRITE, Event::UserDeactivated {}, NOW)
+                .unwrap();
         let c = tx.into_commit();
         let Some(Change::User(inactive)) = c.changes.first() else { panic!("no user change") };
         assert_eq!((inactive.state, inactive.sequence), (UserState::Inactive, 2));
-        let again = decide_state_change(&owner, inactive, perm::USER_WRITE, Event::UserDeactivated {}, NOW);
+        let again = decide_state_change(
+            &owner,
+            inactive,
+            Vec::new(),
+            perm::USER_WRITE,
+            Event::UserDeactivated {},
+            NOW,
+        );
         assert_eq!(again.err().map(|e| e.id), Some("COMMAND-5M0sd"));
-        let c = decide_state_change(&owner, &user, perm::USER_DELETE, Event::UserRemoved {}, NOW)
+        let c = decide_state_change(&owner, &user, Vec::new(), perm::USER_DELETE, Event::UserRemoved {}, NOW)
             .unwrap()
             .into_commit();
         assert_eq!(c.released, vec![("username", "u@example.com".to_string())]);
         let other = caller(org("B"), "ORG_OWNER");
-        let e = decide_state_change(&other, &user, perm::USER_DELETE, Event::UserRemoved {}, NOW).err();
+        let e = decide_state_change(&other, &user, Vec::new(), perm::USER_DELETE, Event::UserRemoved {}, NOW)
+            .err();
         assert_eq!(e.map(|e| e.id), Some("COMMAND-M9dsd"));
     }
 }

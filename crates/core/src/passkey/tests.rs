@@ -72,3 +72,222 @@ fn options_require_discoverable_credentials_and_user_verification() {
     let bad = c.finish("localhost", &serde_json::json!({"foo": "bar"}), &state);
     assert_eq!(bad.err().map(|e| e.id), Some("WEBAUTHN-p4rs3"));
 }
+
+#[test]
+fn events_of_other_passkeys_leave_a_passkey_unchanged_and_verification_drops_the_ceremony_state() {
+    let added = rec(
+        1,
+        Event::PasskeyAdded {
+            id: "p1".into(),
+            rp_id: "localhost".into(),
+            code_id: None,
+            registration_state: "{\"challenge\":1}".into(),
+        },
+    );
+    let mut p = PasskeyView::created(&added).unwrap();
+    assert_eq!((p.user_id.as_str(), p.state), ("u", PasskeyState::NotReady));
+    let before = p.clone();
+    let other = Event::PasskeyRemoved { id: "p2".into() };
+    assert!(!p.changed_by(&other));
+    p.apply(&rec(2, other));
+    assert_eq!(p, before);
+    let verified = Event::PasskeyVerified {
+        id: "p1".into(),
+        name: "key".into(),
+        cred_id: "AA".into(),
+        credential: "{}".into(),
+        backup_eligible: false,
+        backup_state: false,
+    };
+    p.apply(&rec(3, verified));
+    assert_eq!(p.state, PasskeyState::Ready);
+    assert!(p.registration_state.is_empty(), "the ceremony state is not kept once the passkey is READY");
+    p.apply(&rec(
+        4,
+        Event::PasskeyCheckSucceeded { id: "p1".into(), session_id: "s".into(), user_verified: true },
+    ));
+    assert_eq!(p.last_used, Some(Timestamp(4)));
+}
+
+// ------------------------------------------------------------------ sign-in assertions
+
+mod assertions {
+    use super::*;
+    use passlink_testkit::authenticator::{BE, BS, Passkey, UP, UV};
+    use webauthn_rs_core::proto::AuthenticationState;
+
+    const ORIGIN: &str = "http://localhost:8080";
+
+    fn ceremony() -> Ceremony {
+        Ceremony::new("passlink", ORIGIN, &[]).unwrap()
+    }
+
+    /// A passkey registered through the ceremony with `flags` (plus AT), as the store keeps it.
+    fn enrolled(c: &Ceremony, flags: u8) -> (Passkey, PasskeyView) {
+        let (options, state) = c.start("localhost", &[7; 32], "ada", "Ada", vec![], None).unwrap();
+        let mut key = Passkey::new().unwrap();
+        key.flags = flags;
+        let credential = key.register(&options, ORIGIN).unwrap();
+        let v = c.finish("localhost", &credential, &state).unwrap();
+        let view = PasskeyView {
+            id: "p1".into(),
+            user_id: "u".into(),
+            state: PasskeyState::Ready,
+            name: "key".into(),
+            rp_id: "localhost".into(),
+            code_id: None,
+            registration_state: String::new(),
+            credential: Some(v.credential),
+            cred_id: Some(v.cred_id),
+            created_at: Timestamp(1),
+            sign_count: 0,
+            backup_eligible: v.backup_eligible,
+            backup_state: v.backup_state,
+            last_used: None,
+        };
+        key.flags = UP | UV;
+        (key, view)
+    }
+
+    /// A fresh challenge answered by `key` (after `tweak` on the JSON), checked by passlink and,
+    /// for comparison, by webauthn-rs's own `authenticate_single_credential`.
+    fn sign_in(
+        c: &Ceremony,
+        key: &mut Passkey,
+        passkey: &PasskeyView,
+        tweak: impl FnOnce(&mut serde_json::Value),
+    ) -> (Result<Asserted, AssertionRefused>, bool) {
+        let (options, state) = c.start_sign_in("localhost", &[]).unwrap();
+        let mut assertion = key.assert(&options, ORIGIN).unwrap();
+        tweak(&mut assertion);
+        let ours = c.finish_sign_in("localhost", &assertion, &state, passkey).unwrap();
+        let pkc = parse_assertion(&assertion).unwrap();
+        let st: AuthenticationState = serde_json::from_str(&state.0).unwrap();
+        let mut cred: Credential = serde_json::from_str(passkey.credential.as_deref().unwrap()).unwrap();
+        cred.counter = passkey.sign_count;
+        let theirs = c.party("localhost").unwrap().authenticate_single_credential(&pkc, &st, &cred).is_ok();
+        (ours, theirs)
+    }
+
+    /// A change to the assertion's JSON before it is checked.
+    type Tweak = Box<dyn FnOnce(&mut serde_json::Value)>;
+
+    fn reason(r: Result<Asserted, AssertionRefused>) -> String {
+        match r {
+            Err(AssertionRefused::Invalid(reason)) => reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    fn set_b64(v: &mut serde_json::Value, field: &str, f: impl FnOnce(Vec<u8>) -> Vec<u8>) {
+        let s = v["response"][field].as_str().unwrap();
+        let bytes = f(URL_SAFE_NO_PAD.decode(s).unwrap());
+        v["response"][field] = serde_json::json!(URL_SAFE_NO_PAD.encode(bytes));
+    }
+
+    #[test]
+    fn a_valid_assertion_verifies_with_its_counter_and_flags() {
+        let c = ceremony();
+        let (mut key, pk) = enrolled(&c, UP | UV | BE);
+        key.flags = UP | UV | BE | BS;
+        let (ours, theirs) = sign_in(&c, &mut key, &pk, |_| {});
+        assert_eq!(
+            ours,
+            Ok(Asserted { user_verified: true, sign_count: 1, backup_eligible: true, backup_state: true })
+        );
+        assert!(theirs, "webauthn-rs accepts it too");
+    }
+
+    #[test]
+    fn refusals_match_webauthn_rs() {
+        let c = ceremony();
+        let (mut key, pk) = enrolled(&c, UP | UV);
+        let cases: Vec<(&str, u8, Tweak)> = vec![
+            ("not verified", UP, Box::new(|_| {})),
+            ("not present", UV, Box::new(|_| {})),
+            ("eligibility changed", UP | UV | BE, Box::new(|_| {})),
+            ("not backup eligible", UP | UV | BS, Box::new(|_| {})),
+            (
+                "does not verify",
+                UP | UV,
+                Box::new(|a| {
+                    set_b64(a, "signature", |mut s| {
+                        let last = s.len() - 1;
+                        s[last] ^= 1;
+                        s
+                    })
+                }),
+            ),
+            (
+                "another challenge",
+                UP | UV,
+                Box::new(|a| {
+                    set_b64(a, "clientDataJSON", |d| {
+                        let text = String::from_utf8(d).unwrap();
+                        let challenge =
+                            serde_json::from_str::<serde_json::Value>(&text).unwrap()["challenge"]
+                                .as_str()
+                                .unwrap()
+                                .to_string();
+                        text.replace(&challenge, &URL_SAFE_NO_PAD.encode([1u8; 32])).into_bytes()
+                    })
+                }),
+            ),
+            (
+                "not webauthn.get",
+                UP | UV,
+                Box::new(|a| {
+                    set_b64(a, "clientDataJSON", |d| {
+                        String::from_utf8(d).unwrap().replace("webauthn.get", "webauthn.create").into_bytes()
+                    })
+                }),
+            ),
+            (
+                "origin",
+                UP | UV,
+                Box::new(|a| {
+                    set_b64(a, "clientDataJSON", |d| {
+                        String::from_utf8(d).unwrap().replace(ORIGIN, "http://evil.example:8080").into_bytes()
+                    })
+                }),
+            ),
+            (
+                "not for the relying party",
+                UP | UV,
+                Box::new(|a| {
+                    set_b64(a, "authenticatorData", |mut d| {
+                        d[0] ^= 1;
+                        d
+                    })
+                }),
+            ),
+            ("fewer than 37", UP | UV, Box::new(|a| set_b64(a, "authenticatorData", |d| d[..36].to_vec()))),
+        ];
+        for (expected, flags, tweak) in cases {
+            key.flags = flags;
+            let (ours, theirs) = sign_in(&c, &mut key, &pk, tweak);
+            let why = reason(ours);
+            assert!(why.contains(expected), "{expected}: {why}");
+            assert!(!theirs, "{expected}: webauthn-rs refuses it too");
+        }
+    }
+
+    #[test]
+    fn a_counter_that_does_not_grow_is_a_possible_clone_and_zero_means_no_counter() {
+        let c = ceremony();
+        let (mut key, mut pk) = enrolled(&c, UP | UV);
+        pk.sign_count = 5;
+        key.set_next_counter(5);
+        let (ours, theirs) = sign_in(&c, &mut key, &pk, |_| {});
+        assert_eq!(ours, Err(AssertionRefused::Cloned { stored: 5, presented: 5 }));
+        assert!(!theirs);
+        key.set_next_counter(6);
+        assert_eq!(sign_in(&c, &mut key, &pk, |_| {}).0.map(|a| a.sign_count), Ok(6));
+        // An authenticator without a counter reports 0 every time: accepted while 0 is stored.
+        pk.sign_count = 0;
+        key.without_counter = true;
+        let (ours, theirs) = sign_in(&c, &mut key, &pk, |_| {});
+        assert_eq!(ours.map(|a| a.sign_count), Ok(0));
+        assert!(theirs);
+    }
+}

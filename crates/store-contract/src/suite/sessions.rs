@@ -1,7 +1,9 @@
 //! Sign-in sessions and the credential → user index (issue 11): read back by id, filtered
-//! listing in creation order, replaced views, and an index entry that moves with a credential.
+//! listing in creation order, replaced views, an index entry that moves with a credential, and
+//! the passkeys read model (a user's passkeys in creation order, replaced in place).
 
 use passlink_core::event::{AggregateKind, Event, Recorded};
+use passlink_core::passkey::{PasskeyState, PasskeyView};
 use passlink_core::session::{CredentialOwner, SessionAdded, SessionFilter, SessionView, UserFactor};
 use passlink_core::store::{Commit, Store};
 use passlink_core::time::Timestamp;
@@ -97,4 +99,40 @@ pub async fn credential_owner_follows_the_last_verification(store: &dyn Store) {
     store.commit(Commit { changes: vec![own("cred-a", "u3")], ..Commit::default() }).await.unwrap();
     assert_eq!(store.credential_owner("cred-a").await.unwrap().as_deref(), Some("u3"));
     assert_eq!(store.credential_owner("CRED-A").await.unwrap(), None, "credential ids are case-sensitive");
+}
+
+fn passkey(id: &str, user: &str, at: i64) -> PasskeyView {
+    let r = Recorded {
+        aggregate_kind: AggregateKind::User,
+        aggregate_id: user.into(),
+        sequence: 1,
+        created_at: Timestamp::from_unix_secs(at),
+        resource_owner: "org".into(),
+        creator: String::new(),
+        event: Event::PasskeyAdded {
+            id: id.into(),
+            rp_id: "localhost".into(),
+            code_id: None,
+            registration_state: "{\"s\":1}".into(),
+        },
+    };
+    PasskeyView::created(&r).expect("token.added creates a passkey")
+}
+
+pub async fn passkeys_of_a_user_in_creation_order(store: &dyn Store) {
+    assert!(store.passkeys_of("u1").await.unwrap().is_empty());
+    let (late, early, other) = (passkey("p-b", "u1", 20), passkey("p-z", "u1", 10), passkey("p-c", "u2", 15));
+    let changes =
+        vec![Change::Passkey(late.clone()), Change::Passkey(early.clone()), Change::Passkey(other.clone())];
+    store.commit(Commit { changes, ..Commit::default() }).await.unwrap();
+    assert_eq!(store.passkeys_of("u1").await.unwrap(), vec![early.clone(), late.clone()]);
+    assert_eq!(store.passkeys_of("u2").await.unwrap(), vec![other]);
+    // A change replaces the row in place (same position, new content).
+    let mut used = early.clone();
+    used.state = PasskeyState::Ready;
+    used.sign_count = 7;
+    used.last_used = Some(Timestamp::from_unix_secs(30));
+    store.commit(Commit { changes: vec![Change::Passkey(used.clone())], ..Commit::default() }).await.unwrap();
+    assert_eq!(store.passkeys_of("u1").await.unwrap(), vec![used, late]);
+    assert!(store.passkeys_of("U1").await.unwrap().is_empty(), "user ids are case-sensitive");
 }

@@ -53,12 +53,23 @@ impl TempSchema {
     }
 
     #[allow(dead_code)]
-    pub async fn query_i64(&self, sql: &str) -> i64 {
+    async fn client(&self) -> tokio_postgres::Client {
         let mut cfg: tokio_postgres::Config = self.url.parse().expect("url");
         cfg.options(format!("-c search_path={}", self.name));
         let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.expect("connect");
         tokio::spawn(conn);
-        client.query_one(sql, &[]).await.expect("query").get(0)
+        client
+    }
+
+    #[allow(dead_code)]
+    pub async fn query_i64(&self, sql: &str) -> i64 {
+        self.client().await.query_one(sql, &[]).await.expect("query").get(0)
+    }
+
+    /// Run statements in the schema (test setup only).
+    #[allow(dead_code)]
+    pub async fn execute(&self, sql: &str) {
+        self.client().await.batch_execute(sql).await.expect("execute");
     }
 }
 

@@ -3,12 +3,13 @@
 use super::super::testing::{NOW, human, machine};
 use super::*;
 use crate::code::CodeState;
-use crate::event::{CodeRequested, Recorded};
+use crate::event::{AggregateKind, CodeRequested, Recorded};
 use crate::view::Change;
 
 fn passkey(id: &str, state: PasskeyState, code_id: Option<&str>, cred: Option<&str>) -> PasskeyView {
     PasskeyView {
         id: id.into(),
+        user_id: "u".into(),
         state,
         name: String::new(),
         rp_id: "localhost".into(),

@@ -6,7 +6,7 @@ use super::*;
 
 impl App {
     async fn passkeys_of_user(&self, user_id: &str) -> Result<Vec<PasskeyView>> {
-        Ok(fold(&self.deps.store.events_of(AggregateKind::User, user_id).await?))
+        self.deps.store.passkeys_of(user_id).await
     }
 
     /// `checks.user`: the user by id or login name (not found → 404).

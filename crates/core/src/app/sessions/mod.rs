@@ -25,7 +25,7 @@ use super::tx::Tx;
 use super::{App, Caller, Details, user_not_found};
 use crate::error::{Error, Kind, Result};
 use crate::event::{AggregateKind, Event};
-use crate::passkey::{Asserted, AssertionRefused, PasskeyState, PasskeyView, assertion_ids, fold};
+use crate::passkey::{Asserted, AssertionRefused, PasskeyState, PasskeyView, assertion_ids};
 use crate::permission as perm;
 use crate::secret::{Secret, generate_token, token_hash};
 use crate::session::{ChallengeState, SessionAdded, SessionFilter, SessionView, UserAgent};

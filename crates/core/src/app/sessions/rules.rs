@@ -49,7 +49,7 @@ pub(super) fn passkey_by_credential<'a>(
 #[derive(Debug, Clone)]
 pub(super) enum CheckOutcome {
     /// The assertion verified for this passkey of `user`.
-    Passed { passkey_id: String, asserted: Asserted },
+    Passed { passkey: Box<PasskeyView>, asserted: Asserted },
     /// Refused: the client's error, the reason to record, and for a counter that went back the
     /// (stored, presented) counters; `passkey_id` when the passkey is known.
     Refused { error: Error, reason: String, passkey_id: Option<String>, cloned: Option<(u32, u32)> },
@@ -123,7 +123,8 @@ pub(super) fn decide_write(
     }
     if let Some((owner, outcome)) = plan.check {
         match outcome {
-            CheckOutcome::Passed { passkey_id, asserted } => {
+            CheckOutcome::Passed { passkey, asserted } => {
+                let passkey_id = passkey.id.clone();
                 if let Err(e) = sign_in_user(owner) {
                     return Err(refusal(
                         current,
@@ -145,6 +146,7 @@ pub(super) fn decide_write(
                     },
                 );
                 tx.load_user(owner.clone());
+                tx.load_passkeys([*passkey]);
                 tx.record_user(
                     &owner.id,
                     Event::PasskeySignCountChanged {
@@ -270,7 +272,7 @@ pub(super) fn check_assertion(
     };
     Ok(match verify(&rp_id, &state, passkey)? {
         Ok(asserted) if asserted.user_verified => {
-            CheckOutcome::Passed { passkey_id: passkey.id.clone(), asserted }
+            CheckOutcome::Passed { passkey: Box::new(passkey.clone()), asserted }
         }
         Ok(_) => refused(uv_required(), "the user was not verified".into(), Some(passkey.id.clone())),
         Err(AssertionRefused::Cloned { stored, presented }) => CheckOutcome::Refused {

@@ -91,6 +91,7 @@ fn inactive_users_cannot_be_checked() {
 fn ready(id: &str, cred: &str) -> PasskeyView {
     PasskeyView {
         id: id.into(),
+        user_id: "u".into(),
         state: PasskeyState::Ready,
         name: "k".into(),
         rp_id: "localhost".into(),
@@ -132,7 +133,7 @@ fn the_check_needs_a_live_challenge_a_known_credential_and_user_verification() {
     let s = challenged(session(Some(&u)), NOW);
     let pass = |_: &str, _: &ChallengeState, _: &PasskeyView| Ok(Ok(OK));
     let o = check_assertion(&s, &u, &keys, "cred1", true, NOW, pass).unwrap();
-    assert!(matches!(o, CheckOutcome::Passed { ref passkey_id, .. } if passkey_id == "p1"));
+    assert!(matches!(o, CheckOutcome::Passed { ref passkey, .. } if passkey.id == "p1"));
     let none = session(Some(&u));
     assert_eq!(
         refused_id(check_assertion(&none, &u, &keys, "cred1", true, NOW, pass).unwrap()),
@@ -177,8 +178,16 @@ fn a_passed_check_sets_the_factor_and_the_sign_count_a_refusal_is_recorded() {
     let u = human("u", "A");
     let s = challenged(session(Some(&u)), NOW);
     let mut p = plan(None);
-    p.check = Some((&u, CheckOutcome::Passed { passkey_id: "p1".into(), asserted: OK }));
+    p.check = Some((&u, CheckOutcome::Passed { passkey: Box::new(ready("p1", "cred1")), asserted: OK }));
     let c = decide_write(Some(&s), None, p, "c", NOW).unwrap().into_commit();
+    // The passkey's read model row: the new counter and the last use, written in the same commit.
+    let passkeys: Vec<_> = c
+        .changes
+        .iter()
+        .filter_map(|ch| if let crate::view::Change::Passkey(p) = ch { Some(p) } else { None })
+        .collect();
+    assert_eq!(passkeys.len(), 1);
+    assert_eq!((passkeys[0].sign_count, passkeys[0].last_used), (OK.sign_count, Some(NOW)));
     let t: Vec<_> = c.events.iter().map(|r| r.event.type_name()).collect();
     assert_eq!(
         t,
