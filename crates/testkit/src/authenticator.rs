@@ -57,6 +57,22 @@ impl Passkey {
         })
     }
 
+    /// A string in the options (`/publicKey/...`).
+    fn option<'a>(options: &'a serde_json::Value, pointer: &str) -> Res<&'a str> {
+        options
+            .pointer(pointer)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| format!("no {pointer} in the options"))
+    }
+
+    /// rpIdHash | flags | signCount: the authenticator data every answer starts with.
+    fn auth_data(rp_id: &str, flags: u8, counter: u32) -> Vec<u8> {
+        let mut data = digest(&SHA256, rp_id.as_bytes()).as_ref().to_vec();
+        data.push(flags);
+        data.extend_from_slice(&counter.to_be_bytes());
+        data
+    }
+
     fn client_data(kind: &str, challenge: &str, origin: &str) -> Vec<u8> {
         serde_json::json!({"type": kind, "challenge": challenge, "origin": origin, "crossOrigin": false})
             .to_string()
@@ -65,15 +81,9 @@ impl Passkey {
 
     /// `navigator.credentials.create()` answered for `{"publicKey": {...}}` options on `origin`.
     pub fn register(&mut self, options: &serde_json::Value, origin: &str) -> Res<serde_json::Value> {
-        let field = |p: &str| {
-            options
-                .pointer(p)
-                .and_then(|v| v.as_str())
-                .ok_or_else(|| format!("no {p} in the creation options"))
-        };
-        let challenge = field("/publicKey/challenge")?;
-        let rp_id = field("/publicKey/rp/id")?;
-        self.user_handle = field("/publicKey/user/id")?.to_string();
+        let challenge = Self::option(options, "/publicKey/challenge")?;
+        let rp_id = Self::option(options, "/publicKey/rp/id")?;
+        self.user_handle = Self::option(options, "/publicKey/user/id")?.to_string();
         // The public key is the uncompressed SEC1 point 04 || x || y.
         let point = self.key.public_key().as_ref();
         let (x, y) = (point.get(1..33).ok_or("short point")?, point.get(33..65).ok_or("short point")?);
@@ -82,9 +92,8 @@ impl Passkey {
         cose.extend_from_slice(x);
         cose.extend_from_slice(&[0x22, 0x58, 0x20]);
         cose.extend_from_slice(y);
-        let mut auth_data = digest(&SHA256, rp_id.as_bytes()).as_ref().to_vec();
-        auth_data.push(self.flags | AT);
-        auth_data.extend_from_slice(&[0; 4 + 16]); // counter 0, AAGUID zero
+        let mut auth_data = Self::auth_data(rp_id, self.flags | AT, 0);
+        auth_data.extend_from_slice(&[0; 16]); // AAGUID zero
         auth_data.extend_from_slice(
             &u16::try_from(self.cred_id.len()).map_err(|_| "credential id too long")?.to_be_bytes(),
         );
@@ -115,11 +124,6 @@ impl Passkey {
         }))
     }
 
-    /// The credential id (base64url, unpadded).
-    pub fn credential_id(&self) -> String {
-        B64.encode(&self.cred_id)
-    }
-
     /// Report `counter` - 1 as the last use: the next assertion carries `counter`.
     pub fn set_next_counter(&mut self, counter: u32) {
         self.counter = counter.saturating_sub(1);
@@ -129,23 +133,15 @@ impl Passkey {
     /// authenticator data for the options' rpId with UP|UV and the next counter, signed with
     /// the client data.
     pub fn assert(&mut self, options: &serde_json::Value, origin: &str) -> Res<serde_json::Value> {
-        let field = |p: &str| {
-            options
-                .pointer(p)
-                .and_then(|v| v.as_str())
-                .ok_or_else(|| format!("no {p} in the request options"))
-        };
-        let challenge = field("/publicKey/challenge")?;
-        let rp_id = field("/publicKey/rpId")?;
+        let challenge = Self::option(options, "/publicKey/challenge")?;
+        let rp_id = Self::option(options, "/publicKey/rpId")?;
         let counter = if self.without_counter {
             0
         } else {
             self.counter += 1;
             self.counter
         };
-        let mut auth_data = digest(&SHA256, rp_id.as_bytes()).as_ref().to_vec();
-        auth_data.push(self.flags);
-        auth_data.extend_from_slice(&counter.to_be_bytes());
+        let auth_data = Self::auth_data(rp_id, self.flags, counter);
         let client_data = Self::client_data("webauthn.get", challenge, origin);
         let mut signed = auth_data.clone();
         signed.extend_from_slice(digest(&SHA256, &client_data).as_ref());
