@@ -8,7 +8,8 @@
 //! - [`store`]: the storage port (one commit per command); [`ports`]: clock, ids, entropy,
 //!   trusted issuers; [`ids`]: sonyflake ids driven by an injected clock.
 //! - [`view`]: read models and how events fold into them; [`code`]: the registration code
-//!   state machine; [`passkey`]: passkeys folded from a user's events, and the WebAuthn ceremony.
+//!   state machine; [`passkey`]: the passkeys read model (folded from a user's events), the WebAuthn
+//!   ceremony (webauthn-rs) and the sign-in assertion check (`passkey/assertion.rs`, ring for ES256).
 //! - [`session`]: sign-in sessions (SessionService v2) folded from their events, the store's
 //!   session filter and the credential → user index of username-less sign-in.
 //! - [`event`]: the facts passlink records, with ZITADEL's event type names.
