@@ -5,89 +5,18 @@
 //   PASSLINK_URL=http://localhost:PORT PASSLINK_TOKEN=<IAM_OWNER PAT> node tests/browser/enroll.mjs
 //
 // PASSLINK_URL must use the host `localhost` (the WebAuthn relying party id of a server started
-// with --external-url http://localhost:PORT). ARTIFACTS_DIR (default tests/browser/artifacts)
-// receives the screenshots. CHROMIUM (default /usr/bin/chromium) names the browser binary.
-// Prints one PASS/FAIL line per check and exits 1 if any failed.
+// with --external-url http://localhost:PORT); the environment, reporting, REST and Chromium
+// helpers are in harness.mjs (shared with login.mjs). Prints one PASS/FAIL line per check and
+// exits 1 if any failed.
 
-import { chromium } from 'playwright-core';
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const BASE = (process.env.PASSLINK_URL || '').replace(/\/+$/, '');
-const TOKEN = process.env.PASSLINK_TOKEN || '';
-const ARTIFACTS = path.resolve(process.env.ARTIFACTS_DIR || path.join(here, 'artifacts'));
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const UI_TIMEOUT = 20_000;
-
-if (!BASE || !TOKEN) {
-  console.error('enroll.mjs: set PASSLINK_URL (http://localhost:PORT) and PASSLINK_TOKEN');
-  process.exit(2);
-}
-if (new URL(BASE).hostname !== 'localhost') {
-  console.error('enroll.mjs: PASSLINK_URL must use the host "localhost" (WebAuthn relying party id)');
-  process.exit(2);
-}
-fs.mkdirSync(ARTIFACTS, { recursive: true });
-
-let failed = 0;
-let passed = 0;
-function pass(name) {
-  passed++;
-  console.log(`PASS ${name}`);
-}
-function fail(name, why) {
-  failed++;
-  console.log(`FAIL ${name}: ${why}`);
-}
-function check(name, cond, why) {
-  if (cond) pass(name);
-  else fail(name, why);
-  return cond;
-}
-async function step(name, fn) {
-  try {
-    await fn();
-    pass(name);
-    return true;
-  } catch (e) {
-    fail(name, e && e.message ? e.message.split('\n')[0] : String(e));
-    return false;
-  }
-}
+import {
+  ARTIFACTS, BASE, UI_TIMEOUT, check, consoleLines, fail, finish, foreignRequests, launchChromium, newUser,
+  openPage as openPageIn, outcome, rand, rest, step,
+} from './harness.mjs';
 
 // ---- REST ----------------------------------------------------------------------------------
-
-async function rest(method, p, body, { auth = true } = {}) {
-  const headers = { 'content-type': 'application/json', accept: 'application/json' };
-  if (auth) headers.authorization = `Bearer ${TOKEN}`;
-  const res = await fetch(`${BASE}${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let json;
-  try {
-    json = text ? JSON.parse(text) : {};
-  } catch {
-    json = { raw: text };
-  }
-  if (!res.ok) throw new Error(`${method} ${p} -> ${res.status} ${text.slice(0, 300)}`);
-  return json;
-}
-
-const rand = () => crypto.randomBytes(4).toString('hex');
-
-async function newUser(orgId) {
-  const email = `ada-${rand()}@example.com`;
-  const user = await rest('POST', '/v2/users/human', {
-    organization: { orgId },
-    profile: { givenName: 'Ada', familyName: 'Lovelace' },
-    email: { email, isVerified: true },
-  });
-  if (!user.userId) throw new Error(`no userId in ${JSON.stringify(user)}`);
-  return { userId: user.userId, email };
-}
 
 async function newLink(userId) {
   const r = await rest('POST', `/v2/users/${userId}/passkeys/registration_link`, { returnCode: {} });
@@ -107,47 +36,18 @@ async function listPasskeys(userId) {
 
 // ---- Browser -------------------------------------------------------------------------------
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'passlink-chromium-'));
 let context;
+let closeBrowser = async () => {};
 const secrets = []; // codes that must never reach the console
-const consoleLines = [];
-const foreignRequests = [];
 
-async function openPage({ width = 1024, height = 768 } = {}) {
-  const page = await context.newPage();
-  await page.setViewportSize({ width, height });
-  page.on('console', (m) => consoleLines.push(m.text()));
-  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
-  page.on('request', (r) => {
-    const u = r.url();
-    if (!u.startsWith(`${BASE}/`) && !u.startsWith('data:')) foreignRequests.push(u);
-  });
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable', { enableUI: false });
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
-  return { page, cdp, authenticatorId };
-}
+const openPage = (size) => openPageIn(context, size);
 
 async function visible(page, selector, timeout = UI_TIMEOUT) {
   await page.locator(selector).waitFor({ state: 'visible', timeout });
 }
 
 // Waits for the success or the error screen; throws with the page's message if the error came.
-async function waitForOutcome(page) {
-  await page.locator('#success:not([hidden]), #error:not([hidden])').first().waitFor({ state: 'visible', timeout: UI_TIMEOUT });
-  if (await page.locator('#error').isVisible()) {
-    throw new Error(`error screen: ${(await page.locator('#error').innerText()).replace(/\s+/g, ' ')}`);
-  }
-}
+const waitForOutcome = outcome;
 
 async function focusedHeadingIn(page, sectionId) {
   return page.evaluate((id) => {
@@ -157,20 +57,9 @@ async function focusedHeadingIn(page, sectionId) {
 }
 
 async function main() {
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser = await launchChromium();
+  context = browser.context;
+  closeBrowser = browser.close;
 
   const org = await rest('POST', '/v2/organizations', { name: `browser-e2e-${rand()}` });
   const orgId = org.organizationId;
@@ -356,9 +245,7 @@ try {
 } catch (e) {
   fail('browser e2e', e && e.stack ? e.stack : String(e));
 } finally {
-  if (context) await context.close().catch(() => {});
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await closeBrowser();
 }
 console.log(`screenshots in ${ARTIFACTS}`);
-console.log(`browser: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish('browser');

@@ -7,79 +7,15 @@
 //
 //   PASSLINK_URL=http://localhost:PORT PASSLINK_TOKEN=<IAM_OWNER PAT> node tests/browser/login.mjs
 //
-// Same environment as enroll.mjs (ARTIFACTS_DIR, CHROMIUM). Prints one PASS/FAIL line per check
-// and exits 1 if any failed.
+// Environment and reporting: harness.mjs (shared with enroll.mjs). Prints one PASS/FAIL line per
+// check and exits 1 if any failed.
 
-import { chromium } from 'playwright-core';
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const BASE = (process.env.PASSLINK_URL || '').replace(/\/+$/, '');
-const TOKEN = process.env.PASSLINK_TOKEN || '';
-const ARTIFACTS = path.resolve(process.env.ARTIFACTS_DIR || path.join(here, 'artifacts'));
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const UI_TIMEOUT = 20_000;
-
-if (!BASE || !TOKEN) {
-  console.error('login.mjs: set PASSLINK_URL (http://localhost:PORT) and PASSLINK_TOKEN');
-  process.exit(2);
-}
-if (new URL(BASE).hostname !== 'localhost') {
-  console.error('login.mjs: PASSLINK_URL must use the host "localhost" (WebAuthn relying party id)');
-  process.exit(2);
-}
-fs.mkdirSync(ARTIFACTS, { recursive: true });
-
-let failed = 0;
-let passed = 0;
-function pass(name) {
-  passed++;
-  console.log(`PASS ${name}`);
-}
-function fail(name, why) {
-  failed++;
-  console.log(`FAIL ${name}: ${why}`);
-}
-function check(name, cond, why) {
-  if (cond) pass(name);
-  else fail(name, why);
-  return cond;
-}
-async function step(name, fn) {
-  try {
-    await fn();
-    pass(name);
-    return true;
-  } catch (e) {
-    fail(name, e && e.message ? e.message.split('\n')[0] : String(e));
-    return false;
-  }
-}
-
-async function rest(method, p, body) {
-  const headers = { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${TOKEN}` };
-  const res = await fetch(`${BASE}${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${p} -> ${res.status} ${text.slice(0, 300)}`);
-  return text ? JSON.parse(text) : {};
-}
-
-const rand = () => crypto.randomBytes(4).toString('hex');
-
-async function newUser(orgId, givenName, familyName) {
-  const email = `${givenName.toLowerCase()}-${rand()}@example.com`;
-  const user = await rest('POST', '/v2/users/human', {
-    organization: { orgId },
-    profile: { givenName, familyName },
-    email: { email, isVerified: true },
-  });
-  if (!user.userId) throw new Error(`no userId in ${JSON.stringify(user)}`);
-  return { userId: user.userId, email, name: `${givenName} ${familyName}` };
-}
+import {
+  ARTIFACTS, BASE, UI_TIMEOUT, check, consoleLines, fail, finish, foreignRequests, launchChromium, newUser,
+  openPage as openPageIn, outcome, rand, rest, step,
+} from './harness.mjs';
 
 async function linkURL(user, orgId) {
   const r = await rest('POST', `/v2/users/${user.userId}/passkeys/registration_link`, { returnCode: {} });
@@ -87,41 +23,16 @@ async function linkURL(user, orgId) {
   return `${BASE}/ui/passkey/register?${q}`;
 }
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'passlink-chromium-'));
 let context;
-const consoleLines = [];
-const foreignRequests = [];
+let closeBrowser = async () => {};
 
-async function openPage() {
-  const page = await context.newPage();
-  await page.setViewportSize({ width: 1024, height: 768 });
-  page.on('console', (m) => consoleLines.push(m.text()));
-  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
-  page.on('request', (r) => {
-    const u = r.url();
-    if (!u.startsWith(`${BASE}/`) && !u.startsWith('data:')) foreignRequests.push(u);
-  });
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable', { enableUI: false });
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
-  return { page, cdp, authenticatorId };
-}
+const openPage = () => openPageIn(context);
 
 async function enrollVia(page, url) {
   await page.goto(url);
   await page.locator('#ready').waitFor({ state: 'visible', timeout: UI_TIMEOUT });
   await page.getByRole('button', { name: 'Create passkey' }).click();
-  await page.locator('#success:not([hidden]), #error:not([hidden])').first().waitFor({ state: 'visible', timeout: UI_TIMEOUT });
-  if (await page.locator('#error').isVisible()) throw new Error(`enrollment failed: ${await page.locator('#error').innerText()}`);
+  await outcome(page);
 }
 
 // Opens the sign-in page, clicks the button, waits for the outcome; returns the success text or
@@ -139,14 +50,6 @@ async function signIn(page) {
   await openLogin(page);
   await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
   return outcome(page);
-}
-
-async function outcome(page) {
-  await page.locator('#success:not([hidden]), #error:not([hidden])').first().waitFor({ state: 'visible', timeout: UI_TIMEOUT });
-  if (await page.locator('#error').isVisible()) {
-    throw new Error(`error screen: ${(await page.locator('#error').innerText()).replace(/\s+/g, ' ')}`);
-  }
-  return (await page.locator('#success').innerText()).replace(/\s+/g, ' ');
 }
 
 async function counters(cdp, authenticatorId) {
@@ -168,11 +71,10 @@ async function checkedSessions(user) {
 }
 
 async function main() {
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium();
+  context = browser.context;
+  closeBrowser = browser.close;
+
   const org = await rest('POST', '/v2/organizations', { name: `browser-login-${rand()}` });
   const orgId = org.organizationId;
 
@@ -329,8 +231,6 @@ try {
 } catch (e) {
   fail('browser login e2e', e && e.stack ? e.stack : String(e));
 } finally {
-  if (context) await context.close().catch(() => {});
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await closeBrowser();
 }
-console.log(`browser login: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish('browser login');
