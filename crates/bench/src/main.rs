@@ -595,22 +595,33 @@ struct Window {
     end: Instant,
 }
 
+/// The worker's keep-alive connection, opened again if it broke; `None` (after counting the
+/// error and a 10 ms pause) when it cannot be opened.
+async fn connected<'a>(
+    conn: &'a mut Option<Conn>,
+    addr: &str,
+    stats: &mut Stats,
+    w: &Window,
+) -> Option<&'a mut Conn> {
+    if conn.is_none() {
+        match Conn::open(addr).await {
+            Ok(c) => *conn = Some(c),
+            Err(e) => {
+                let now = Instant::now();
+                stats.error("transport".into(), e, now >= w.start && now <= w.end);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                return None;
+            }
+        }
+    }
+    conn.as_mut()
+}
+
 async fn worker(addr: Arc<str>, spec: Arc<RequestSpec>, path: String, w: Arc<Window>) -> Res<Stats> {
     let mut stats = Stats::default();
     let mut conn: Option<Conn> = None;
     while Instant::now() < w.end {
-        let c = match conn.as_mut() {
-            Some(c) => c,
-            None => match Conn::open(&addr).await {
-                Ok(c) => conn.insert(c),
-                Err(e) => {
-                    let now = Instant::now();
-                    stats.error("transport".into(), e, now >= w.start && now <= w.end);
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-        };
+        let Some(c) = connected(&mut conn, &addr, &mut stats, &w).await else { continue };
         let req = spec.build(&path)?;
         let t = Instant::now();
         let r = c.send(req).await;
@@ -721,18 +732,7 @@ async fn sign_in_worker(
     let mut stats = Stats::default();
     let mut conn: Option<Conn> = None;
     while Instant::now() < w.end {
-        let c = match conn.as_mut() {
-            Some(c) => c,
-            None => match Conn::open(&addr).await {
-                Ok(c) => conn.insert(c),
-                Err(err) => {
-                    let now = Instant::now();
-                    stats.error("transport".into(), err, now >= w.start && now <= w.end);
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-        };
+        let Some(c) = connected(&mut conn, &addr, &mut stats, &w).await else { continue };
         let t = Instant::now();
         let r = sign_in(c, &s, &origin, &mut e).await;
         let done = Instant::now();
