@@ -8,6 +8,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::oidc::{
+    AppSettings, AuthRequestAdded, GrantAdded, GrantTokens, ProjectSettings, SessionLinked,
+};
 use crate::secret::Sealed;
 use crate::time::Timestamp;
 
@@ -19,6 +22,14 @@ pub enum AggregateKind {
     User,
     /// A sign-in session (SessionService v2).
     Session,
+    /// A project (ProjectService v2).
+    Project,
+    /// An application: an OIDC client (ApplicationService v2).
+    Application,
+    /// An OIDC authorization request.
+    AuthRequest,
+    /// What an authorization code was exchanged for (ZITADEL's OIDC session).
+    Grant,
 }
 
 impl AggregateKind {
@@ -28,6 +39,10 @@ impl AggregateKind {
             AggregateKind::Org => "org",
             AggregateKind::User => "user",
             AggregateKind::Session => "session",
+            AggregateKind::Project => "project",
+            AggregateKind::Application => "application",
+            AggregateKind::AuthRequest => "auth_request",
+            AggregateKind::Grant => "oidc_session",
         }
     }
 }
@@ -204,6 +219,43 @@ pub enum Event {
     SessionLifetimeSet { lifetime_secs: u64 },
     #[serde(rename = "session.terminated")]
     SessionTerminated {},
+    #[serde(rename = "project.added")]
+    ProjectAdded(ProjectSettings),
+    #[serde(rename = "project.changed")]
+    ProjectChanged(ProjectSettings),
+    #[serde(rename = "project.deactivated")]
+    ProjectDeactivated {},
+    #[serde(rename = "project.reactivated")]
+    ProjectReactivated {},
+    #[serde(rename = "project.removed")]
+    ProjectRemoved {},
+    #[serde(rename = "project.application.added")]
+    ApplicationAdded(AppSettings),
+    #[serde(rename = "project.application.changed")]
+    ApplicationChanged(AppSettings),
+    /// A new client secret: only its SHA-256 (hex) is recorded.
+    #[serde(rename = "project.application.config.oidc.secret.changed")]
+    ApplicationSecretSet { hash: String },
+    #[serde(rename = "project.application.deactivated")]
+    ApplicationDeactivated {},
+    #[serde(rename = "project.application.reactivated")]
+    ApplicationReactivated {},
+    #[serde(rename = "project.application.removed")]
+    ApplicationRemoved {},
+    #[serde(rename = "auth_request.added")]
+    AuthRequestAdded(AuthRequestAdded),
+    #[serde(rename = "auth_request.session.linked")]
+    AuthRequestSessionLinked(SessionLinked),
+    #[serde(rename = "auth_request.failed")]
+    AuthRequestFailed { error: String, description: Option<String> },
+    #[serde(rename = "auth_request.code.exchanged")]
+    AuthRequestCodeExchanged { grant_id: String },
+    #[serde(rename = "oidc_session.added")]
+    GrantAdded(GrantAdded),
+    #[serde(rename = "oidc_session.access_token.added")]
+    GrantRefreshed(GrantTokens),
+    #[serde(rename = "oidc_session.revoked")]
+    GrantRevoked { reason: String },
 }
 
 impl Event {
@@ -249,6 +301,24 @@ impl Event {
             Event::SessionMetadataSet { .. } => "session.metadata.set",
             Event::SessionLifetimeSet { .. } => "session.lifetime.set",
             Event::SessionTerminated {} => "session.terminated",
+            Event::ProjectAdded(_) => "project.added",
+            Event::ProjectChanged(_) => "project.changed",
+            Event::ProjectDeactivated {} => "project.deactivated",
+            Event::ProjectReactivated {} => "project.reactivated",
+            Event::ProjectRemoved {} => "project.removed",
+            Event::ApplicationAdded(_) => "project.application.added",
+            Event::ApplicationChanged(_) => "project.application.changed",
+            Event::ApplicationSecretSet { .. } => "project.application.config.oidc.secret.changed",
+            Event::ApplicationDeactivated {} => "project.application.deactivated",
+            Event::ApplicationReactivated {} => "project.application.reactivated",
+            Event::ApplicationRemoved {} => "project.application.removed",
+            Event::AuthRequestAdded(_) => "auth_request.added",
+            Event::AuthRequestSessionLinked(_) => "auth_request.session.linked",
+            Event::AuthRequestFailed { .. } => "auth_request.failed",
+            Event::AuthRequestCodeExchanged { .. } => "auth_request.code.exchanged",
+            Event::GrantAdded(_) => "oidc_session.added",
+            Event::GrantRefreshed(_) => "oidc_session.access_token.added",
+            Event::GrantRevoked { .. } => "oidc_session.revoked",
         }
     }
 }

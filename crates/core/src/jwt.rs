@@ -127,6 +127,28 @@ impl TokenKeys {
         jsonwebtoken::encode(&header, claims, &enc).map_err(Error::internal)
     }
 
+    /// Sign any claims (an ID token) with the newest key; `typ` goes into the header.
+    pub fn sign_claims<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String> {
+        let key = self.keys.last().ok_or_else(|| Error::internal("no signing key"))?;
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(key.kid.clone());
+        header.typ = Some(typ.into());
+        let enc = EncodingKey::from_rsa_pem(key.private_pem.expose().as_bytes()).map_err(Error::internal)?;
+        jsonwebtoken::encode(&header, claims, &enc).map_err(Error::internal)
+    }
+
+    /// The claims of a token one of our keys signed, whatever its lifetime (an `id_token_hint`
+    /// may have expired); the caller checks issuer and audience.
+    pub fn verified_claims(&self, token: &str) -> Result<serde_json::Value> {
+        let header = jsonwebtoken::decode_header(token).map_err(token_invalid)?;
+        let kid = header.kid.ok_or_else(|| token_invalid("no kid"))?;
+        let key = self.keys.iter().find(|k| k.kid == kid).ok_or_else(|| token_invalid("unknown kid"))?;
+        let dec = DecodingKey::from_rsa_components(&key.n, &key.e).map_err(Error::internal)?;
+        Ok(jsonwebtoken::decode::<serde_json::Value>(token, &dec, &signature_only(Algorithm::RS256))
+            .map_err(token_invalid)?
+            .claims)
+    }
+
     /// Verify signature, issuer and lifetime; the caller checks audience and subject.
     pub fn verify(&self, token: &str, issuer: &str, now: Timestamp) -> Result<AccessClaims> {
         let header = jsonwebtoken::decode_header(token).map_err(token_invalid)?;

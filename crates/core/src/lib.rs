@@ -32,6 +32,7 @@ pub mod hex;
 pub mod ids;
 pub mod jwt;
 pub mod keys;
+pub mod oidc;
 pub mod passkey;
 pub mod permission;
 pub mod ports;

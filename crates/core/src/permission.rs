@@ -21,6 +21,15 @@ pub const SESSION_DELETE: &str = "session.delete";
 pub const ORG_READ: &str = "org.read";
 pub const POLICY_READ: &str = "policy.read";
 pub const IAM_POLICY_READ: &str = "iam.policy.read";
+pub const PROJECT_CREATE: &str = "project.create";
+pub const PROJECT_WRITE: &str = "project.write";
+pub const PROJECT_READ: &str = "project.read";
+pub const PROJECT_DELETE: &str = "project.delete";
+pub const PROJECT_APP_WRITE: &str = "project.app.write";
+pub const PROJECT_APP_READ: &str = "project.app.read";
+pub const PROJECT_APP_DELETE: &str = "project.app.delete";
+/// Finish an OIDC authorization request with a session (OIDCService CreateCallback).
+pub const SESSION_LINK: &str = "session.link";
 
 /// Roles that can be granted on the instance.
 pub const INSTANCE_ROLES: &[&str] =
@@ -44,9 +53,17 @@ pub fn permissions_of(role: &str) -> &'static [&'static str] {
             SESSION_READ,
             SESSION_WRITE,
             SESSION_DELETE,
+            SESSION_LINK,
             ORG_READ,
             POLICY_READ,
             IAM_POLICY_READ,
+            PROJECT_CREATE,
+            PROJECT_WRITE,
+            PROJECT_READ,
+            PROJECT_DELETE,
+            PROJECT_APP_WRITE,
+            PROJECT_APP_READ,
+            PROJECT_APP_DELETE,
         ],
         "IAM_ORG_MANAGER" => &[
             USER_PASSKEY_WRITE,
@@ -68,12 +85,15 @@ pub fn permissions_of(role: &str) -> &'static [&'static str] {
             SESSION_READ,
             SESSION_WRITE,
             SESSION_DELETE,
+            SESSION_LINK,
             ORG_READ,
             POLICY_READ,
             IAM_POLICY_READ,
         ],
-        "IAM_OWNER_VIEWER" => &[USER_READ, ORG_READ, POLICY_READ, IAM_POLICY_READ],
-        "ORG_OWNER_VIEWER" => &[USER_READ, ORG_READ, POLICY_READ],
+        "IAM_OWNER_VIEWER" => {
+            &[USER_READ, ORG_READ, POLICY_READ, IAM_POLICY_READ, PROJECT_READ, PROJECT_APP_READ]
+        }
+        "ORG_OWNER_VIEWER" => &[USER_READ, ORG_READ, POLICY_READ, PROJECT_READ, PROJECT_APP_READ],
         "ORG_OWNER" => &[
             USER_PASSKEY_WRITE,
             USER_CREDENTIAL_WRITE,
@@ -83,6 +103,13 @@ pub fn permissions_of(role: &str) -> &'static [&'static str] {
             ORG_MEMBER_WRITE,
             ORG_READ,
             POLICY_READ,
+            PROJECT_CREATE,
+            PROJECT_WRITE,
+            PROJECT_READ,
+            PROJECT_DELETE,
+            PROJECT_APP_WRITE,
+            PROJECT_APP_READ,
+            PROJECT_APP_DELETE,
         ],
         "ORG_USER_MANAGER" => &[USER_WRITE, USER_READ, USER_DELETE, ORG_READ, POLICY_READ],
         _ => &[],

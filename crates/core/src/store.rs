@@ -121,6 +121,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The events of one aggregate, in sequence order.
     async fn events_of(&self, kind: AggregateKind, id: &str) -> Result<Vec<Recorded>>;
+    /// The events of every aggregate of one kind, by aggregate id, then sequence (for the
+    /// few, small aggregates listed whole: projects and applications).
+    async fn events_of_kind(&self, kind: AggregateKind) -> Result<Vec<Recorded>>;
     /// Outbox jobs not yet finished, oldest first.
     async fn pending_jobs(&self, limit: usize) -> Result<Vec<OutboxJob>>;
     /// Lease up to `limit` due jobs to `owner` until `lease_until`: pending jobs whose

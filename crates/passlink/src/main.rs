@@ -1,5 +1,6 @@
 //! `passlink`: the binary. Parses flags and `PASSLINK_*` variables, sets up logging, binds the
-//! listener and runs [`passlink_server::Server`] until SIGTERM/SIGINT. Nothing else lives here.
+//! listener and runs [`passlink_server::Server`] until SIGTERM/SIGINT; `passlink events` reads
+//! the store, and `admin` holds the commands that talk to a running server (`passlink app`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +8,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+mod admin;
 use passlink_core::secret::Secret;
 use passlink_server::config::{Delivery, DeliveryPolicy, SmtpConfig, SmtpTls};
 use passlink_server::{Config, Server};
@@ -24,6 +27,9 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve(Box<ServeArgs>),
+    /// Register an OpenID Connect application with a running server (ProjectService /
+    /// ApplicationService over Connect, with the admin token): `passlink app add --name … --redirect-uri …`.
+    App(admin::AppArgs),
     /// Print a user's events as JSON lines (read-only; works next to a running server), e.g.
     /// to see whether a link was delivered (`…code.sent`) or given up (`…code.send.failed`).
     Events(EventsArgs),
@@ -81,6 +87,11 @@ struct ServeArgs {
     /// repeat the flag or separate with commas.
     #[arg(long = "webauthn-origin", env = "PASSLINK_WEBAUTHN_ORIGINS", value_delimiter = ',')]
     webauthn_origins: Vec<String>,
+    /// Send OpenID Connect sign-ins to this login UI (`<url>/login?authRequest=<id>`, like
+    /// ZITADEL's login v2) instead of the hosted page `/ui/login`. It finishes them with
+    /// OIDCService GetAuthRequest / CreateCallback.
+    #[arg(long, env = "PASSLINK_LOGIN_UI_URL")]
+    login_ui_url: Option<String>,
     /// Lifetime of access tokens issued by /oauth/v2/token, in seconds.
     #[arg(long, env = "PASSLINK_ACCESS_TOKEN_LIFETIME_SECS", default_value_t = passlink_core::app::DEFAULT_ACCESS_TOKEN_LIFETIME_SECS)]
     access_token_lifetime_secs: u64,
@@ -224,6 +235,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     cfg.code_lifetime = Duration::from_secs(args.code_lifetime_secs);
     cfg.webauthn_origins = args.webauthn_origins.clone();
     cfg.trust_issuers = args.trust_issuers.clone();
+    cfg.login_ui_url = args.login_ui_url.clone();
     cfg.access_token_lifetime = Duration::from_secs(args.access_token_lifetime_secs);
     cfg.signing_key_max_age = Duration::from_secs(args.signing_key_max_age_days.saturating_mul(86_400));
     cfg.delivery = delivery(&args)?;
@@ -252,6 +264,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(a)) => *a,
+        Some(Command::App(a)) => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            return match rt.map_err(|e| e.to_string()).and_then(|rt| rt.block_on(admin::app(a))) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("passlink: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Some(Command::Events(a)) => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
             return match rt.map_err(|e| e.to_string()).and_then(|rt| rt.block_on(events(a))) {

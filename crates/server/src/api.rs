@@ -160,7 +160,7 @@ impl Api {
         let mut router = Router::new();
         for &(method, path, rpc, success) in passlink_wire::REST_ROUTES {
             let Some(entry) = self.method(rpc).cloned() else {
-                tracing::warn!(rpc, path, "REST binding without a handler: not served");
+                tracing::debug!(rpc, path, "REST binding without a handler: not served");
                 continue;
             };
             let filter = match method {

@@ -58,6 +58,9 @@ pub struct Config {
     /// Run the delivery worker in this process (default). With several replicas, workers may
     /// run on some only; links are queued by every replica either way.
     pub delivery_worker: bool,
+    /// An external login UI for OIDC authorization requests (`<url>/login?authRequest=…`);
+    /// `None`: the hosted page `/ui/login`.
+    pub login_ui_url: Option<String>,
 }
 
 /// The delivery provider.
@@ -87,6 +90,7 @@ impl Config {
             delivery_policy: DeliveryPolicy::default(),
             delivery_poll_interval: Duration::from_millis(500),
             delivery_worker: true,
+            login_ui_url: None,
         }
     }
 

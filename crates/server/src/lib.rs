@@ -3,7 +3,7 @@
 //! Where a request goes (read in this order):
 //! 1. [`server::router`]: one axum router. REST paths (from the protos' HTTP bindings) go to
 //!    [`rest`]; `/healthz`, `/readyz` answer directly; [`ui`] serves the hosted registration page,
-//!    [`ui_login`] the demo sign-in page (as an in-process login client), and [`oauth_endpoints`] the OAuth2 endpoints; everything else is connectrpc's service (gRPC,
+//!    [`ui_login`] the hosted sign-in pages (`/ui/login` for OIDC, the demo page; an in-process login client), [`oauth_endpoints`] the OAuth2 endpoints and [`oidc_endpoints`] OpenID Connect's authorize, userinfo and end-session; everything else is connectrpc's service (gRPC,
 //!    gRPC-web, Connect) over [`api::Api`].
 //! 2. [`api`]: every RPC is one entry of [`rpc::table`]; the entry decodes the request once,
 //!    authenticates it ([`auth::authenticate`]: bearer token → cached principal,
@@ -37,6 +37,7 @@ pub mod convert;
 pub mod error;
 pub mod inspect;
 pub mod oauth_endpoints;
+pub mod oidc_endpoints;
 pub mod platform;
 pub mod rest;
 pub mod rpc;
@@ -44,6 +45,7 @@ pub mod server;
 pub mod trust;
 pub mod ui;
 pub mod ui_login;
+pub mod ui_text;
 
 pub use config::Config;
 pub use server::Server;

@@ -34,6 +34,7 @@ fn status(kind: OAuthErrorKind) -> StatusCode {
         OAuthErrorKind::InvalidRequest
         | OAuthErrorKind::InvalidGrant
         | OAuthErrorKind::UnsupportedGrantType
+        | OAuthErrorKind::UnauthorizedClient
         | OAuthErrorKind::InvalidScope => StatusCode::BAD_REQUEST,
         OAuthErrorKind::InvalidClient => StatusCode::UNAUTHORIZED,
         OAuthErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -139,6 +140,9 @@ async fn token(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let grant_type = form.get("grant_type").cloned().unwrap_or_default();
+    if grant_type == "authorization_code" || grant_type == "refresh_token" {
+        return oidc_grant(&app, &headers, &form, &grant_type).await;
+    }
     let client = match client(&headers, &form) {
         Ok(c) => c,
         Err(e) => return error(&e),
@@ -166,6 +170,47 @@ async fn token(
     }
 }
 
+/// The OIDC grants of the token endpoint: `authorization_code` (with PKCE) and
+/// `refresh_token` (rotation), for applications.
+async fn oidc_grant(
+    app: &App,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+    grant_type: &str,
+) -> Response {
+    let get = |k: &str| form.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    if basic(headers).is_some() && get("client_secret").is_some() {
+        return error(&OAuthError::new(
+            OAuthErrorKind::InvalidRequest,
+            "use exactly one client authentication method",
+        ));
+    }
+    let client = crate::oidc_endpoints::oidc_client(basic(headers), form);
+    let result = if grant_type == "authorization_code" {
+        let Some(code) = get("code") else {
+            return error(&OAuthError::new(OAuthErrorKind::InvalidRequest, "code is missing"));
+        };
+        app.exchange_code(&client, code, get("redirect_uri").unwrap_or_default(), get("code_verifier")).await
+    } else {
+        let Some(refresh) = get("refresh_token") else {
+            return error(&OAuthError::new(OAuthErrorKind::InvalidRequest, "refresh_token is missing"));
+        };
+        app.refresh(&client, refresh).await
+    };
+    match result {
+        Ok(t) => no_store(Json(crate::oidc_endpoints::token_response(&t)).into_response()),
+        Err(e) => {
+            let mut r = error(&e);
+            // RFC 6749 §5.2: the Basic challenge answers a client that authenticated with the
+            // Authorization header; a public client (form only) gets the plain 401.
+            if basic(headers).is_none() {
+                r.headers_mut().remove(header::WWW_AUTHENTICATE);
+            }
+            r
+        }
+    }
+}
+
 async fn with_client(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
@@ -186,6 +231,12 @@ async fn introspect(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     match with_client(&headers, &form).await {
+        Ok((creds, token)) if passlink_core::oidc::token_aggregate(&token).is_some() => {
+            match app.introspect_oidc(&creds, &token).await {
+                Ok(v) => no_store(Json(v).into_response()),
+                Err(e) => error(&e),
+            }
+        }
         Ok((creds, token)) => match app.introspect(&creds, &token).await {
             Ok(v) => no_store(Json(v).into_response()),
             Err(e) => error(&e),
@@ -212,20 +263,33 @@ async fn discovery(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
     let iss = app.issuer().to_string();
     Json(serde_json::json!({
         "issuer": iss,
+        "authorization_endpoint": format!("{iss}/oauth/v2/authorize"),
         "token_endpoint": format!("{iss}/oauth/v2/token"),
+        "userinfo_endpoint": format!("{iss}/oidc/v1/userinfo"),
+        "end_session_endpoint": format!("{iss}/oidc/v1/end_session"),
         "introspection_endpoint": format!("{iss}/oauth/v2/introspect"),
         "revocation_endpoint": format!("{iss}/oauth/v2/revoke"),
         "jwks_uri": format!("{iss}/oauth/v2/keys"),
-        "grant_types_supported": ["client_credentials", JWT_BEARER],
-        "response_types_supported": ["token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", JWT_BEARER],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "fragment"],
         "subject_types_supported": ["public"],
-        "scopes_supported": ["openid", "profile", "email", passlink_core::jwt::API_AUDIENCE_SCOPE],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "scopes_supported": ["openid", "profile", "email", "phone", "address", "offline_access", passlink_core::jwt::API_AUDIENCE_SCOPE],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account", "create"],
+        "ui_locales_supported": ["en", "de"],
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"],
+        "claims_supported": [
+            "iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "amr", "at_hash", "sid", "client_id",
+            "name", "given_name", "family_name", "nickname", "gender", "locale", "preferred_username", "updated_at",
+            "email", "email_verified", "phone_number", "phone_number_verified",
+        ],
     }))
 }
 

@@ -25,7 +25,7 @@ use crate::config::{Backend, Config, Delivery};
 use crate::platform::{
     OsEntropy, SystemClock, key_fingerprint, load_or_create_keys, machine_id, write_private,
 };
-use crate::{oauth_endpoints, rpc, ui, ui_login};
+use crate::{oauth_endpoints, oidc_endpoints, rpc, ui, ui_login};
 
 /// A running server.
 pub struct Server {
@@ -61,6 +61,7 @@ pub fn router(app: Arc<App>) -> Router {
     rest.merge(ui::routes(app.clone()))
         .merge(ui_login::routes(app.clone()))
         .merge(oauth_endpoints::routes(app.clone()))
+        .merge(oidc_endpoints::routes(app.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz).with_state(app))
         .fallback_service(connect)
@@ -141,6 +142,7 @@ async fn build_app(cfg: &Config, external_url: &str, clock: Arc<dyn Clock>) -> R
         access_token_lifetime: cfg.access_token_lifetime,
         delivery_enabled: !matches!(cfg.delivery, Delivery::None),
         delivery: cfg.delivery_policy.clone(),
+        login_ui_url: cfg.login_ui_url.clone(),
         ..AppConfig::default()
     };
     Ok(Arc::new(App::new(deps, app_cfg)))

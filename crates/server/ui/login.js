@@ -1,42 +1,24 @@
-// passlink: demo sign-in page (username-less, with passkey autofill where the browser offers it).
+// passlink: the hosted sign-in page — /ui/login finishing an OpenID Connect authorization request
+// (`authRequest` in the URL), and the demo page /ui/passkey/login. Username-less, with passkey
+// autofill where the browser offers it; texts come from the server in the page's language.
 // The server creates a session for this page and answers its id and token; the page keeps them
 // in memory only and never logs them.
 (function () {
   "use strict";
 
   var UNKNOWN_PASSKEY_IDS = ["COMMAND-Aej7i"];
+  // The authorization request is unknown, finished or expired: start again at the application.
+  var EXPIRED_IDS = ["QUERY-Thee9", "COMMAND-Sx208nt", "OIDC-aRx3p"];
+  var INACTIVE_IDS = ["SESSION-Gj4ko", "COMMAND-Df4b3"];
 
-  var MESSAGES = {
-    cancelled: {
-      title: "Not signed in",
-      text: "The passkey prompt was closed or timed out. Try again.",
-    },
-    unknown: {
-      title: "Passkey not recognised",
-      text: "This passkey does not belong to an account here (it may have been deleted). Try again with another passkey.",
-    },
-    unsupported: {
-      title: "Passkeys are not available",
-      text: "This browser cannot use passkeys. Open this page in an up-to-date browser on a device with a screen lock, or use a security key.",
-      noRetry: true,
-    },
-    origin: {
-      title: "Not signed in",
-      text: "Passkeys cannot be used on this address.",
-      noRetry: true,
-    },
-    network: {
-      title: "Cannot reach the server",
-      text: "We could not reach the server. Check your connection and try again.",
-    },
-    generic: {
-      title: "Not signed in",
-      text: "Something went wrong while signing you in. Try again.",
-    },
-  };
+  // The texts of this page in its language, rendered by the server (no inline script runs).
+  var T = JSON.parse(document.getElementById("messages").textContent);
+  var MESSAGES = T.errors;
 
   var STATES = ["ready", "progress", "success", "error"];
   var base = new URL("login/", window.location.href);
+  // Set when the page finishes an OpenID Connect authorization request (/ui/login).
+  var authRequest = new URL(window.location.href).searchParams.get("authRequest");
   var conditional = null; // AbortController of the pending autofill request
 
   function $(id) {
@@ -114,7 +96,13 @@
   function classifyApiError(err) {
     if (err.status === 0) return "network";
     var ids = errorIds(err.body);
-    for (var i = 0; i < UNKNOWN_PASSKEY_IDS.length; i++) if (ids.indexOf(UNKNOWN_PASSKEY_IDS[i]) >= 0) return "unknown";
+    function any(list) {
+      for (var i = 0; i < list.length; i++) if (ids.indexOf(list[i]) >= 0) return true;
+      return false;
+    }
+    if (any(UNKNOWN_PASSKEY_IDS)) return "unknown";
+    if (any(EXPIRED_IDS)) return "expired";
+    if (any(INACTIVE_IDS)) return "inactive";
     return "generic";
   }
 
@@ -172,10 +160,10 @@
       controller = new AbortController();
       conditional = controller;
     } else {
-      show("progress", "Confirm on your device. Follow your browser's prompt to use your passkey.");
+      show("progress", T.confirm);
     }
     var session;
-    return post("start")
+    return post("start", authRequest ? { authRequest: authRequest } : {})
       .then(function (started) {
         session = started;
         var options = { publicKey: requestOptions(started.challenge) };
@@ -186,13 +174,15 @@
         return navigator.credentials.get(options).then(
           function (cred) {
             if (!cred) throw { name: "NotAllowedError" };
-            if (controller) show("progress", "Signing you in…");
-            $("progress-text").textContent = "Signing you in…";
-            return post("finish", {
+            if (controller) show("progress", T.signingIn);
+            $("progress-text").textContent = T.signingIn;
+            var finish = {
               sessionId: session.sessionId,
               sessionToken: session.sessionToken,
               credentialAssertionData: assertionJSON(cred),
-            }).then(null, function (err) {
+            };
+            if (authRequest) finish.authRequest = authRequest;
+            return post("finish", finish).then(null, function (err) {
               showError(classifyApiError(err));
               return null;
             });
@@ -212,12 +202,18 @@
       .then(function (done) {
         if (!done) return;
         session = null;
+        if (done.callbackUrl) {
+          // Back to the application with the code.
+          show("progress", T.redirecting, false);
+          window.location.assign(done.callbackUrl);
+          return;
+        }
         var display = (done.user.displayName || "").trim();
         var login = (done.user.loginName || "").trim();
         $("user-name").textContent = display || login;
         $("user-login").textContent = login;
         $("user-login-wrap").hidden = !display || !login || display === login;
-        show("success", "You are signed in as " + (display || login) + (login && display && login !== display ? " (" + login + ")" : "") + ".");
+        show("success", T.signedInAs + " " + (display || login) + (login && display && login !== display ? " (" + login + ")" : "") + ".");
       })
       .catch(function () {
         showError("generic");
@@ -257,6 +253,11 @@
     });
     $("retry").addEventListener("click", backToStart);
     $("again").addEventListener("click", backToStart);
+    var initialError = document.querySelector("main").getAttribute("data-initial-error");
+    if (initialError) {
+      showError(initialError);
+      return;
+    }
     if (!window.PublicKeyCredential || !navigator.credentials || typeof navigator.credentials.get !== "function") {
       showError("unsupported");
       return;

@@ -77,6 +77,7 @@ macro_rules! contract_tests {
             passkeys_of_a_user_in_creation_order,
             users_matching_admits_exactly_its_narrowing,
             orgs_lists_every_organization,
+            events_of_kind_lists_every_aggregate_of_a_kind,
         );
 
         #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,7 +147,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(names.len(), 20, "{names:?}");
+        assert_eq!(names.len(), 21, "{names:?}");
         for name in names {
             let named = listed.contains(&format!("{name},")) || listed.contains(&format!("fn {name}()"));
             assert!(named, "suite test {name} is not expanded by contract_tests!");

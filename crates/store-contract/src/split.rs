@@ -83,6 +83,9 @@ impl Store for Split {
     async fn events_of(&self, kind: AggregateKind, id: &str) -> Result<Vec<Recorded>> {
         self.pick().events_of(kind, id).await
     }
+    async fn events_of_kind(&self, kind: AggregateKind) -> Result<Vec<Recorded>> {
+        self.pick().events_of_kind(kind).await
+    }
     async fn pending_jobs(&self, limit: usize) -> Result<Vec<OutboxJob>> {
         self.pick().pending_jobs(limit).await
     }

@@ -298,6 +298,13 @@ impl Store for MemoryStore {
             .unwrap_or_default())
     }
 
+    async fn events_of_kind(&self, kind: AggregateKind) -> Result<Vec<Recorded>> {
+        let state = self.lock();
+        let mut logs: Vec<_> = state.events.iter().filter(|((k, _), _)| *k == kind).collect();
+        logs.sort_by(|a, b| a.0.1.cmp(&b.0.1));
+        Ok(logs.into_iter().flat_map(|(_, log)| log.values().cloned()).collect())
+    }
+
     async fn pending_jobs(&self, limit: usize) -> Result<Vec<OutboxJob>> {
         let state = self.lock();
         let rows = state.pending_sorted(|_| true, |r| (r.created_at, r.job.id.clone()));

@@ -501,6 +501,17 @@ impl Store for PostgresStore {
         rows.iter().map(|r| recorded(kind, id, r)).collect()
     }
 
+    async fn events_of_kind(&self, kind: AggregateKind) -> Result<Vec<Recorded>> {
+        let rows = self
+            .rows(
+                "SELECT sequence, created_at, resource_owner, creator, payload, aggregate_id FROM events \
+                 WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence",
+                &[&kind.as_str()],
+            )
+            .await?;
+        rows.iter().map(|r| recorded(kind, &col::<String>(r, 5)?, r)).collect()
+    }
+
     async fn passkeys_of(&self, user_id: &str) -> Result<Vec<PasskeyView>> {
         let rows = self
             .rows("SELECT data FROM passkeys WHERE user_id = $1 ORDER BY created_at, id", &[&user_id])

@@ -90,6 +90,26 @@ pub(crate) fn events_of(c: &Connection, kind: AggregateKind, id: &str) -> rusqli
     rows.collect()
 }
 
+fn events_of_kind(c: &Connection, kind: AggregateKind) -> rusqlite::Result<Vec<Recorded>> {
+    let mut st = c.prepare_cached(
+        "SELECT sequence, created_at, resource_owner, creator, payload, aggregate_id FROM events \
+         WHERE aggregate_type = ?1 ORDER BY aggregate_id, sequence",
+    )?;
+    let rows = st.query_map(params![kind.as_str()], |r| {
+        let payload: String = r.get(4)?;
+        Ok(Recorded {
+            aggregate_kind: kind,
+            aggregate_id: r.get(5)?,
+            sequence: r.get::<_, i64>(0)? as u64,
+            created_at: passlink_core::time::Timestamp(r.get(1)?),
+            resource_owner: r.get(2)?,
+            creator: r.get(3)?,
+            event: json(&payload)?,
+        })
+    })?;
+    rows.collect()
+}
+
 fn json<T: serde::de::DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
     from_str(s)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
@@ -264,6 +284,10 @@ impl Store for SqliteStore {
 
     async fn events_of(&self, kind: AggregateKind, id: &str) -> Result<Vec<Recorded>> {
         self.read(|c| events_of(c, kind, id))
+    }
+
+    async fn events_of_kind(&self, kind: AggregateKind) -> Result<Vec<Recorded>> {
+        self.read(|c| events_of_kind(c, kind))
     }
 
     async fn pending_jobs(&self, limit: usize) -> Result<Vec<OutboxJob>> {

@@ -35,6 +35,8 @@ pub enum OAuthErrorKind {
     InvalidClient,
     InvalidGrant,
     UnsupportedGrantType,
+    /// The client may not use this grant type.
+    UnauthorizedClient,
     InvalidScope,
     /// Too many failed attempts of this client; retry after [`CLIENT_FAILURE_WINDOW`].
     RateLimited,
@@ -53,6 +55,7 @@ impl OAuthErrorKind {
             OAuthErrorKind::InvalidGrant => "invalid_grant",
             OAuthErrorKind::UnsupportedGrantType => "unsupported_grant_type",
             OAuthErrorKind::InvalidScope => "invalid_scope",
+            OAuthErrorKind::UnauthorizedClient => "unauthorized_client",
             OAuthErrorKind::RateLimited => "temporarily_unavailable",
             OAuthErrorKind::Unavailable | OAuthErrorKind::ServerError => "server_error",
         }

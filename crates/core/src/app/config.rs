@@ -48,6 +48,10 @@ pub struct AppConfig {
     /// refused at request time (400) instead of waiting forever.
     pub delivery_enabled: bool,
     pub delivery: DeliveryPolicy,
+    /// An external login UI (ZITADEL's login v2 or your own) that finishes authorization
+    /// requests: `/oauth/v2/authorize` redirects to `<url>/login?authRequest=<id>`. `None`: the
+    /// hosted login page (`<issuer>/ui/login`).
+    pub login_ui_url: Option<String>,
 }
 
 impl Default for AppConfig {
@@ -61,6 +65,7 @@ impl Default for AppConfig {
             access_token_lifetime: Duration::from_secs(DEFAULT_ACCESS_TOKEN_LIFETIME_SECS),
             delivery_enabled: false,
             delivery: DeliveryPolicy::default(),
+            login_ui_url: None,
         }
     }
 }

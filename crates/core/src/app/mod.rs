@@ -24,6 +24,9 @@
 //! - `lookups`: what a login UI reads before a sign-in: ListUsers, ListAuthenticationMethodTypes,
 //!   ListOrganizations (rows filtered by the caller's read permissions) and the settings reads
 //!   ([`LOGIN_FACTS`]: passkeys only).
+//! - `oidc`: ProjectService / ApplicationService (projects and OIDC clients) and the
+//!   authorization code flow: authorize, GetAuthRequest / CreateCallback, code exchange with
+//!   PKCE, refresh rotation, userinfo, end session.
 //! - `machine_credentials`: AddSecret, AddKey; `client_auth`: OAuth2 client authentication,
 //!   rate limit, [`OAuthError`]; `grants`: the token endpoint, introspection, revocation.
 
@@ -48,6 +51,7 @@ mod grants;
 mod links;
 mod lookups;
 mod machine_credentials;
+mod oidc;
 mod orgs;
 mod passkeys;
 mod sessions;
@@ -72,6 +76,9 @@ pub use lookups::{
     AuthMethod, LOGIN_FACTS, LoginFacts, OrgList, OrgSearch, SettingsContext, UserList, UserSearch,
 };
 pub use machine_credentials::KeyAdded;
+pub use oidc::{
+    AppCreated, AuthorizeParams, Authorized, Callback, NewApp, OidcClient, OidcTokens, user_claims,
+};
 pub use orgs::{OrgAdmin, OrgCreated};
 pub use passkeys::{PasskeyListed, PasskeyStarted, RegisterPasskey};
 pub use sessions::{

@@ -91,6 +91,12 @@ impl Tx {
         self.sessions.push(v);
     }
 
+    /// Track an aggregate folded by its own module (projects, applications, OIDC requests and
+    /// grants): its events continue its sequence; it has no read-model rows.
+    pub fn load_aggregate(&mut self, kind: AggregateKind, id: &str, owner: &str, sequence: u64) {
+        self.track(kind, id, owner, sequence);
+    }
+
     /// Track loaded passkeys (of a loaded user): the user's passkey events fold into them.
     pub fn load_passkeys(&mut self, views: impl IntoIterator<Item = PasskeyView>) {
         self.passkeys.extend(views.into_iter().map(|v| (v, false)));
@@ -191,6 +197,10 @@ impl Tx {
                 Some(created) => self.sessions.push(created),
                 None => self.sessions.iter_mut().filter(|s| s.id == *id).for_each(|s| s.apply(r)),
             },
+            AggregateKind::Project
+            | AggregateKind::Application
+            | AggregateKind::AuthRequest
+            | AggregateKind::Grant => {}
         }
         if let Some(m) = Membership::added(r) {
             self.memberships.push(m);

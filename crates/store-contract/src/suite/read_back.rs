@@ -241,3 +241,46 @@ pub async fn commit_then_read_back(store: &dyn Store) {
     );
     assert_eq!(store.pending_jobs(1).await.expect("pending_jobs").len(), 1);
 }
+
+/// `events_of_kind`: every aggregate of one kind, by aggregate id then sequence, and nothing of
+/// another kind.
+pub async fn events_of_kind_lists_every_aggregate_of_a_kind(store: &dyn Store) {
+    use passlink_core::event::Recorded;
+    use passlink_core::oidc::ProjectSettings;
+    use passlink_core::time::Timestamp;
+    assert!(store.events_of_kind(AggregateKind::Project).await.expect("empty").is_empty());
+    let ev = |id: &str, sequence: u64, event: Event| Recorded {
+        aggregate_kind: AggregateKind::Project,
+        aggregate_id: id.into(),
+        sequence,
+        created_at: Timestamp::from_unix_secs(1_800_000_000),
+        resource_owner: "org".into(),
+        creator: "c".into(),
+        event,
+    };
+    let added =
+        |name: &str| Event::ProjectAdded(ProjectSettings { name: name.into(), ..ProjectSettings::default() });
+    let first =
+        Commit { events: vec![ev("p2", 1, added("two")), ev("p1", 1, added("one"))], ..Commit::default() };
+    store.commit(first).await.expect("commit projects");
+    store
+        .commit(Commit { events: vec![ev("p1", 2, Event::ProjectDeactivated {})], ..Commit::default() })
+        .await
+        .expect("commit");
+    store.commit(create_user_commit("u-kind", "org-kind", "kind")).await.expect("a user");
+    let listed: Vec<(String, u64, Event)> = store
+        .events_of_kind(AggregateKind::Project)
+        .await
+        .expect("events_of_kind")
+        .into_iter()
+        .map(|r| (r.aggregate_id, r.sequence, r.event))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("p1".to_string(), 1, added("one")),
+            ("p1".to_string(), 2, Event::ProjectDeactivated {}),
+            ("p2".to_string(), 1, added("two")),
+        ]
+    );
+}

@@ -82,7 +82,8 @@ pub fn conformance_clients(ctx: &Ctx) -> Outcome {
     Ok(())
 }
 
-/// The hosted registration page (enroll.mjs) and the demo sign-in page (login.mjs) in headless
+/// The hosted registration page (enroll.mjs), the demo sign-in page (login.mjs) and OpenID Connect
+/// sign-in through the hosted login page with openid-client as the app (oidc.mjs) in headless
 /// Chromium. The relying party id is the host of `--external-url`: the browser must open the
 /// pages on localhost.
 pub fn browser(ctx: &Ctx) -> Outcome {
@@ -90,7 +91,7 @@ pub fn browser(ctx: &Ctx) -> Outcome {
         which("chromium").ok_or_else(|| Failure::new("chromium is not installed: run scripts/setup"))?;
     let passlink = ctx.start_passlink("passlink-browser", &external_url_localhost())?;
     let token = passlink.admin_token()?;
-    for script in ["tests/browser/enroll.mjs", "tests/browser/login.mjs"] {
+    for script in ["tests/browser/enroll.mjs", "tests/browser/login.mjs", "tests/browser/oidc.mjs"] {
         run_filtered(
             Command::new("node")
                 .arg(script)
