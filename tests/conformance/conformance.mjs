@@ -42,13 +42,25 @@
 //   a negative lifetime; then a software passkey (ES256, node:crypto) is registered through
 //   RegisterPasskey / VerifyPasskeyRegistration and signs in: SetSession with its assertion
 //   (factors.webAuthN), a replayed assertion refused, and a username-less sign-in.
+//   OpenID Connect, as a login UI finishes a sign-in: a project and an OIDC app (user agent, PKCE,
+//   no secret) made with plain Connect JSON (ProjectService / ApplicationService v2 are not in
+//   @zitadel/proto 1.3.1), /oauth/v2/authorize (302 to the login page with a V2_ id), then
+//   OIDCService GetAuthRequest (fields, prompt / max_age, unknown id, no permission) and
+//   CreateCallback (the passkey session → code + state, twice → COMMAND-Sx208nt, an error reason →
+//   error + error_description + state, a session without a passkey check → OIDC-pk3yR, a wrong
+//   session token, unknown id, no permission), and the code exchanged at /oauth/v2/token for an
+//   id_token (signature checked with /oauth/v2/keys, nonce, aud, sub), a replayed code refused.
+//   The OIDC checks run once more over REST (GET / POST /v2/oidc/auth_requests/{id}, transport
+//   "rest", within the first selected transport's scenario): responses are parsed with
+//   fromJson(ZITADEL's descriptor) (unknown fields are an error), errors must carry the HTTP status
+//   grpc-gateway maps their code to.
 //   All names carry a random suffix, so it can run repeatedly against one server.
 //
 // Output: one line per check, "PASS <transport> <check>" or "FAIL <transport> <check>: <reason>",
 // then "N passed, M failed". Exit code 1 if anything failed, 2 on bad configuration.
 
-import { createHash, generateKeyPairSync, randomBytes, sign } from "node:crypto";
-import { create, isMessage } from "@bufbuild/protobuf";
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from "node:crypto";
+import { create, fromJson, isMessage, toJson } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import {
@@ -57,6 +69,8 @@ import {
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
 import { ErrorDetailSchema } from "@zitadel/proto/zitadel/message_pb.js";
+import { ErrorReason, Prompt } from "@zitadel/proto/zitadel/oidc/v2/authorization_pb.js";
+import { OIDCService } from "@zitadel/proto/zitadel/oidc/v2/oidc_service_pb.js";
 import { OrganizationService } from "@zitadel/proto/zitadel/org/v2/org_service_pb.js";
 import { SessionService } from "@zitadel/proto/zitadel/session/v2/session_service_pb.js";
 import { SettingsService } from "@zitadel/proto/zitadel/settings/v2/settings_service_pb.js";
@@ -268,6 +282,98 @@ function strictClient(service, transport) {
   return out;
 }
 
+// grpc-gateway's HTTP status of each gRPC code (runtime.HTTPStatusFromCode), as ZITADEL's REST answers.
+const HTTP_STATUS = {
+  [Code.Canceled]: 499, [Code.Unknown]: 500, [Code.InvalidArgument]: 400, [Code.DeadlineExceeded]: 504,
+  [Code.NotFound]: 404, [Code.AlreadyExists]: 409, [Code.PermissionDenied]: 403, [Code.ResourceExhausted]: 429,
+  [Code.FailedPrecondition]: 400, [Code.Aborted]: 409, [Code.OutOfRange]: 400, [Code.Unimplemented]: 501,
+  [Code.Internal]: 500, [Code.Unavailable]: 503, [Code.DataLoss]: 500, [Code.Unauthenticated]: 401,
+};
+
+// A REST (grpc-gateway JSON) method taking (init, token) like strictClient's: the request is validated
+// and built from the descriptor; `route(req)` gives its path and the fields the path carries, the
+// other fields are the JSON body (not for GET). A 200 answer is parsed with fromJson against ZITADEL's
+// descriptor (unknown fields are an error); an error answer {code, message, details} must have the
+// HTTP status grpc-gateway gives its code, and becomes a ConnectError with its zitadel.v1.ErrorDetail.
+function restMethod(method, httpMethod, route) {
+  return async (init, token) => {
+    validateInit(method.input, init, `${method.input.typeName}`);
+    const req = create(method.input, init);
+    const { path, inPath } = route(req);
+    let body;
+    if (httpMethod !== "GET") {
+      const json = toJson(method.input, req);
+      for (const k of inPath) delete json[k];
+      body = JSON.stringify(json);
+    }
+    const res = await fetch(`${BASE_URL}${path}`, {
+      method: httpMethod,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body,
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+    const text = await res.text();
+    let parsed;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new Error(`${httpMethod} ${path} → ${res.status}, not JSON: ${text.slice(0, 300)}`);
+    }
+    if (res.status === 200) return fromJson(method.output, parsed, { ignoreUnknownFields: false });
+    assert(Number.isInteger(parsed?.code) && parsed.code > 0,
+      `${httpMethod} ${path} → ${res.status} without a gRPC code: ${text.slice(0, 300)}`);
+    assertEq(res.status, HTTP_STATUS[parsed.code], `${httpMethod} ${path}: HTTP status of ${Code[parsed.code]}`);
+    const details = (parsed.details ?? [])
+      .filter((d) => d?.["@type"] === `type.googleapis.com/${ErrorDetailSchema.typeName}`)
+      .map((d) => ({ desc: ErrorDetailSchema, value: { id: d.id ?? "", message: d.message ?? "" } }));
+    throw new ConnectError(parsed.message ?? "", parsed.code, undefined, details);
+  };
+}
+
+// zitadel.oidc.v2.OIDCService over REST: GET / POST /v2/oidc/auth_requests/{auth_request_id}.
+function restOidcClient() {
+  const route = (r) => ({ path: `/v2/oidc/auth_requests/${encodeURIComponent(r.authRequestId)}`, inPath: ["authRequestId"] });
+  return {
+    getAuthRequest: restMethod(OIDCService.method.getAuthRequest, "GET", route),
+    createCallback: restMethod(OIDCService.method.createCallback, "POST", route),
+  };
+}
+
+// A Connect JSON unary call with plain fetch, for services @zitadel/proto 1.3.1 does not describe
+// (ProjectService / ApplicationService v2). Returns the parsed JSON; anything but 200 throws.
+async function connectJson(rpc, body, token = ADMIN_TOKEN) {
+  const res = await fetch(`${BASE_URL}/${rpc}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${rpc} → ${res.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text);
+}
+
+// The claims of a compact JWS after checking its signature with the server's JWKS (/oauth/v2/keys).
+async function verifiedJwtClaims(jwt) {
+  const parts = String(jwt ?? "").split(".");
+  assert(parts.length === 3, `not a compact JWS: ${fmt(jwt)}`);
+  const header = JSON.parse(Buffer.from(parts[0], "base64url"));
+  const res = await fetch(`${BASE_URL}/oauth/v2/keys`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+  assertEq(res.status, 200, "GET /oauth/v2/keys status");
+  const jwk = (await res.json()).keys?.find((k) => k.kid === header.kid);
+  assert(jwk, `no key ${fmt(header.kid)} in /oauth/v2/keys`);
+  const key = createPublicKey({ key: jwk, format: "jwk" });
+  const signed = Buffer.from(`${parts[0]}.${parts[1]}`);
+  const signature = Buffer.from(parts[2], "base64url");
+  let ok;
+  if (header.alg === "RS256") ok = verify("sha256", signed, key, signature);
+  else if (header.alg === "ES256") ok = verify("sha256", signed, { key, dsaEncoding: "ieee-p1363" }, signature);
+  else if (header.alg === "EdDSA") ok = verify(null, signed, key, signature);
+  else throw new Error(`unexpected alg ${fmt(header.alg)}`);
+  assert(ok, `the ${header.alg} signature does not verify with key ${header.kid}`);
+  return JSON.parse(Buffer.from(parts[1], "base64url"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // assertion helpers for ZITADEL shapes
 
@@ -436,18 +542,20 @@ async function scenario(tname, transport) {
   const ADMIN = ADMIN_TOKEN;
   const s = {}; // state shared between checks
 
-  // check(): a failing check is reported and the scenario continues.
+  // check(): a failing check is reported and the scenario continues (checkVia: under another
+  // transport's name, for the REST pass).
   // setup(): a failing setup step is reported and aborts this transport's scenario.
-  const check = async (name, fn) => {
+  const checkVia = async (via, name, fn) => {
     try {
       await fn();
-      report(true, tname, name);
+      report(true, via, name);
       return true;
     } catch (e) {
-      report(false, tname, name, describeError(e));
+      report(false, via, name, describeError(e));
       return false;
     }
   };
+  const check = (name, fn) => checkVia(tname, name, fn);
   const setup = async (name, fn) => {
     if (!(await check(name, fn))) throw new Abort(name);
   };
@@ -1015,7 +1123,7 @@ async function scenario(tname, transport) {
     }, ADMIN);
     assertNonEmpty(set.sessionToken, "SetSession sessionToken");
     const got = await sessions.getSession({ sessionId: created.sessionId, sessionToken: set.sessionToken }, ADMIN);
-    return { created, options, assertion, got: got.session };
+    return { created, options, assertion, got: got.session, sessionToken: set.sessionToken };
   };
   await check("session.v2 sign-in: CreateSession checks.user, SetSession with the passkey's assertion", async () => {
     need("passkey");
@@ -1048,6 +1156,200 @@ async function scenario(tname, transport) {
     const res = await u2.listAuthenticationMethodTypes({ userId: s.v2UserId }, ADMIN);
     assertEq(res.authMethodTypes.join(), "2" /* AUTHENTICATION_METHOD_TYPE_PASSKEY */, "authMethodTypes");
   });
+
+  // 14. OpenID Connect: a login UI finishes authorization requests ----------------------------
+  const REDIRECT_URI = "https://app.example/cb";
+  await check("setup: CreateProject + CreateApplication (OIDC user agent, PKCE, auth NONE) over Connect JSON", async () => {
+    const project = await connectJson("zitadel.project.v2.ProjectService/CreateProject",
+      { organizationId: s.orgId, name: `conf-project-${sfx}` });
+    assert(/^\d+$/.test(project.projectId ?? ""), `projectId ${fmt(project.projectId)}`);
+    const app = await connectJson("zitadel.application.v2.ApplicationService/CreateApplication", {
+      projectId: project.projectId,
+      name: `conf-app-${sfx}`,
+      oidcConfiguration: {
+        redirectUris: [REDIRECT_URI],
+        responseTypes: ["OIDC_RESPONSE_TYPE_CODE"],
+        grantTypes: ["OIDC_GRANT_TYPE_AUTHORIZATION_CODE"],
+        applicationType: "OIDC_APP_TYPE_USER_AGENT",
+        authMethodType: "OIDC_AUTH_METHOD_TYPE_NONE",
+      },
+    });
+    assertNonEmpty(app.applicationId, "applicationId");
+    assertNonEmpty(app.oidcConfiguration?.clientId, "oidcConfiguration.clientId");
+    assertEq(app.oidcConfiguration.clientSecret, undefined, "oidcConfiguration.clientSecret (auth method NONE)");
+    s.clientId = app.oidcConfiguration.clientId;
+  });
+  // A new authorization request of the app, as a browser starts it: 302 to the hosted login page.
+  const authorize = async (extra = {}) => {
+    need("clientId");
+    const verifier = b64url(randomBytes(32));
+    const params = {
+      client_id: s.clientId, redirect_uri: REDIRECT_URI, response_type: "code", scope: "openid profile",
+      state: "s1", nonce: "n1", code_challenge: b64url(sha256(verifier)), code_challenge_method: "S256",
+      login_hint: `v2-${sfx}`, ui_locales: "de", ...extra,
+    };
+    const query = Object.entries(params).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&");
+    const res = await fetch(`${BASE_URL}/oauth/v2/authorize?${query}`,
+      { redirect: "manual", signal: AbortSignal.timeout(TIMEOUT_MS) });
+    const body = await res.text();
+    assertEq(res.status, 302, `GET /oauth/v2/authorize status (body ${fmt(body.slice(0, 200))})`);
+    const location = res.headers.get("location") ?? "";
+    const m = /^(.*)\/ui\/login\?authRequest=(V2_\d+)$/.exec(location);
+    assert(m, `Location ${fmt(location)} is not <external url>/ui/login?authRequest=V2_<digits>`);
+    assertEq(m[1], ORIGIN, "Location: the external URL");
+    return { id: m[2], verifier };
+  };
+  await check("oauth GET /oauth/v2/authorize (code, PKCE S256) → 302 <external url>/ui/login?authRequest=V2_…", async () => {
+    await authorize();
+  });
+
+  // The OIDCService checks, once per RPC transport and once over REST.
+  const oidcChecks = async (via, api) => {
+    const c = (name, fn) => checkVia(via, name, fn);
+    const p = "oidc.v2";
+    const userCheck = { user: { search: { case: "userId", value: s.v2UserId } } };
+    const callback = (authRequestId, callbackKind, token = ADMIN) =>
+      api.createCallback({ authRequestId, callbackKind }, token);
+    const session = (sessionId, sessionToken) => ({ case: "session", value: { sessionId, sessionToken } });
+    // details of a CreateCallback: ZITADEL's auth request aggregate belongs to the instance; passlink
+    // answers the app's organization (reported), so only presence is checked here.
+    const assertCallbackDetails = (d) => {
+      assert(d, "details missing");
+      assert(d.sequence > 0n, `details.sequence = ${d.sequence}`);
+      assertRecent(d.changeDate, "details.changeDate");
+      assertNonEmpty(d.resourceOwner, "details.resourceOwner");
+    };
+
+    await c(`${p} GetAuthRequest → id, creationDate, clientId, scope, redirectUri, prompt, uiLocales, loginHint`, async () => {
+      const { id } = await authorize();
+      const a = (await api.getAuthRequest({ authRequestId: id }, ADMIN)).authRequest;
+      assert(a, "authRequest missing");
+      assertEq(a.id, id, "authRequest.id");
+      assertRecent(a.creationDate, "authRequest.creationDate");
+      assertEq(a.clientId, s.clientId, "authRequest.clientId");
+      assertEq(a.scope.join(" "), "openid profile", "authRequest.scope");
+      assertEq(a.redirectUri, REDIRECT_URI, "authRequest.redirectUri");
+      assertEq(a.prompt.length, 0, "authRequest.prompt.length");
+      assertEq(a.uiLocales.join(), "de", "authRequest.uiLocales");
+      assertEq(a.loginHint, `v2-${sfx}`, "authRequest.loginHint");
+      assertEq(a.maxAge, undefined, "authRequest.maxAge");
+      assertEq(a.hintUserId, undefined, "authRequest.hintUserId");
+    });
+    await c(`${p} GetAuthRequest prompt=login max_age=600 → prompt [PROMPT_LOGIN], maxAge 600s`, async () => {
+      const { id } = await authorize({ prompt: "login", max_age: "600", ui_locales: "de en" });
+      const a = (await api.getAuthRequest({ authRequestId: id }, ADMIN)).authRequest;
+      assertEq(a?.prompt.join(), String(Prompt.LOGIN), "authRequest.prompt");
+      assertEq(a.maxAge?.seconds, 600n, "authRequest.maxAge.seconds");
+      assertEq(a.maxAge.nanos, 0, "authRequest.maxAge.nanos");
+      assertEq(a.uiLocales.join(), "de,en", "authRequest.uiLocales");
+    });
+    await c(`${p} GetAuthRequest unknown id → NotFound (QUERY-Thee9)`, async () => {
+      const err = await expectError(api.getAuthRequest({ authRequestId: "V2_1" }, ADMIN), Code.NotFound);
+      assertZitadelError(err, { id: "QUERY-Thee9" });
+    });
+    await c(`${p} GetAuthRequest caller without any role → PermissionDenied`, async () => {
+      need("noRolesPat");
+      const { id } = await authorize();
+      const err = await expectError(api.getAuthRequest({ authRequestId: id }, s.noRolesPat), Code.PermissionDenied);
+      assertZitadelError(err);
+    });
+
+    let linked;
+    await c(`${p} CreateCallback with the passkey session → details, callbackUrl ${REDIRECT_URI}?code=…&state=s1`, async () => {
+      need("passkey");
+      const ar = await authorize();
+      const { created, sessionToken } = await signIn({ checks: userCheck });
+      const res = await callback(ar.id, session(created.sessionId, sessionToken));
+      assertCallbackDetails(res.details);
+      const url = new URL(res.callbackUrl);
+      assertEq(`${url.origin}${url.pathname}`, REDIRECT_URI, "callbackUrl without its query");
+      assertEq([...url.searchParams.keys()].join(), "code,state", "callbackUrl parameters");
+      const code = url.searchParams.get("code");
+      assert(/^V2_\d+/.test(code), `code ${fmt(code)} does not start with V2_<digits>`);
+      assertEq(url.searchParams.get("state"), "s1", "state");
+      linked = { ...ar, code, sessionId: created.sessionId, sessionToken };
+    });
+    await c(`${p} CreateCallback a second time → FailedPrecondition (COMMAND-Sx208nt)`, async () => {
+      assert(linked, "prerequisite: the first CreateCallback failed");
+      const err = await expectError(
+        callback(linked.id, session(linked.sessionId, linked.sessionToken)), Code.FailedPrecondition);
+      assertZitadelError(err, { id: "COMMAND-Sx208nt" });
+    });
+    const exchange = async (code, verifier) => {
+      const res = await fetch(`${BASE_URL}/oauth/v2/token`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({
+          grant_type: "authorization_code", code, redirect_uri: REDIRECT_URI, client_id: s.clientId, code_verifier: verifier,
+        }),
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
+      const text = await res.text();
+      try {
+        return { status: res.status, body: JSON.parse(text) };
+      } catch {
+        throw new Error(`POST /oauth/v2/token → ${res.status}, not JSON: ${text.slice(0, 300)}`);
+      }
+    };
+    await c("oauth POST /oauth/v2/token authorization_code + code_verifier → id_token (signed, nonce, aud, sub)", async () => {
+      assert(linked, "prerequisite: CreateCallback with the passkey session failed");
+      const { status, body } = await exchange(linked.code, linked.verifier);
+      assertEq(status, 200, `status (${fmt(body)})`);
+      assertEq(body.token_type, "Bearer", "token_type");
+      assertNonEmpty(body.access_token, "access_token");
+      assert(body.expires_in > 0, `expires_in ${fmt(body.expires_in)}`);
+      const claims = await verifiedJwtClaims(body.id_token);
+      assertEq(claims.nonce, "n1", "id_token nonce");
+      assertEq(claims.iss, ORIGIN, "id_token iss");
+      assertEq(claims.sub, s.v2UserId, "id_token sub");
+      const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+      assert(aud.includes(s.clientId), `id_token aud ${fmt(claims.aud)} does not name the client ${s.clientId}`);
+      assert(claims.exp > Date.now() / 1000, `id_token exp ${claims.exp} is past`);
+    });
+    await c("oauth POST /oauth/v2/token the same code again → 400 invalid_grant", async () => {
+      assert(linked, "prerequisite: CreateCallback with the passkey session failed");
+      const { status, body } = await exchange(linked.code, linked.verifier);
+      assertEq(status, 400, `status (${fmt(body)})`);
+      assertEq(body.error, "invalid_grant", "error");
+    });
+    await c(`${p} CreateCallback error ACCESS_DENIED → callbackUrl error=access_denied&error_description=x&state=s1`, async () => {
+      const { id } = await authorize();
+      const res = await callback(id, { case: "error", value: { error: ErrorReason.ACCESS_DENIED, errorDescription: "x" } });
+      assertCallbackDetails(res.details);
+      assertEq(res.callbackUrl, `${REDIRECT_URI}?error=access_denied&error_description=x&state=s1`, "callbackUrl");
+    });
+    await c(`${p} CreateCallback session without a passkey check → FailedPrecondition (OIDC-pk3yR)`, async () => {
+      need("v2UserId");
+      const { id } = await authorize();
+      const created = await sessions.createSession({ checks: userCheck }, ADMIN);
+      const err = await expectError(callback(id, session(created.sessionId, created.sessionToken)), Code.FailedPrecondition);
+      assertZitadelError(err, { id: "OIDC-pk3yR" });
+    });
+    await c(`${p} CreateCallback with a wrong session token → PermissionDenied (COMMAND-sGr42)`, async () => {
+      need("v2UserId");
+      const { id } = await authorize();
+      const created = await sessions.createSession({ checks: userCheck }, ADMIN);
+      const err = await expectError(callback(id, session(created.sessionId, `wrong-${sfx}`)), Code.PermissionDenied);
+      assertZitadelError(err, { id: "COMMAND-sGr42" });
+    });
+    await c(`${p} CreateCallback unknown id → NotFound`, async () => {
+      need("v2UserId");
+      const created = await sessions.createSession({ checks: userCheck }, ADMIN);
+      const err = await expectError(callback("V2_1", session(created.sessionId, created.sessionToken)), Code.NotFound);
+      assertZitadelError(err);
+    });
+    await c(`${p} CreateCallback caller without any role → PermissionDenied, the request stays open`, async () => {
+      need("noRolesPat");
+      const { id } = await authorize();
+      const denied = { case: "error", value: { error: ErrorReason.ACCESS_DENIED } };
+      const err = await expectError(callback(id, denied, s.noRolesPat), Code.PermissionDenied);
+      assertZitadelError(err);
+      const res = await callback(id, denied);
+      assertEq(res.callbackUrl, `${REDIRECT_URI}?error=access_denied&state=s1`, "callbackUrl of the admin's CreateCallback");
+    });
+  };
+  await oidcChecks(tname, strictClient(OIDCService, transport));
+  if (tname === selected[0]) await oidcChecks("rest", restOidcClient());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,7 +14,16 @@ Session API through the SDK: CreateSession (checks.user, metadata), SetSession (
 a new token), GetSession with the new token reads both back, the replaced token is refused,
 ListSessions finds it by user id, DeleteSession ends it. Also: a wrong client secret and a foreign private key make the SDK raise;
 the JWT and client-credentials modes reuse their access token for a second call; the access token
-is a JWT with a kid.
+is a JWT with a kid. Then projects and OIDC applications through the SDK's ProjectServiceApi /
+ApplicationServiceApi (project v2, application v2), as the ORG_OWNER machine user (PAT):
+CreateProject, GetProject, ListProjects (name and id filters), CreateApplication (a web app with
+BASIC auth → a client secret; a user-agent app with NONE → none), GetApplication (redirect URIs,
+client id, application / auth method type as the SDK parses them: ZITADEL's JSON leaves out enum
+values 0, OIDC_APP_TYPE_WEB and OIDC_AUTH_METHOD_TYPE_BASIC), ListApplications by project id,
+GenerateClientSecret (the new secret authenticates at /oauth/v2/introspect, the old one no longer;
+the NONE app has no secret to generate), UpdateApplication (redirect URIs), Deactivate /
+ReactivateApplication, DeleteApplication, DeleteProject (then Get → 404), and a caller without
+roles gets 403 from CreateProject.
 
 Run (see scripts/test):
   python3 -m venv .venv && .venv/bin/pip install -r requirements.txt
@@ -46,6 +55,32 @@ warnings.filterwarnings("ignore", message=".*authlib.jose module is deprecated.*
 
 from zitadel_client import ApiError, Zitadel, ZitadelError  # noqa: E402
 from zitadel_client.models import (  # noqa: E402
+    ApplicationServiceApplicationSearchFilter,
+    ApplicationServiceApplicationState,
+    ApplicationServiceCreateApplicationRequest,
+    ApplicationServiceCreateOIDCApplicationRequest,
+    ApplicationServiceDeactivateApplicationRequest,
+    ApplicationServiceDeleteApplicationRequest,
+    ApplicationServiceGenerateClientSecretRequest,
+    ApplicationServiceGetApplicationRequest,
+    ApplicationServiceListApplicationsRequest,
+    ApplicationServiceOIDCApplicationType,
+    ApplicationServiceOIDCAuthMethodType,
+    ApplicationServiceOIDCGrantType,
+    ApplicationServiceOIDCResponseType,
+    ApplicationServiceProjectIDFilter,
+    ApplicationServiceReactivateApplicationRequest,
+    ApplicationServiceUpdateApplicationRequest,
+    ApplicationServiceUpdateOIDCApplicationConfigurationRequest,
+    ProjectServiceCreateProjectRequest,
+    ProjectServiceDeleteProjectRequest,
+    ProjectServiceGetProjectRequest,
+    ProjectServiceInIDsFilter,
+    ProjectServiceListProjectsRequest,
+    ProjectServiceProjectNameFilter,
+    ProjectServiceProjectSearchFilter,
+    ProjectServiceProjectState,
+    ProjectServiceTextFilterMethod,
     SessionServiceChecks,
     SessionServiceCheckUser,
     SessionServiceCreateSessionRequest,
@@ -513,6 +548,316 @@ try:
     sessions()
 except Exception as e:  # noqa: BLE001
     fail("sessions", describe(e))
+
+
+# 5. projects and OIDC applications (project v2, application v2), as the ORG_OWNER machine user
+def expect_api_error(name, status, call):
+    """`call` must raise ApiError with HTTP `status`."""
+    try:
+        res = call()
+    except ApiError as e:
+        if e.code == status:
+            ok(name)
+        else:
+            fail(name, describe(e))
+        return
+    fail(name, f"it succeeded: {res.to_json() if hasattr(res, 'to_json') else res}")
+
+
+def introspect_status(client_id, secret):
+    """HTTP status and body of an introspection (RFC 7662), authenticated as the app, of a token shaped
+    like passlink's OIDC access tokens (`V2_<grant id>.<random>`) that is not live: {"active": false}.
+    (passlink checks an app's credentials only for tokens of that shape; for any other token it
+    looks for a machine user of that name and answers 401.)"""
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    req = urllib.request.Request(
+        BASE + "/oauth/v2/introspect",
+        data=urllib.parse.urlencode({"token": "V2_1.not-a-live-token"}).encode(),
+        method="POST",
+        headers={"authorization": "Basic " + basic, "content-type": "application/x-www-form-urlencoded"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=15) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")[:200]
+
+
+def apps():
+    zitadel = Zitadel.with_access_token(BASE, pat)
+    projects, applications = zitadel.projects, zitadel.applications
+    redirect = "https://app.example/cb"
+
+    created = projects.create_project(ProjectServiceCreateProjectRequest(organization_id=org, name=f"sdk-project-{rand}"))
+    if not created.project_id or created.creation_date is None:
+        raise RuntimeError(f"CreateProject answered {created.to_json()}")
+    project_id = created.project_id
+    ok("projects: CreateProject → projectId, creationDate")
+
+    try:
+        got = projects.get_project(ProjectServiceGetProjectRequest(project_id=project_id)).project
+        problems = []
+        if got is None:
+            raise RuntimeError("no project")
+        if got.project_id != project_id or got.organization_id != org or got.name != f"sdk-project-{rand}":
+            problems.append(f"projectId/organizationId/name {got.project_id!r} {got.organization_id!r} {got.name!r}")
+        if got.state != ProjectServiceProjectState.PROJECT_STATE_ACTIVE:
+            problems.append(f"state {got.state!r}")
+        if got.creation_date is None or got.change_date is None:
+            problems.append(f"creationDate {got.creation_date} changeDate {got.change_date}")
+        if problems:
+            fail("projects: GetProject", "; ".join(problems) + f" — {got.to_json()}")
+        else:
+            ok("projects: GetProject → projectId, organizationId, name, PROJECT_STATE_ACTIVE, dates")
+    except Exception as e:  # noqa: BLE001
+        fail("projects: GetProject", describe(e))
+
+    try:
+        by_name = projects.list_projects(
+            ProjectServiceListProjectsRequest(
+                filters=[
+                    ProjectServiceProjectSearchFilter(
+                        project_name_filter=ProjectServiceProjectNameFilter(
+                            project_name=f"sdk-project-{rand}", method=ProjectServiceTextFilterMethod.TEXT_FILTER_METHOD_EQUALS
+                        )
+                    )
+                ]
+            )
+        )
+        by_id = projects.list_projects(
+            ProjectServiceListProjectsRequest(
+                filters=[ProjectServiceProjectSearchFilter(in_project_ids_filter=ProjectServiceInIDsFilter(ids=[project_id]))]
+            )
+        )
+        names = [x.project_id for x in (by_name.projects or [])]
+        ids = [x.project_id for x in (by_id.projects or [])]
+        total = by_name.pagination.total_result if by_name.pagination else None
+        if names != [project_id] or ids != [project_id] or str(total) != "1":
+            raise RuntimeError(f"projectNameFilter → {names} (totalResult {total!r}), inProjectIdsFilter → {ids}; want [{project_id}]")
+        ok("projects: ListProjects projectNameFilter / inProjectIdsFilter → the project, totalResult 1")
+    except Exception as e:  # noqa: BLE001
+        fail("projects: ListProjects", describe(e))
+
+    def oidc_app(name, app_type, auth):
+        return applications.create_application(
+            ApplicationServiceCreateApplicationRequest(
+                project_id=project_id,
+                name=name,
+                oidc_configuration=ApplicationServiceCreateOIDCApplicationRequest(
+                    redirect_uris=[redirect],
+                    response_types=[ApplicationServiceOIDCResponseType.OIDC_RESPONSE_TYPE_CODE],
+                    grant_types=[ApplicationServiceOIDCGrantType.OIDC_GRANT_TYPE_AUTHORIZATION_CODE],
+                    application_type=app_type,
+                    auth_method_type=auth,
+                ),
+            )
+        )
+
+    web = oidc_app(
+        f"sdk-web-{rand}",
+        ApplicationServiceOIDCApplicationType.OIDC_APP_TYPE_WEB,
+        ApplicationServiceOIDCAuthMethodType.OIDC_AUTH_METHOD_TYPE_BASIC,
+    )
+    cfg = web.oidc_configuration
+    if not web.application_id or cfg is None or not cfg.client_id or not cfg.client_secret:
+        raise RuntimeError(f"CreateApplication (web, BASIC) answered {web.to_json()}")
+    ok("apps: CreateApplication OIDC web app, BASIC → applicationId, clientId, clientSecret")
+    web_id, web_client, web_secret = web.application_id, cfg.client_id, cfg.client_secret
+
+    spa = oidc_app(
+        f"sdk-spa-{rand}",
+        ApplicationServiceOIDCApplicationType.OIDC_APP_TYPE_USER_AGENT,
+        ApplicationServiceOIDCAuthMethodType.OIDC_AUTH_METHOD_TYPE_NONE,
+    )
+    if not spa.application_id or spa.oidc_configuration is None or not spa.oidc_configuration.client_id:
+        raise RuntimeError(f"CreateApplication (user agent, NONE) answered {spa.to_json()}")
+    if spa.oidc_configuration.client_secret:
+        fail("apps: CreateApplication OIDC user-agent app, NONE → no clientSecret", f"clientSecret returned: {spa.to_json()}")
+    else:
+        ok("apps: CreateApplication OIDC user-agent app, NONE → clientId, no clientSecret")
+    spa_id = spa.application_id
+
+    def get_app(app_id):
+        return applications.get_application(ApplicationServiceGetApplicationRequest(application_id=app_id)).application
+
+    # ZITADEL's JSON leaves out enum values 0 (OIDC_APP_TYPE_WEB, OIDC_AUTH_METHOD_TYPE_BASIC): the SDK
+    # then has None; the named value is accepted too.
+    def check_app(name, app_id, client_id, app_type, auth, uris, zero_types=()):
+        try:
+            a = get_app(app_id)
+            c = a.oidc_configuration if a else None
+            problems = []
+            if a is None or c is None:
+                raise RuntimeError(f"no application / oidcConfiguration: {a.to_json() if a else None}")
+            if a.application_id != app_id or a.project_id != project_id or not a.name:
+                problems.append(f"applicationId/projectId/name {a.application_id!r} {a.project_id!r} {a.name!r}")
+            if a.state != ApplicationServiceApplicationState.APPLICATION_STATE_ACTIVE:
+                problems.append(f"state {a.state!r}")
+            if a.creation_date is None or a.change_date is None:
+                problems.append(f"creationDate {a.creation_date} changeDate {a.change_date}")
+            if c.client_id != client_id:
+                problems.append(f"clientId {c.client_id!r} != {client_id!r}")
+            if c.redirect_uris != uris:
+                problems.append(f"redirectUris {c.redirect_uris!r} != {uris!r}")
+            if c.application_type != app_type and not (c.application_type is None and app_type in zero_types):
+                problems.append(f"applicationType {c.application_type!r}, want {app_type!r}")
+            if c.auth_method_type != auth and not (c.auth_method_type is None and auth in zero_types):
+                problems.append(f"authMethodType {c.auth_method_type!r}, want {auth!r}")
+            if c.response_types != [ApplicationServiceOIDCResponseType.OIDC_RESPONSE_TYPE_CODE]:
+                problems.append(f"responseTypes {c.response_types!r}")
+            if c.grant_types != [ApplicationServiceOIDCGrantType.OIDC_GRANT_TYPE_AUTHORIZATION_CODE]:
+                problems.append(f"grantTypes {c.grant_types!r}")
+            if problems:
+                fail(name, "; ".join(problems) + f" — {a.to_json()}")
+            else:
+                ok(name)
+        except Exception as e:  # noqa: BLE001
+            fail(name, describe(e))
+
+    web_zero = (
+        ApplicationServiceOIDCApplicationType.OIDC_APP_TYPE_WEB,
+        ApplicationServiceOIDCAuthMethodType.OIDC_AUTH_METHOD_TYPE_BASIC,
+    )
+    check_app(
+        "apps: GetApplication web app → redirectUris, clientId, WEB / BASIC (None when left out as 0), ACTIVE",
+        web_id, web_client,
+        ApplicationServiceOIDCApplicationType.OIDC_APP_TYPE_WEB,
+        ApplicationServiceOIDCAuthMethodType.OIDC_AUTH_METHOD_TYPE_BASIC,
+        [redirect], web_zero,
+    )
+    check_app(
+        "apps: GetApplication user-agent app → OIDC_APP_TYPE_USER_AGENT, OIDC_AUTH_METHOD_TYPE_NONE",
+        spa_id, spa.oidc_configuration.client_id,
+        ApplicationServiceOIDCApplicationType.OIDC_APP_TYPE_USER_AGENT,
+        ApplicationServiceOIDCAuthMethodType.OIDC_AUTH_METHOD_TYPE_NONE,
+        [redirect],
+    )
+
+    try:
+        listed = applications.list_applications(
+            ApplicationServiceListApplicationsRequest(
+                filters=[ApplicationServiceApplicationSearchFilter(project_id_filter=ApplicationServiceProjectIDFilter(project_id=project_id))]
+            )
+        )
+        ids = sorted(x.application_id for x in (listed.applications or []))
+        total = listed.pagination.total_result if listed.pagination else None
+        if ids != sorted([web_id, spa_id]) or str(total) != "2":
+            raise RuntimeError(f"ids {ids} (totalResult {total!r}), want {sorted([web_id, spa_id])}")
+        ok("apps: ListApplications projectIdFilter → both apps, totalResult 2")
+    except Exception as e:  # noqa: BLE001
+        fail("apps: ListApplications projectIdFilter", describe(e))
+
+    try:
+        before = introspect_status(web_client, web_secret)
+        new = applications.generate_client_secret(
+            ApplicationServiceGenerateClientSecretRequest(application_id=web_id, project_id=project_id)
+        )
+        if not new.client_secret or new.client_secret == web_secret or new.creation_date is None:
+            raise RuntimeError(f"GenerateClientSecret answered {new.to_json()}")
+        old_now, new_now = introspect_status(web_client, web_secret), introspect_status(web_client, new.client_secret)
+        if before != (200, {"active": False}) or old_now[0] != 401 or new_now != (200, {"active": False}):
+            raise RuntimeError(
+                f"/oauth/v2/introspect as the app: old secret before {before}, old secret after {old_now}, new secret {new_now}"
+                " (want 200, 401, 200)"
+            )
+        ok("apps: GenerateClientSecret → a new secret; it authenticates at /oauth/v2/introspect, the old one → 401")
+    except Exception as e:  # noqa: BLE001
+        fail("apps: GenerateClientSecret", describe(e))
+
+    expect_api_error(
+        "apps: GenerateClientSecret for the NONE app → 400 (failed_precondition)",
+        400,
+        lambda: applications.generate_client_secret(
+            ApplicationServiceGenerateClientSecretRequest(application_id=spa_id, project_id=project_id)
+        ),
+    )
+
+    try:
+        uris = ["https://app.example/cb2", "https://app.example/cb3"]
+        updated = applications.update_application(
+            ApplicationServiceUpdateApplicationRequest(
+                application_id=web_id,
+                project_id=project_id,
+                oidc_configuration=ApplicationServiceUpdateOIDCApplicationConfigurationRequest(redirect_uris=uris),
+            )
+        )
+        if updated.change_date is None:
+            raise RuntimeError(f"UpdateApplication answered {updated.to_json()}")
+        ok("apps: UpdateApplication redirectUris → changeDate")
+        check_app(
+            "apps: GetApplication after UpdateApplication → the new redirectUris, the rest unchanged",
+            web_id, web_client,
+            ApplicationServiceOIDCApplicationType.OIDC_APP_TYPE_WEB,
+            ApplicationServiceOIDCAuthMethodType.OIDC_AUTH_METHOD_TYPE_BASIC,
+            uris, web_zero,
+        )
+    except Exception as e:  # noqa: BLE001
+        fail("apps: UpdateApplication", describe(e))
+
+    try:
+        d = applications.deactivate_application(
+            ApplicationServiceDeactivateApplicationRequest(application_id=spa_id, project_id=project_id)
+        )
+        state = get_app(spa_id).state
+        if d.deactivation_date is None or state != ApplicationServiceApplicationState.APPLICATION_STATE_INACTIVE:
+            raise RuntimeError(f"deactivationDate {d.deactivation_date}, state afterwards {state!r}")
+        ok("apps: DeactivateApplication → deactivationDate, APPLICATION_STATE_INACTIVE")
+        r = applications.reactivate_application(
+            ApplicationServiceReactivateApplicationRequest(application_id=spa_id, project_id=project_id)
+        )
+        state = get_app(spa_id).state
+        if r.reactivation_date is None or state != ApplicationServiceApplicationState.APPLICATION_STATE_ACTIVE:
+            raise RuntimeError(f"reactivationDate {r.reactivation_date}, state afterwards {state!r}")
+        ok("apps: ReactivateApplication → reactivationDate, APPLICATION_STATE_ACTIVE")
+    except Exception as e:  # noqa: BLE001
+        fail("apps: DeactivateApplication / ReactivateApplication", describe(e))
+
+    try:
+        deleted = applications.delete_application(
+            ApplicationServiceDeleteApplicationRequest(application_id=spa_id, project_id=project_id)
+        )
+        if deleted.deletion_date is None:
+            raise RuntimeError(f"DeleteApplication answered {deleted.to_json()}")
+        ok("apps: DeleteApplication → deletionDate")
+        expect_api_error("apps: GetApplication of the deleted app → 404", 404, lambda: get_app(spa_id))
+    except Exception as e:  # noqa: BLE001
+        fail("apps: DeleteApplication", describe(e))
+
+    try:
+        deleted = projects.delete_project(ProjectServiceDeleteProjectRequest(project_id=project_id))
+        if deleted.deletion_date is None:
+            raise RuntimeError(f"DeleteProject answered {deleted.to_json()}")
+        ok("projects: DeleteProject → deletionDate")
+        expect_api_error(
+            "projects: GetProject of the deleted project → 404",
+            404,
+            lambda: projects.get_project(ProjectServiceGetProjectRequest(project_id=project_id)),
+        )
+        expect_api_error("apps: GetApplication of an app of the deleted project → 404", 404, lambda: get_app(web_id))
+    except Exception as e:  # noqa: BLE001
+        fail("projects: DeleteProject", describe(e))
+
+    nobody = connect(
+        "zitadel.user.v2.UserService/CreateUser",
+        {"organizationId": org, "username": f"noroles-{rand}", "machine": {"name": "no roles"}},
+    )["id"]
+    nobody_pat = connect(
+        "zitadel.user.v2.UserService/AddPersonalAccessToken",
+        {"userId": nobody, "expirationDate": "2099-01-01T00:00:00Z"},
+    )["token"]
+    expect_api_error(
+        "projects: CreateProject by a user without roles → 403",
+        403,
+        lambda: Zitadel.with_access_token(BASE, nobody_pat).projects.create_project(
+            ProjectServiceCreateProjectRequest(organization_id=org, name=f"sdk-denied-{rand}")
+        ),
+    )
+
+
+try:
+    apps()
+except Exception as e:  # noqa: BLE001
+    fail("apps", describe(e))
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -171,6 +171,25 @@ pub fn translate(key: &str) -> Option<&'static str> {
         "Errors.Session.PositiveLifetime" => "The session lifetime must not be negative",
         "Errors.Session.UserAgentMissing" => "The caller's user agent is not known; give a fingerprint id",
         "Errors.PermissionDenied" => "No matching permissions found",
+        "Errors.AlreadyExists" => "The object already exists",
+        "Errors.AuthRequest.NotExisting" => "Auth Request does not exist",
+        "Errors.AuthRequest.AlreadyHandled" => "Auth Request has already been handled",
+        "Errors.AuthRequest.Expired" => "The auth request has expired; start the sign-in again",
+        "Errors.AuthRequest.MaxAgeExceeded" => {
+            "The passkey check is older than the request's max_age; check the passkey again"
+        }
+        "Errors.AuthRequest.PasskeyRequired" => {
+            "passlink issues a code only for a session whose passkey check verified the user"
+        }
+        "Errors.Project.NotFound" => "Project not found",
+        "Errors.Project.NotActive" => "Project is not active",
+        "Errors.Project.NotInactive" => "Project is not deactivated",
+        "Errors.Project.App.NotExisting" => "Application doesn't exist",
+        "Errors.Project.App.NotActive" => "Application is not active",
+        "Errors.Project.App.NotInactive" => "Application is not inactive",
+        "Errors.Project.App.OIDCAuthMethodNoSecret" => "Chosen OIDC Auth Method does not require a secret",
+        "Errors.Project.App.OIDCConfigInvalid" => "OIDC configuration is invalid",
+        "Errors.Project.App.SAMLNotSupported" => "SAML applications are not supported by passlink",
         "Errors.Query.TooManyNestingLevels" => "Too many nesting levels in the queries",
         "Errors.Query.LimitExceeded" => "The limit is too high",
         "List.Query.Invalid" => "The query is invalid",

@@ -92,12 +92,11 @@ impl Client {
 }
 
 fn token(args: &AddArgs) -> Result<String, String> {
-    if args.token_file.is_none() {
-        if let Ok(t) = std::env::var("PASSLINK_TOKEN") {
-            if !t.trim().is_empty() {
-                return Ok(t.trim().to_string());
-            }
-        }
+    if args.token_file.is_none()
+        && let Ok(t) = std::env::var("PASSLINK_TOKEN")
+        && !t.trim().is_empty()
+    {
+        return Ok(t.trim().to_string());
     }
     let file = args.token_file.clone().unwrap_or_else(|| args.data_dir.join("admin.pat"));
     let t = std::fs::read_to_string(&file)

@@ -231,12 +231,6 @@ async fn introspect(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     match with_client(&headers, &form).await {
-        Ok((creds, token)) if passlink_core::oidc::token_aggregate(&token).is_some() => {
-            match app.introspect_oidc(&creds, &token).await {
-                Ok(v) => no_store(Json(v).into_response()),
-                Err(e) => error(&e),
-            }
-        }
         Ok((creds, token)) => match app.introspect(&creds, &token).await {
             Ok(v) => no_store(Json(v).into_response()),
             Err(e) => error(&e),

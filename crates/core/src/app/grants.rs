@@ -116,14 +116,20 @@ impl App {
         })
     }
 
-    /// RFC 7662 introspection, for any authenticated client.
+    /// RFC 7662 introspection, for any authenticated client (a machine user or an
+    /// application with a secret): passlink's JWTs, personal access tokens and OIDC access
+    /// tokens.
     pub async fn introspect(
         &self,
         client: &ClientCredentials,
         token: &str,
     ) -> Result<serde_json::Value, OAuthError> {
-        self.authenticate_client(client).await?;
+        self.authenticate_introspector(client).await?;
         let inactive = serde_json::json!({"active": false});
+        if crate::oidc::token_aggregate(token).is_some() {
+            let active = self.introspect_grant_token(token).await.map_err(OAuthError::server)?;
+            return Ok(active.unwrap_or(inactive));
+        }
         let now = self.now();
         if jwt::looks_like_jwt(token) {
             let Ok(claims) = self.deps.keys.signing.verify(token, &self.cfg.issuer, now) else {

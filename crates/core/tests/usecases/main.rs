@@ -4,7 +4,8 @@
 //!
 //! Layout: `world` (the given side: an app, callers with roles, the permission matrix), then one
 //! module per area: `auth`, `bootstrap`, `users`, `orgs`, `admins`, `pats`, `links`, `codes`
-//! (the passkey ceremony and code states), `delivery`, `oauth`, `sessions` (sign-in with the passkey),
+//! (the passkey ceremony and code states), `delivery`, `oauth`, `sessions` (sign-in with the passkey), `oidc` (projects, applications, the
+//! authorization code flow),
 //! `lookups` (ListUsers, ListAuthenticationMethodTypes, ListOrganizations, the settings reads).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -17,6 +18,7 @@ mod delivery;
 mod links;
 mod lookups;
 mod oauth;
+mod oidc;
 mod orgs;
 mod pats;
 mod sessions;

@@ -29,15 +29,15 @@ const INVALID: &str = "WEBAUTHN-l0g1n";
 const CLONED: &str = "WEBAUTHN-cl0n3";
 
 /// A user's enrolled passkey: the authenticator holding it, its credential id and user handle.
-struct Enrolled {
-    user: String,
-    key: SoftPasskey,
+pub(crate) struct Enrolled {
+    pub user: String,
+    pub key: SoftPasskey,
     cred_id: String,
     user_handle: String,
 }
 
 /// Enroll a passkey for a new human of the default org through a returned registration code.
-async fn enroll(w: &World) -> Enrolled {
+pub(crate) async fn enroll(w: &World) -> Enrolled {
     let user = w.given_human(&w.default_org).await;
     let code = w.app.create_passkey_link(&w.admin, &user, LinkMedium::Return).await.unwrap().code.unwrap();
     let req =
@@ -57,7 +57,7 @@ async fn enroll(w: &World) -> Enrolled {
     Enrolled { user, key, cred_id, user_handle }
 }
 
-async fn login_client(w: &World) -> Caller {
+pub(crate) async fn login_client(w: &World) -> Caller {
     w.caller(&w.default_org, Scope::Instance, &["IAM_LOGIN_CLIENT"]).await
 }
 
@@ -66,7 +66,7 @@ fn challenge() -> Option<ChallengeRequest> {
 }
 
 /// CreateSession with `checks.user` (by id) and a WebAuthN challenge.
-async fn start(w: &World, caller: &Caller, user: Option<&str>) -> SessionWritten {
+pub(crate) async fn start(w: &World, caller: &Caller, user: Option<&str>) -> SessionWritten {
     let change = SessionChange {
         user: user.map(|u| UserCheck::Id(u.into())),
         challenge: challenge(),
@@ -76,12 +76,12 @@ async fn start(w: &World, caller: &Caller, user: Option<&str>) -> SessionWritten
 }
 
 /// The authenticator answers the challenge options as a browser at `origin` would.
-fn assert_with(key: &mut SoftPasskey, options: &Value, origin: &str) -> Value {
+pub(crate) fn assert_with(key: &mut SoftPasskey, options: &Value, origin: &str) -> Value {
     let rcr: RequestChallengeResponse = serde_json::from_value(options.clone()).unwrap();
     serde_json::to_value(key.do_authentication(Url::parse(origin).unwrap(), rcr).unwrap()).unwrap()
 }
 
-fn check(assertion: Value) -> SessionChange {
+pub(crate) fn check(assertion: Value) -> SessionChange {
     SessionChange { assertion: Some(assertion), ..SessionChange::default() }
 }
 

@@ -221,11 +221,6 @@ pub async fn list_projects(
     })
 }
 
-/// Roles and grants are not part of passlink (its tokens carry no project roles).
-pub fn roles_unsupported() -> Error {
-    Error::new(Kind::Unimplemented, "PROJECT-r0les", "Errors.Project.RolesNotSupported")
-}
-
 // ---- ApplicationService ------------------------------------------------------------------------
 
 fn oidc_config(o: &app_pb::CreateOIDCApplicationRequest) -> OidcConfig {
@@ -342,15 +337,12 @@ fn oidc_configuration(a: &AppView, o: &OidcConfig) -> app_pb::OIDCConfiguration 
         access_token_role_assertion: o.access_token_role_assertion,
         id_token_role_assertion: o.id_token_role_assertion,
         id_token_userinfo_assertion: o.id_token_userinfo_assertion,
-        clock_skew: if o.clock_skew_ms == 0 {
-            MessageField::none()
-        } else {
-            MessageField::some(Duration {
-                seconds: i64::try_from(o.clock_skew_ms / 1000).unwrap_or(0),
-                nanos: i32::try_from((o.clock_skew_ms % 1000) * 1_000_000).unwrap_or(0),
-                ..Default::default()
-            })
-        },
+        // Always set, as ZITADEL's ("0s" when none).
+        clock_skew: MessageField::some(Duration {
+            seconds: i64::try_from(o.clock_skew_ms / 1000).unwrap_or(0),
+            nanos: i32::try_from((o.clock_skew_ms % 1000) * 1_000_000).unwrap_or(0),
+            ..Default::default()
+        }),
         additional_origins: o.additional_origins.clone(),
         allowed_origins: allowed_origins(o),
         skip_native_app_success_page: o.skip_native_app_success_page,

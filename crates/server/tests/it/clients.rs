@@ -125,9 +125,12 @@ impl Rest {
         let (method, template, success) = rest_route(rpc);
         let mut path = template.to_string();
         let mut in_path = Vec::new();
-        for (snake, camel) in
-            [("user_id", "userId"), ("passkey_id", "passkeyId"), ("session_id", "sessionId")]
-        {
+        for (snake, camel) in [
+            ("user_id", "userId"),
+            ("passkey_id", "passkeyId"),
+            ("session_id", "sessionId"),
+            ("auth_request_id", "authRequestId"),
+        ] {
             if let Some(v) = req.get(camel).and_then(Value::as_str)
                 && path.contains(&format!("{{{snake}}}"))
             {
@@ -311,6 +314,9 @@ impl Api for Generated {
         let og = org_pb::OrganizationServiceClient::new(t.clone(), c.clone());
         let p = perm::InternalPermissionServiceClient::new(t.clone(), c.clone());
         let sess = zitadel::session::v2::SessionServiceClient::new(t.clone(), c.clone());
+        let oi = zitadel::oidc::v2::OidcServiceClient::new(t.clone(), c.clone());
+        let pr = zitadel::project::v2::ProjectServiceClient::new(t.clone(), c.clone());
+        let ap = zitadel::application::v2::ApplicationServiceClient::new(t.clone(), c.clone());
         let st = settings::SettingsServiceClient::new(t, c);
         let m = rpc.rsplit('/').next().unwrap();
         match (rpc.split('/').next().unwrap(), m) {
@@ -440,6 +446,31 @@ impl Api for Generated {
                 get_active_identity_providers_with_options,
                 settings::GetActiveIdentityProvidersRequest
             ),
+            ("zitadel.oidc.v2.OIDCService", "GetAuthRequest") => {
+                typed!(oi, o, req, get_auth_request_with_options, zitadel::oidc::v2::GetAuthRequestRequest)
+            }
+            ("zitadel.oidc.v2.OIDCService", "CreateCallback") => {
+                typed!(oi, o, req, create_callback_with_options, zitadel::oidc::v2::CreateCallbackRequest)
+            }
+            ("zitadel.project.v2.ProjectService", "CreateProject") => {
+                typed!(pr, o, req, create_project_with_options, zitadel::project::v2::CreateProjectRequest)
+            }
+            ("zitadel.application.v2.ApplicationService", "CreateApplication") => typed!(
+                ap,
+                o,
+                req,
+                create_application_with_options,
+                zitadel::application::v2::CreateApplicationRequest
+            ),
+            ("zitadel.application.v2.ApplicationService", "GetApplication") => {
+                typed!(
+                    ap,
+                    o,
+                    req,
+                    get_application_with_options,
+                    zitadel::application::v2::GetApplicationRequest
+                )
+            }
             _ => panic!("no typed client for {rpc}"),
         }
     }

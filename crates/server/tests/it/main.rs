@@ -14,6 +14,7 @@ mod link;
 mod login_page;
 mod lookups;
 mod oauth;
+mod oidc;
 mod passkey;
 mod restart;
 mod session;

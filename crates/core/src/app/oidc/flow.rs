@@ -442,8 +442,8 @@ pub(crate) fn decide_refresh(
     user: Option<&UserView>,
     tokens: GrantTokens,
     now: Timestamp,
-) -> std::result::Result<Tx, (OAuthError, Option<Tx>)> {
-    let bad = |d: &str| (grant_error(d), None);
+) -> std::result::Result<Tx, Box<(OAuthError, Option<Tx>)>> {
+    let bad = |d: &str| Box::new((grant_error(d), None));
     if grant.grant.client_id != client_id {
         return Err(bad("the refresh token was issued to another client"));
     }
@@ -466,7 +466,7 @@ pub(crate) fn decide_refresh(
                 &grant.org_id,
                 Event::GrantRevoked { reason: "refresh token reused".into() },
             );
-            return Err((grant_error("the refresh token was already used"), Some(tx)));
+            return Err(Box::new((grant_error("the refresh token was already used"), Some(tx))));
         }
         return Err(bad("the refresh token is invalid"));
     }
@@ -660,8 +660,12 @@ impl App {
                     (tx, params)
                 }
             };
-            let details = tx.details(AggregateKind::AuthRequest, id, false);
+            let mut details = tx.details(AggregateKind::AuthRequest, id, false);
             self.deps.store.commit(tx.into_commit()).await?;
+            // ZITADEL's auth requests belong to the instance.
+            if let Some(instance) = self.deps.store.instance().await? {
+                details.resource_owner = instance.id;
+            }
             let mut pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             if let Some(s) = state.as_deref() {
                 pairs.push(("state", s));
@@ -834,7 +838,8 @@ impl App {
             let user = self.deps.store.user(&grant.grant.user_id).await?;
             let (access, refresh, tokens) = self.new_tokens(&grant_id, true, now);
             match decide_refresh(&grant, &app.id, refresh_token, user.as_ref(), tokens, now) {
-                Err((e, tx)) => {
+                Err(refused) => {
+                    let (e, tx) = *refused;
                     if let Some(tx) = tx {
                         self.deps.store.commit(tx.into_commit()).await?;
                     }
@@ -963,38 +968,23 @@ impl App {
         })
     }
 
-    /// RFC 7662 introspection of an OIDC access token, by an application (its secret) or a
+    /// The client of an introspection or revocation: an application by its secret, else a
     /// machine user (as for passlink's other tokens).
-    pub async fn introspect_oidc(
+    pub(crate) async fn authenticate_introspector(
         &self,
         client: &super::super::ClientCredentials,
-        token: &str,
-    ) -> std::result::Result<serde_json::Value, OAuthError> {
-        let app_client = match client {
-            super::super::ClientCredentials::Secret { client_id, secret } => {
-                match self.load_app(client_id).await.map_err(OAuthError::server)? {
-                    Some(app) => Some((
-                        app,
-                        OidcClient {
-                            client_id: client_id.clone(),
-                            secret: Some(secret.clone()),
-                            assertion: None,
-                        },
-                    )),
-                    None => None,
-                }
+    ) -> std::result::Result<(), OAuthError> {
+        if let super::super::ClientCredentials::Secret { client_id, secret } = client
+            && let Some(app) = self.load_app(client_id).await.map_err(OAuthError::server)?
+        {
+            if !app.needs_secret() {
+                return Err(OAuthError::invalid_client());
             }
-            super::super::ClientCredentials::Assertion(_) => None,
-        };
-        match app_client {
-            Some((app, c)) if app.needs_secret() => check_client(Some(&app), &c)?,
-            Some(_) => return Err(OAuthError::invalid_client()),
-            None => {
-                self.authenticate_client(client).await?;
-            }
+            let c =
+                OidcClient { client_id: client_id.clone(), secret: Some(secret.clone()), assertion: None };
+            return check_client(Some(&app), &c);
         }
-        let active = self.introspect_grant_token(token).await.map_err(OAuthError::server)?;
-        Ok(active.unwrap_or_else(|| serde_json::json!({"active": false})))
+        self.authenticate_client(client).await.map(|_| ())
     }
 
     /// Introspection of an OIDC access token (RFC 7662 fields); `None` when not live.
