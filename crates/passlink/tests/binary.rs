@@ -199,3 +199,71 @@ fn bad_configuration_fails_with_a_clear_message() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `passlink app add` against a running server: the application exists with its redirect URI,
+/// a confidential one prints its secret once, a public one none; a wrong token and a server that
+/// is down fail with a message that says so.
+#[tokio::test]
+async fn app_add_registers_an_oidc_application() {
+    let dir = temp_dir("app-add");
+    let data = dir.join("data");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = spawn(
+        &["--listen", &format!("127.0.0.1:{port}"), "--data-dir", data.to_str().unwrap()],
+        &[],
+        &dir.join("serve.log"),
+    );
+    passlink_testkit::wait_healthy(&base).await;
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_passlink"));
+        cmd.arg("app").arg("add").args(args).args(["--url", &base, "--data-dir", data.to_str().unwrap()]);
+        cmd.env_remove("PASSLINK_TOKEN");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&["--name", "Shop", "--redirect-uri", "https://shop.example/cb"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim().to_string()))
+            .unwrap_or_default()
+    };
+    assert!(!field("client_id").is_empty() && field("client_secret").len() >= 43, "{text}");
+    let public =
+        run(&["--name", "Spa", "--redirect-uri", "http://localhost:3000/cb", "--public", "--dev-mode"], &[]);
+    let public_text = String::from_utf8(public.stdout).unwrap();
+    assert!(public.status.success() && !public_text.contains("client_secret"), "{public_text}");
+    // The application is there, with its redirect URI (GetApplication over Connect JSON).
+    let token = std::fs::read_to_string(data.join("admin.pat")).unwrap().trim().to_string();
+    let c = reqwest::Client::new();
+    let (s, app) = post(
+        &c,
+        format!("{base}/zitadel.application.v2.ApplicationService/GetApplication"),
+        &token,
+        json!({"applicationId": field("application_id")}),
+    )
+    .await;
+    assert_eq!(s, 200, "{app}");
+    assert_eq!(app["application"]["oidcConfiguration"]["redirectUris"], json!(["https://shop.example/cb"]));
+    assert_eq!(app["application"]["oidcConfiguration"]["clientId"], field("client_id").as_str());
+    // A wrong token; then the server is gone.
+    let bad = run(&["--name", "X", "--redirect-uri", "https://x.example/cb"], &[("PASSLINK_TOKEN", "nope")]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("token was refused"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    terminate(&child);
+    child.wait().unwrap();
+    let down = run(&["--name", "X", "--redirect-uri", "https://x.example/cb"], &[]);
+    assert!(
+        String::from_utf8_lossy(&down.stderr).contains("cannot reach passlink"),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+}
