@@ -189,6 +189,10 @@ pub fn translate(key: &str) -> Option<&'static str> {
         "Errors.Project.App.NotInactive" => "Application is not inactive",
         "Errors.Project.App.OIDCAuthMethodNoSecret" => "Chosen OIDC Auth Method does not require a secret",
         "Errors.Project.App.OIDCConfigInvalid" => "OIDC configuration is invalid",
+        "Errors.Project.App.Key.NotFound" => "Application key not found",
+        "Errors.Project.App.AuthMethodNoPrivateKeyJWT" => {
+            "The application's authentication method is not private key JWT"
+        }
         "Errors.Project.App.SAMLNotSupported" => "SAML applications are not supported by passlink",
         "Errors.Query.TooManyNestingLevels" => "Too many nesting levels in the queries",
         "Errors.Query.LimitExceeded" => "The limit is too high",

@@ -236,6 +236,11 @@ pub enum Event {
     /// A new client secret: only its SHA-256 (hex) is recorded.
     #[serde(rename = "project.application.config.oidc.secret.changed")]
     ApplicationSecretSet { hash: String },
+    /// A key for private_key_jwt: only its public half is recorded.
+    #[serde(rename = "project.application.key.added")]
+    ApplicationKeyAdded { key_id: String, public_key: String, expiration: Timestamp },
+    #[serde(rename = "project.application.key.removed")]
+    ApplicationKeyRemoved { key_id: String },
     #[serde(rename = "project.application.deactivated")]
     ApplicationDeactivated {},
     #[serde(rename = "project.application.reactivated")]
@@ -309,6 +314,8 @@ impl Event {
             Event::ApplicationAdded(_) => "project.application.added",
             Event::ApplicationChanged(_) => "project.application.changed",
             Event::ApplicationSecretSet { .. } => "project.application.config.oidc.secret.changed",
+            Event::ApplicationKeyAdded { .. } => "project.application.key.added",
+            Event::ApplicationKeyRemoved { .. } => "project.application.key.removed",
             Event::ApplicationDeactivated {} => "project.application.deactivated",
             Event::ApplicationReactivated {} => "project.application.reactivated",
             Event::ApplicationRemoved {} => "project.application.removed",

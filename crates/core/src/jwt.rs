@@ -210,6 +210,26 @@ pub fn key_file(key_id: &str, user_id: &str, private_pem: &Secret, expiration_rf
     .into_bytes()
 }
 
+/// An application's key file as ZITADEL writes it (CreateApplicationKey's `keyDetails`).
+pub fn app_key_file(
+    key_id: &str,
+    app_id: &str,
+    client_id: &str,
+    private_pem: &Secret,
+    expiration_rfc3339: &str,
+) -> Vec<u8> {
+    serde_json::json!({
+        "type": "application",
+        "keyId": key_id,
+        "key": private_pem.expose(),
+        "expirationDate": expiration_rfc3339,
+        "appId": app_id,
+        "clientId": client_id,
+    })
+    .to_string()
+    .into_bytes()
+}
+
 /// The claims of a JWT-bearer assertion (RFC 7523).
 #[derive(Debug, Clone, Deserialize)]
 pub struct AssertionClaims {

@@ -225,6 +225,15 @@ pub struct AppSettings {
     pub api_auth_method: i32,
 }
 
+/// An application's public key (the private half is returned once, never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppKey {
+    pub id: String,
+    pub public_key: String,
+    pub expiration: Timestamp,
+    pub created_at: Timestamp,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppView {
     pub id: String,
@@ -232,6 +241,9 @@ pub struct AppView {
     pub settings: AppSettings,
     /// Hex SHA-256 of the current client secret (confidential clients).
     pub secret_hash: Option<String>,
+    /// Public keys for private_key_jwt (ApplicationService CreateApplicationKey).
+    #[serde(default)]
+    pub keys: Vec<AppKey>,
     pub state: ObjectState,
     pub created_at: Timestamp,
     pub changed_at: Timestamp,
@@ -254,6 +266,7 @@ impl AppView {
                         org_id: r.resource_owner.clone(),
                         settings: s.clone(),
                         secret_hash: None,
+                        keys: Vec::new(),
                         state: ObjectState::Active,
                         created_at: r.created_at,
                         changed_at: r.created_at,
@@ -265,6 +278,15 @@ impl AppView {
                     match e {
                         Event::ApplicationChanged(s) => v.settings = s.clone(),
                         Event::ApplicationSecretSet { hash } => v.secret_hash = Some(hash.clone()),
+                        Event::ApplicationKeyAdded { key_id, public_key, expiration } => {
+                            v.keys.push(AppKey {
+                                id: key_id.clone(),
+                                public_key: public_key.clone(),
+                                expiration: *expiration,
+                                created_at: r.created_at,
+                            })
+                        }
+                        Event::ApplicationKeyRemoved { key_id } => v.keys.retain(|k| k.id != *key_id),
                         Event::ApplicationDeactivated {} => v.state = ObjectState::Inactive,
                         Event::ApplicationReactivated {} => v.state = ObjectState::Active,
                         Event::ApplicationRemoved {} => v.state = ObjectState::Removed,

@@ -173,6 +173,26 @@ impl App {
         e.0 += 1;
     }
 
+    /// Replay protection: an assertion id (`jti`) of `subject` is accepted once within the
+    /// assertion's lifetime. (Assertions without a jti are not tracked: two identical ones minted
+    /// in the same second are legitimate.)
+    pub(super) fn remember_assertion(
+        &self,
+        subject: &str,
+        claims: &jwt::AssertionClaims,
+        now: Timestamp,
+    ) -> Result<(), OAuthError> {
+        let Some(jti) = &claims.jti else { return Ok(()) };
+        let mut seen = lock(&self.oauth.seen_assertions);
+        seen.retain(|_, exp| *exp > now);
+        let key = format!("{subject}:{jti}");
+        if seen.contains_key(&key) {
+            return Err(OAuthError::new(OAuthErrorKind::InvalidClient, "client assertion replayed"));
+        }
+        seen.insert(key, Timestamp::from_unix_secs(claims.exp + 60));
+        Ok(())
+    }
+
     /// Authenticate a client; failures count towards the per-client rate limit.
     pub(super) async fn authenticate_client(
         &self,
@@ -216,15 +236,8 @@ impl App {
                 let (user, claims) = check_assertion(user, kid.as_deref(), assertion, &self.cfg.issuer, now)?;
                 // Replay: an assertion id is accepted once within its lifetime. (Assertions without
                 // a jti are not tracked: two identical ones minted in the same second are legitimate.)
-                if let Some(jti) = &claims.jti {
-                    let mut seen = lock(&self.oauth.seen_assertions);
-                    seen.retain(|_, exp| *exp > now);
-                    let key = format!("{}:{jti}", user.id);
-                    if seen.contains_key(&key) {
-                        return Err(grant_error("assertion replayed"));
-                    }
-                    seen.insert(key, Timestamp::from_unix_secs(claims.exp + 60));
-                }
+                self.remember_assertion(&user.id, &claims, now)
+                    .map_err(|_| grant_error("assertion replayed"))?;
                 Ok(user)
             }
         }

@@ -422,3 +422,63 @@ async fn projects_and_applications_follow_the_organization_permissions() {
     w.app.delete_project(&w.admin, &app.settings.project_id).await.unwrap();
     assert_err(w.app.app(&w.admin, &client_id).await, Kind::NotFound, "APP-ii4ke");
 }
+
+/// private_key_jwt: a key from CreateApplicationKey (ZITADEL's key file) signs the client
+/// assertion; a replayed assertion, an unknown key or an expired one is refused.
+#[tokio::test]
+async fn a_private_key_jwt_client_authenticates_with_its_key() {
+    let w = world().await;
+    let (client_id, secret) = client(&w, auth_method::PRIVATE_KEY_JWT).await;
+    assert!(secret.is_none(), "no secret for private_key_jwt");
+    let project = w.app.app(&w.admin, &client_id).await.unwrap().settings.project_id;
+    let (key_id, _, file) = w.app.add_app_key(&w.admin, &project, &client_id, None).await.unwrap();
+    let file: Value = serde_json::from_str(file.expose()).unwrap();
+    assert_eq!(
+        (file["type"].as_str(), file["keyId"].as_str(), file["clientId"].as_str()),
+        (Some("application"), Some(key_id.as_str()), Some(client_id.as_str()))
+    );
+    let now = w.app.now().secs_nanos().0;
+    let sign = |jti: &str, kid: &str, exp: i64| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(kid.into());
+        let claims = serde_json::json!({"iss": client_id, "sub": client_id, "aud": EXTERNAL, "iat": now, "exp": exp, "jti": jti});
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(file["key"].as_str().unwrap().as_bytes()).unwrap();
+        Secret::new(jsonwebtoken::encode(&header, &claims, &key).unwrap())
+    };
+    let with = |a: Secret| OidcClient { client_id: String::new(), secret: None, assertion: Some(a) };
+    let mut ada = enroll(&w).await;
+    let code = code_for(&w, &client_id, &mut ada).await;
+    let e = w
+        .app
+        .exchange_code(&with(sign("j0", "other-key", now + 60)), &code, REDIRECT, Some(VERIFIER))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error(), "invalid_client", "an unknown key");
+    let e = w
+        .app
+        .exchange_code(&with(sign("j1", &key_id, now - 120)), &code, REDIRECT, Some(VERIFIER))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error(), "invalid_client", "an expired assertion");
+    let t = w
+        .app
+        .exchange_code(&with(sign("j2", &key_id, now + 60)), &code, REDIRECT, Some(VERIFIER))
+        .await
+        .unwrap();
+    assert_eq!(claims(&w, &t.id_token)["azp"], client_id.as_str());
+    let code = code_for(&w, &client_id, &mut ada).await;
+    let e = w
+        .app
+        .exchange_code(&with(sign("j2", &key_id, now + 60)), &code, REDIRECT, Some(VERIFIER))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error(), "invalid_client", "a replayed assertion");
+    // The key removed: assertions signed with it stop working.
+    w.app.remove_app_key(&w.admin, &project, &client_id, &key_id).await.unwrap();
+    let e = w
+        .app
+        .exchange_code(&with(sign("j3", &key_id, now + 60)), &code, REDIRECT, Some(VERIFIER))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error(), "invalid_client");
+}

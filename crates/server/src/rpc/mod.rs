@@ -104,6 +104,16 @@ pub fn table() -> Vec<(&'static str, Arc<dyn Method>)> {
             apps_v2::generate_client_secret,
         ),
         rpc("zitadel.application.v2.ApplicationService/ListApplications", apps_v2::list_applications),
+        rpc(
+            "zitadel.application.v2.ApplicationService/CreateApplicationKey",
+            apps_v2::create_application_key,
+        ),
+        rpc(
+            "zitadel.application.v2.ApplicationService/DeleteApplicationKey",
+            apps_v2::delete_application_key,
+        ),
+        rpc("zitadel.application.v2.ApplicationService/GetApplicationKey", apps_v2::get_application_key),
+        rpc("zitadel.application.v2.ApplicationService/ListApplicationKeys", apps_v2::list_application_keys),
         rpc("zitadel.oidc.v2.OIDCService/GetAuthRequest", oidc_v2::get_auth_request),
         rpc("zitadel.oidc.v2.OIDCService/CreateCallback", oidc_v2::create_callback),
     ]

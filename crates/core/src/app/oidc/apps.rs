@@ -409,6 +409,64 @@ impl App {
         Ok((secret, now))
     }
 
+    /// CreateApplicationKey: a key pair for private_key_jwt; answers the key id and ZITADEL's
+    /// key file with the private key (shown once, never stored).
+    pub async fn add_app_key(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+        app_id: &str,
+        expiration: Option<Timestamp>,
+    ) -> Result<(String, Timestamp, Secret)> {
+        let now = self.now();
+        let expiration = expiration.unwrap_or(super::super::NEVER_EXPIRES);
+        if expiration <= now {
+            return Err(super::super::expiration_in_past());
+        }
+        let a = self.permitted_app(caller, app_id, Some(project_id), perm::PROJECT_APP_WRITE).await?;
+        let uses_keys = a
+            .settings
+            .oidc
+            .as_ref()
+            .map_or(a.settings.api_auth_method == 1, |o| o.auth_method == auth_method::PRIVATE_KEY_JWT);
+        if !uses_keys {
+            return Err(Error::new(
+                Kind::FailedPrecondition,
+                "COMMAND-Fdsg3",
+                "Errors.Project.App.AuthMethodNoPrivateKeyJWT",
+            ));
+        }
+        let key_id = self.next_id();
+        let (public, private) = crate::jwt::generate_machine_key(&*self.deps.entropy)?;
+        let ev = Event::ApplicationKeyAdded { key_id: key_id.clone(), public_key: public, expiration };
+        let at = self.app_event(caller, project_id, app_id, perm::PROJECT_APP_WRITE, ev).await?;
+        let file =
+            crate::jwt::app_key_file(&key_id, &a.id, a.client_id(), &private, &expiration.to_rfc3339());
+        Ok((key_id, at, Secret::new(String::from_utf8_lossy(&file).into_owned())))
+    }
+
+    /// DeleteApplicationKey.
+    pub async fn remove_app_key(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+        app_id: &str,
+        key_id: &str,
+    ) -> Result<Timestamp> {
+        let a = self.permitted_app(caller, app_id, Some(project_id), perm::PROJECT_APP_WRITE).await?;
+        if !a.keys.iter().any(|k| k.id == key_id) {
+            return Err(Error::new(Kind::NotFound, "COMMAND-4m77G", "Errors.Project.App.Key.NotFound"));
+        }
+        let ev = Event::ApplicationKeyRemoved { key_id: key_id.to_string() };
+        self.app_event(caller, project_id, app_id, perm::PROJECT_APP_WRITE, ev).await
+    }
+
+    /// The keys of every application the caller may read: (application, key).
+    pub async fn app_keys(&self, caller: &Caller) -> Result<Vec<(AppView, crate::oidc::AppKey)>> {
+        let apps = self.apps(caller).await?;
+        Ok(apps.into_iter().flat_map(|a| a.keys.clone().into_iter().map(move |k| (a.clone(), k))).collect())
+    }
+
     /// GetApplication.
     pub async fn app(&self, caller: &Caller, app_id: &str) -> Result<AppView> {
         validate::runes_between("GetApplicationRequest", "ApplicationId", app_id, 1, 200)?;

@@ -320,30 +320,53 @@ fn grant_error(description: impl Into<String>) -> OAuthError {
     OAuthError::new(OAuthErrorKind::InvalidGrant, description)
 }
 
-/// Client authentication by the client's registered method.
+/// Client authentication by the client's registered method. For private_key_jwt the assertion
+/// (RFC 7523: iss = sub = client id, aud = the issuer, at most an hour) must verify with one of
+/// the application's live keys; answers its claims (for replay protection).
 pub(crate) fn check_client(
     app: Option<&AppView>,
     client: &OidcClient,
-) -> std::result::Result<(), OAuthError> {
+    issuer: &str,
+    now: Timestamp,
+) -> std::result::Result<Option<crate::jwt::AssertionClaims>, OAuthError> {
     let app = app.filter(|a| a.state == ObjectState::Active).ok_or_else(OAuthError::invalid_client)?;
-    let oidc = app.settings.oidc.as_ref().ok_or_else(OAuthError::invalid_client)?;
-    match oidc.auth_method {
-        auth_method::NONE => Ok(()),
+    // An API application (introspection) authenticates with a secret or a key.
+    let method = match &app.settings.oidc {
+        Some(o) => o.auth_method,
+        None if app.settings.api_auth_method == 1 => auth_method::PRIVATE_KEY_JWT,
+        None => auth_method::BASIC,
+    };
+    match method {
+        auth_method::NONE => Ok(None),
         auth_method::BASIC | auth_method::POST => {
             let (Some(secret), Some(hash)) = (&client.secret, &app.secret_hash) else {
                 return Err(OAuthError::invalid_client());
             };
             let presented = crate::hex::encode(&secret::token_hash(secret.expose()));
             if bool::from(presented.as_bytes().ct_eq(hash.as_bytes())) {
-                Ok(())
+                Ok(None)
             } else {
                 Err(OAuthError::invalid_client())
             }
         }
-        _ => Err(OAuthError::new(
-            OAuthErrorKind::InvalidClient,
-            "private_key_jwt is not supported for applications yet; use client_secret_basic, client_secret_post or none with PKCE",
-        )),
+        _ => {
+            let assertion = client.assertion.as_ref().ok_or_else(OAuthError::invalid_client)?;
+            let (kid, claims) =
+                crate::jwt::peek_assertion(assertion.expose()).ok_or_else(OAuthError::invalid_client)?;
+            if claims.sub != app.id {
+                return Err(OAuthError::invalid_client());
+            }
+            let key = app
+                .keys
+                .iter()
+                .find(|k| kid.as_deref().is_none_or(|kid| kid == k.id) && now < k.expiration)
+                .ok_or_else(OAuthError::invalid_client)?;
+            let claims = crate::jwt::verify_assertion(&key.public_key, assertion.expose(), issuer, now)
+                .map_err(|e| {
+                    OAuthError::new(OAuthErrorKind::InvalidClient, format!("client assertion rejected: {e}"))
+                })?;
+            Ok(Some(claims))
+        }
     }
 }
 
@@ -697,11 +720,23 @@ impl App {
     }
 
     async fn checked_client(&self, client: &OidcClient) -> std::result::Result<AppView, OAuthError> {
-        if client.client_id.is_empty() || client.client_id.len() > 200 {
+        // private_key_jwt may name the client in the assertion only.
+        let asserted = client
+            .assertion
+            .as_ref()
+            .and_then(|a| crate::jwt::peek_assertion(a.expose()))
+            .map(|(_, c)| c.sub);
+        let client_id =
+            if client.client_id.is_empty() { asserted.unwrap_or_default() } else { client.client_id.clone() };
+        if client_id.is_empty() || client_id.len() > 200 {
             return Err(OAuthError::invalid_client());
         }
-        let app = self.load_app(&client.client_id).await.map_err(OAuthError::server)?;
-        check_client(app.as_ref(), client)?;
+        let now = self.now();
+        let app = self.load_app(&client_id).await.map_err(OAuthError::server)?;
+        let client = OidcClient { client_id, ..client.clone() };
+        if let Some(claims) = check_client(app.as_ref(), &client, &self.cfg.issuer, now)? {
+            self.remember_assertion(&client.client_id, &claims, now)?;
+        }
         app.ok_or_else(OAuthError::invalid_client)
     }
 
@@ -968,21 +1003,34 @@ impl App {
         })
     }
 
-    /// The client of an introspection or revocation: an application by its secret, else a
-    /// machine user (as for passlink's other tokens).
+    /// The client of an introspection: an application by its secret or key (private_key_jwt),
+    /// else a machine user (as for passlink's other tokens).
     pub(crate) async fn authenticate_introspector(
         &self,
         client: &super::super::ClientCredentials,
     ) -> std::result::Result<(), OAuthError> {
-        if let super::super::ClientCredentials::Secret { client_id, secret } = client
-            && let Some(app) = self.load_app(client_id).await.map_err(OAuthError::server)?
+        let c = match client {
+            super::super::ClientCredentials::Secret { client_id, secret } => {
+                OidcClient { client_id: client_id.clone(), secret: Some(secret.clone()), assertion: None }
+            }
+            super::super::ClientCredentials::Assertion(a) => OidcClient {
+                client_id: crate::jwt::peek_assertion(a.expose()).map(|(_, c)| c.sub).unwrap_or_default(),
+                secret: None,
+                assertion: Some(a.clone()),
+            },
+        };
+        if !c.client_id.is_empty()
+            && c.client_id.len() <= 200
+            && let Some(app) = self.load_app(&c.client_id).await.map_err(OAuthError::server)?
         {
-            if !app.needs_secret() {
+            if app.settings.oidc.as_ref().is_some_and(|o| o.auth_method == auth_method::NONE) {
                 return Err(OAuthError::invalid_client());
             }
-            let c =
-                OidcClient { client_id: client_id.clone(), secret: Some(secret.clone()), assertion: None };
-            return check_client(Some(&app), &c);
+            let now = self.now();
+            if let Some(claims) = check_client(Some(&app), &c, &self.cfg.issuer, now)? {
+                self.remember_assertion(&c.client_id, &claims, now)?;
+            }
+            return Ok(());
         }
         self.authenticate_client(client).await.map(|_| ())
     }

@@ -10,6 +10,8 @@ use crate::secret::{Secret, token_hash};
 
 use super::super::testing::{NOW, human};
 
+const ISS: &str = "https://id.example";
+
 fn app(auth: i32) -> AppView {
     AppView {
         id: "c1".into(),
@@ -27,6 +29,7 @@ fn app(auth: i32) -> AppView {
             api_auth_method: 0,
         },
         secret_hash: Some(crate::hex::encode(&token_hash("s3cret"))),
+        keys: Vec::new(),
         state: ObjectState::Active,
         created_at: NOW,
         changed_at: NOW,
@@ -113,15 +116,18 @@ fn client_authentication_follows_the_registered_method() {
         secret: secret.map(Secret::new),
         assertion: None,
     };
-    assert!(check_client(Some(&app(auth_method::NONE)), &c(None)).is_ok());
-    assert!(check_client(Some(&app(auth_method::BASIC)), &c(Some("s3cret"))).is_ok());
-    assert!(check_client(Some(&app(auth_method::POST)), &c(Some("s3cret"))).is_ok());
+    assert!(check_client(Some(&app(auth_method::NONE)), &c(None), ISS, NOW).is_ok());
+    assert!(check_client(Some(&app(auth_method::BASIC)), &c(Some("s3cret")), ISS, NOW).is_ok());
+    assert!(check_client(Some(&app(auth_method::POST)), &c(Some("s3cret")), ISS, NOW).is_ok());
     assert_eq!(
-        check_client(Some(&app(auth_method::BASIC)), &c(Some("wrong"))).unwrap_err().error(),
+        check_client(Some(&app(auth_method::BASIC)), &c(Some("wrong")), ISS, NOW).unwrap_err().error(),
         "invalid_client"
     );
-    assert_eq!(check_client(Some(&app(auth_method::BASIC)), &c(None)).unwrap_err().error(), "invalid_client");
-    assert_eq!(check_client(None, &c(None)).unwrap_err().error(), "invalid_client");
+    assert_eq!(
+        check_client(Some(&app(auth_method::BASIC)), &c(None), ISS, NOW).unwrap_err().error(),
+        "invalid_client"
+    );
+    assert_eq!(check_client(None, &c(None), ISS, NOW).unwrap_err().error(), "invalid_client");
 }
 
 fn grant(refresh: &str) -> GrantView {
