@@ -511,6 +511,35 @@ async function main() {
     await expectOAuthError(redeem(config, req, flow.callback, client.randomPKCECodeVerifier()), ['invalid_grant'], 'the wrong verifier');
   });
 
+  // ---- a phone-sized screen and the keyboard only: no scrolling sideways, Tab to the button,
+  //      Enter signs in ----
+  await step('phone + keyboard: at 360 px nothing scrolls sideways; Tab reaches the button and Enter signs in', async () => {
+    const req = await authRequest(config);
+    await page.setViewportSize({ width: 360, height: 740 });
+    try {
+      const flow = await viaLoginPage(opened, req.url, {
+        button: null,
+        before: async (p) => {
+          const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+          if (overflow > 0) throw new Error(`the login page overflows a 360 px screen by ${overflow}px`);
+          const live = await p.locator('#status[role="status"][aria-live="polite"]').count();
+          if (live !== 1) throw new Error('no live region announces the steps to screen readers');
+          let focused = '';
+          for (let i = 0; i < 6 && focused !== 'signin'; i++) {
+            await p.keyboard.press('Tab');
+            focused = await p.evaluate(() => (document.activeElement && document.activeElement.id) || '');
+          }
+          if (focused !== 'signin') throw new Error('Tab never reached the sign-in button');
+          await p.screenshot({ path: path.join(ARTIFACTS, 'oidc-login-360.png'), fullPage: true });
+          await p.keyboard.press('Enter');
+        },
+      });
+      await redeem(config, req, flow.callback);
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
+  });
+
   // ---- 2. two passkeys on the authenticator, username-less through autofill ----
   const enrolledGrace = await step('enroll: Grace creates a passkey on the same authenticator', () => enroll(grace));
   let defaultUser = null; // whom the authenticator picks when the page does not name anyone

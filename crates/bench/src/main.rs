@@ -16,10 +16,21 @@
 //! (`checks.user` by id + a WebAuthN challenge) and `PATCH /v2/sessions/{id}` with the signed
 //! assertion, both with the admin PAT, timed end to end.
 //!
+//! The OIDC phase measures complete OpenID Connect sign-ins of the same users (and the same
+//! authenticators) against a public client (a project and a user-agent application with PKCE,
+//! created during setup): `GET /oauth/v2/authorize` (code flow, S256 challenge of a fresh random
+//! verifier; the 302 to `/ui/login?authRequest=V2_…` is read, not followed), the sign-in above,
+//! `POST /v2/oidc/auth_requests/{id}` (CreateCallback with the session, as a login UI does; the
+//! admin PAT holds `session.link`) and `POST /oauth/v2/token` (the code with its verifier, an
+//! `id_token` back), timed end to end, with each step's p50/p99 printed under the table.
+//!
+//! `--phases` picks the measured phases (default: all); `/healthz` always runs, so every ratio
+//! is to the transport's ceiling measured in the same run.
+//!
 //! `--backends sqlite,postgres,postgres2` measures link creation on several stores in one run:
 //! the embedded SQLite, PostgreSQL (`--postgres-url`) with one replica, and PostgreSQL with two
 //! replicas on one schema (half the connections to each). Each PostgreSQL backend gets a fresh
-//! schema, dropped at the end. The JWT, sign-in and `/healthz` phases run on the first backend only.
+//! schema, dropped at the end. The JWT, sign-in, OIDC and `/healthz` phases run on the first backend only.
 //!
 //! Each connection is its own hyper HTTP/1.1 client connection, driving sequential requests, and
 //! uses its own user (created during setup) so that concurrent requests never contend on one
@@ -88,10 +99,23 @@ impl Backend {
     }
 }
 
+/// The measured phases (`--phases`); `/healthz` always runs.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Phase {
+    /// Passkey registration links with the PAT (on every backend).
+    Links,
+    /// The same with a JWT access token.
+    Jwt,
+    /// Passkey sign-ins: CreateSession + SetSession.
+    SignIn,
+    /// Complete OpenID Connect sign-ins: authorize, CreateSession, SetSession, CreateCallback, token.
+    Oidc,
+}
+
 #[derive(Parser)]
 #[command(
     name = "passlink-bench",
-    about = "Durable passkey-link creation over REST vs /healthz on N keep-alive connections"
+    about = "Durable passkey-link creation, passkey sign-ins and OIDC sign-ins over REST vs /healthz on N keep-alive connections"
 )]
 struct Cli {
     /// Concurrent keep-alive connections (one user per connection for the links phase).
@@ -136,6 +160,10 @@ struct Cli {
     /// PostgreSQL for the postgres backends; each gets a fresh schema, dropped at the end.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     postgres_url: String,
+    /// The phases to measure (comma-separated): links, jwt, sign-in, oidc. GET /healthz is always
+    /// measured (the ratios' denominator); links is the only phase of backends after the first.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "links,jwt,sign-in,oidc")]
+    phases: Vec<Phase>,
 }
 
 // ------------------------------------------------------------------------------------------ HTTP
@@ -159,11 +187,21 @@ impl Conn {
     }
 
     async fn send(&mut self, req: Request<Full<Bytes>>) -> Res<(StatusCode, Bytes)> {
+        let (status, _, body) = self.send_location(req).await?;
+        Ok((status, body))
+    }
+
+    /// [`Conn::send`], also returning the `Location` header.
+    async fn send_location(
+        &mut self,
+        req: Request<Full<Bytes>>,
+    ) -> Res<(StatusCode, Option<HeaderValue>, Bytes)> {
         self.sender.ready().await.map_err(|e| format!("connection closed: {e}"))?;
         let resp = self.sender.send_request(req).await.map_err(|e| format!("request failed: {e}"))?;
         let status = resp.status();
+        let location = resp.headers().get(header::LOCATION).cloned();
         let body = resp.into_body().collect().await.map_err(|e| format!("reading the body: {e}"))?.to_bytes();
-        Ok((status, body))
+        Ok((status, location, body))
     }
 }
 
@@ -395,7 +433,24 @@ impl Api {
             auth: Some(self.auth.clone()),
             body: Bytes::from(body.to_string()),
         };
-        let (status, resp) = self.conn.send(spec.build(path)?).await?;
+        self.call(path, spec.build(path)?).await
+    }
+
+    /// A Connect unary call with the JSON codec (`connect-protocol-version: 1`).
+    async fn connect(&mut self, path: &str, body: serde_json::Value) -> Res<serde_json::Value> {
+        let spec = RequestSpec {
+            method: Method::POST,
+            host: self.spec_host.clone(),
+            auth: Some(self.auth.clone()),
+            body: Bytes::from(body.to_string()),
+        };
+        let mut req = spec.build(path)?;
+        req.headers_mut().insert("connect-protocol-version", HeaderValue::from_static("1"));
+        self.call(path, req).await
+    }
+
+    async fn call(&mut self, path: &str, req: Request<Full<Bytes>>) -> Res<serde_json::Value> {
+        let (status, resp) = self.conn.send(req).await?;
         if !status.is_success() {
             return Err(format!("POST {path}: HTTP {status}: {}", body_text(&resp)));
         }
@@ -561,8 +616,15 @@ struct Stats {
     errors_outside: u64,
     /// Failures by kind ("HTTP 409", "transport").
     kinds: BTreeMap<String, u64>,
-    first_error: Option<String>,
+    /// The first few failures (with the response bodies).
+    first_errors: Vec<String>,
+    /// Per-step latencies of the successful iterations in the measured window, in µs (phases of
+    /// several requests; `steps[i]` is step i).
+    steps: Vec<Vec<u32>>,
 }
+
+/// How many failures a phase keeps for the report.
+const ERROR_SAMPLES: usize = 3;
 
 impl Stats {
     fn error(&mut self, kind: String, detail: String, measured: bool) {
@@ -572,8 +634,8 @@ impl Stats {
             self.errors_outside += 1;
         }
         *self.kinds.entry(kind).or_default() += 1;
-        if self.first_error.is_none() {
-            self.first_error = Some(detail);
+        if self.first_errors.len() < ERROR_SAMPLES {
+            self.first_errors.push(detail);
         }
     }
 
@@ -584,10 +646,30 @@ impl Stats {
         for (k, v) in o.kinds {
             *self.kinds.entry(k).or_default() += v;
         }
-        if self.first_error.is_none() {
-            self.first_error = o.first_error;
+        let room = ERROR_SAMPLES.saturating_sub(self.first_errors.len());
+        self.first_errors.extend(o.first_errors.into_iter().take(room));
+        if self.steps.len() < o.steps.len() {
+            self.steps.resize_with(o.steps.len(), Vec::new);
+        }
+        for (mine, theirs) in self.steps.iter_mut().zip(o.steps) {
+            mine.extend(theirs);
         }
     }
+}
+
+/// Microseconds, saturated to u32.
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+/// The nearest-rank percentile `p` of sorted latencies (µs), in ms.
+fn pct_ms(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    let i = rank.clamp(1, sorted.len()) - 1;
+    f64::from(sorted[i]) / 1000.0
 }
 
 struct Window {
@@ -677,9 +759,12 @@ enum SignInError {
     Client(String),
 }
 
-/// One complete sign-in: CreateSession (the user by id + a WebAuthN challenge), the assertion
-/// signed by the user's authenticator, SetSession with it.
-async fn sign_in(c: &mut Conn, s: &SignIn, origin: &str, e: &mut Enrolled) -> Result<(), SignInError> {
+/// CreateSession (the user by id + a WebAuthN challenge): the session id and the request options.
+async fn create_session(
+    c: &mut Conn,
+    s: &SignIn,
+    e: &Enrolled,
+) -> Result<(String, serde_json::Value), SignInError> {
     let client = SignInError::Client;
     let create = s
         .request(
@@ -697,12 +782,27 @@ async fn sign_in(c: &mut Conn, s: &SignIn, origin: &str, e: &mut Enrolled) -> Re
         let detail = format!("POST /v2/sessions: HTTP {status}: {}", body_text(&body));
         return Err(SignInError::Http(format!("CreateSession HTTP {}", status.as_u16()), detail));
     }
-    let created: serde_json::Value = serde_json::from_slice(&body)
+    let mut created: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| SignInError::Client(format!("CreateSession: bad JSON ({e}): {}", body_text(&body))))?;
     let session_id = str_field(&created, "sessionId").map_err(client)?;
     let options = created
-        .pointer("/challenges/webAuthN/publicKeyCredentialRequestOptions")
+        .pointer_mut("/challenges/webAuthN/publicKeyCredentialRequestOptions")
+        .map(serde_json::Value::take)
         .ok_or_else(|| SignInError::Client(format!("CreateSession: no request options in {created}")))?;
+    Ok((session_id, options))
+}
+
+/// The assertion signed by the user's authenticator, then SetSession with it; the SetSession
+/// response body (it holds the new `sessionToken`).
+async fn set_session(
+    c: &mut Conn,
+    s: &SignIn,
+    origin: &str,
+    e: &mut Enrolled,
+    session_id: &str,
+    options: &serde_json::Value,
+) -> Result<Bytes, SignInError> {
+    let client = SignInError::Client;
     let assertion = e.key.assert(options, origin).map_err(client)?;
     let path = format!("/v2/sessions/{session_id}");
     let set = s
@@ -717,18 +817,26 @@ async fn sign_in(c: &mut Conn, s: &SignIn, origin: &str, e: &mut Enrolled) -> Re
         let detail = format!("PATCH /v2/sessions/{{id}}: HTTP {status}: {}", body_text(&body));
         return Err(SignInError::Http(format!("SetSession HTTP {}", status.as_u16()), detail));
     }
+    Ok(body)
+}
+
+/// One complete sign-in: CreateSession (the user by id + a WebAuthN challenge), the assertion
+/// signed by the user's authenticator, SetSession with it.
+async fn sign_in(c: &mut Conn, s: &SignIn, origin: &str, e: &mut Enrolled) -> Result<(), SignInError> {
+    let (session_id, options) = create_session(c, s, e).await?;
+    set_session(c, s, origin, e, &session_id, &options).await?;
     Ok(())
 }
 
 /// Sign one user in again and again on one keep-alive connection; the latency is the whole
-/// sign-in (both requests and the signature).
+/// sign-in (both requests and the signature). Hands the user (its authenticator's counter) back.
 async fn sign_in_worker(
     addr: Arc<str>,
     origin: String,
     s: Arc<SignIn>,
     mut e: Enrolled,
     w: Arc<Window>,
-) -> Res<Stats> {
+) -> Res<(Stats, Enrolled)> {
     let mut stats = Stats::default();
     let mut conn: Option<Conn> = None;
     while Instant::now() < w.end {
@@ -740,8 +848,7 @@ async fn sign_in_worker(
         match r {
             Ok(()) => {
                 if measured {
-                    let us = done.duration_since(t).as_micros();
-                    stats.lat_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+                    stats.lat_us.push(micros(done.duration_since(t)));
                 }
             }
             Err(SignInError::Http(kind, detail)) => stats.error(kind, detail, measured),
@@ -752,7 +859,197 @@ async fn sign_in_worker(
             }
         }
     }
-    Ok(stats)
+    Ok((stats, e))
+}
+
+// ------------------------------------------------------------------------------------------ OIDC
+
+/// The public OIDC client of the OIDC phase (a user-agent application, PKCE, no secret).
+struct OidcClient {
+    client_id: String,
+    redirect_uri: String,
+}
+
+/// The steps of one OIDC sign-in, in order (the per-step latencies' labels).
+const OIDC_STEPS: [&str; 5] = [
+    "GET /oauth/v2/authorize",
+    "POST /v2/sessions",
+    "PATCH /v2/sessions/{id}",
+    "POST /v2/oidc/auth_requests/{id}",
+    "POST /oauth/v2/token",
+];
+
+/// The value of query parameter `name` in `url` (absolute, or relative to the server).
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let base = url::Url::parse("http://server/").ok()?;
+    let u = base.join(url).ok()?;
+    u.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// A PKCE verifier (32 random bytes, base64url) and its S256 challenge.
+fn pkce(rng: &ring::rand::SystemRandom) -> Result<(String, String), SignInError> {
+    use base64::Engine as _;
+    use ring::rand::SecureRandom as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut raw = [0u8; 32];
+    rng.fill(&mut raw).map_err(|_| SignInError::Client("drawing a PKCE verifier".into()))?;
+    let verifier = b64.encode(raw);
+    let challenge = b64.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()));
+    Ok((verifier, challenge))
+}
+
+/// One complete OpenID Connect sign-in (authorization code + PKCE) of user `e`; `steps[i]` gets
+/// the latency of step i ([`OIDC_STEPS`]). `n` makes the state and nonce unique.
+#[allow(clippy::too_many_arguments)]
+async fn oidc_sign_in(
+    c: &mut Conn,
+    s: &SignIn,
+    o: &OidcClient,
+    origin: &str,
+    e: &mut Enrolled,
+    rng: &ring::rand::SystemRandom,
+    n: u64,
+    steps: &mut [Duration; OIDC_STEPS.len()],
+) -> Result<(), SignInError> {
+    let client = SignInError::Client;
+    let (verifier, challenge) = pkce(rng)?;
+    let state = format!("s{n}");
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", &o.client_id)
+        .append_pair("redirect_uri", &o.redirect_uri)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid profile")
+        .append_pair("state", &state)
+        .append_pair("nonce", &format!("n{n}"))
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .finish();
+
+    // 1. The authorization request: a 302 to the login UI, not followed.
+    let t = Instant::now();
+    let authorize = Request::builder()
+        .method(Method::GET)
+        .uri(format!("/oauth/v2/authorize?{query}"))
+        .header(header::HOST, s.host.clone())
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| SignInError::Client(format!("building the authorize request: {e}")))?;
+    let (status, location, body) = c.send_location(authorize).await.map_err(SignInError::Transport)?;
+    if status != StatusCode::FOUND {
+        let detail = format!("GET /oauth/v2/authorize: HTTP {status}: {}", body_text(&body));
+        return Err(SignInError::Http(format!("authorize HTTP {}", status.as_u16()), detail));
+    }
+    let location = location.as_ref().and_then(|l| l.to_str().ok()).unwrap_or_default();
+    let auth_request = query_param(location, "authRequest").filter(|id| !id.is_empty()).ok_or_else(|| {
+        SignInError::Client(format!("authorize: no authRequest in the Location {location:?}"))
+    })?;
+    let t1 = Instant::now();
+    steps[0] = t1 - t;
+
+    // 2., 3. The passkey sign-in (the same requests as the sign-in phase).
+    let (session_id, options) = create_session(c, s, e).await?;
+    let t2 = Instant::now();
+    steps[1] = t2 - t1;
+    let set = set_session(c, s, origin, e, &session_id, &options).await?;
+    let t3 = Instant::now();
+    steps[2] = t3 - t2;
+    let set: serde_json::Value = serde_json::from_slice(&set)
+        .map_err(|e| SignInError::Client(format!("SetSession: bad JSON ({e}): {}", body_text(&set))))?;
+    let session_token = str_field(&set, "sessionToken").map_err(client)?;
+
+    // 4. CreateCallback: the session finishes the authorization request.
+    let path = format!("/v2/oidc/auth_requests/{auth_request}");
+    let callback = s
+        .request(
+            Method::POST,
+            &path,
+            serde_json::json!({"session": {"sessionId": session_id, "sessionToken": session_token}}),
+        )
+        .map_err(client)?;
+    let (status, body) = c.send(callback).await.map_err(SignInError::Transport)?;
+    if status != StatusCode::OK {
+        let detail = format!("POST /v2/oidc/auth_requests/{{id}}: HTTP {status}: {}", body_text(&body));
+        return Err(SignInError::Http(format!("CreateCallback HTTP {}", status.as_u16()), detail));
+    }
+    let callback: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| SignInError::Client(format!("CreateCallback: bad JSON ({e}): {}", body_text(&body))))?;
+    let callback_url = str_field(&callback, "callbackUrl").map_err(client)?;
+    let code = query_param(&callback_url, "code")
+        .ok_or_else(|| SignInError::Client(format!("CreateCallback: no code in {callback_url}")))?;
+    if query_param(&callback_url, "state").as_deref() != Some(state.as_str()) {
+        return Err(SignInError::Client(format!("CreateCallback: not state {state} in {callback_url}")));
+    }
+    let t4 = Instant::now();
+    steps[3] = t4 - t3;
+
+    // 5. The code exchange (public client: client_id + code_verifier).
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "authorization_code")
+        .append_pair("code", &code)
+        .append_pair("redirect_uri", &o.redirect_uri)
+        .append_pair("client_id", &o.client_id)
+        .append_pair("code_verifier", &verifier)
+        .finish();
+    let token = Request::builder()
+        .method(Method::POST)
+        .uri("/oauth/v2/token")
+        .header(header::HOST, s.host.clone())
+        .header(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"))
+        .body(Full::new(Bytes::from(form)))
+        .map_err(|e| SignInError::Client(format!("building the token request: {e}")))?;
+    let (status, body) = c.send(token).await.map_err(SignInError::Transport)?;
+    if status != StatusCode::OK {
+        let detail = format!("POST /oauth/v2/token: HTTP {status}: {}", body_text(&body));
+        return Err(SignInError::Http(format!("token HTTP {}", status.as_u16()), detail));
+    }
+    let tokens: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| SignInError::Client(format!("token: bad JSON ({e}): {}", body_text(&body))))?;
+    if str_field(&tokens, "id_token").map_err(client)?.is_empty() {
+        return Err(SignInError::Client(format!("token: an empty id_token in {tokens}")));
+    }
+    steps[4] = t4.elapsed();
+    Ok(())
+}
+
+/// Complete OIDC sign-ins of one user again and again on one keep-alive connection; the latency
+/// is the whole sign-in (five requests, the signature and the PKCE hash). Hands the user back.
+async fn oidc_worker(
+    addr: Arc<str>,
+    origin: String,
+    s: Arc<SignIn>,
+    o: Arc<OidcClient>,
+    mut e: Enrolled,
+    w: Arc<Window>,
+) -> Res<(Stats, Enrolled)> {
+    let rng = ring::rand::SystemRandom::new();
+    let mut stats = Stats { steps: vec![Vec::new(); OIDC_STEPS.len()], ..Stats::default() };
+    let mut conn: Option<Conn> = None;
+    let mut n = 0u64;
+    let mut steps = [Duration::ZERO; OIDC_STEPS.len()];
+    while Instant::now() < w.end {
+        let Some(c) = connected(&mut conn, &addr, &mut stats, &w).await else { continue };
+        n += 1;
+        let t = Instant::now();
+        let r = oidc_sign_in(c, &s, &o, &origin, &mut e, &rng, n, &mut steps).await;
+        let done = Instant::now();
+        let measured = done >= w.start && done <= w.end;
+        match r {
+            Ok(()) => {
+                if measured {
+                    stats.lat_us.push(micros(done.duration_since(t)));
+                    for (v, d) in stats.steps.iter_mut().zip(steps) {
+                        v.push(micros(d));
+                    }
+                }
+            }
+            Err(SignInError::Http(kind, detail)) => stats.error(kind, detail, measured),
+            Err(SignInError::Client(detail)) => stats.error("client".into(), detail, measured),
+            Err(SignInError::Transport(detail)) => {
+                stats.error("transport".into(), detail, measured);
+                conn = None;
+            }
+        }
+    }
+    Ok((stats, e))
 }
 
 struct PhaseResult {
@@ -769,14 +1066,7 @@ impl PhaseResult {
         self.ok() as f64 / self.secs
     }
     fn pct_ms(&self, p: f64) -> f64 {
-        let v = &self.stats.lat_us;
-        if v.is_empty() {
-            return f64::NAN;
-        }
-        // Nearest rank.
-        let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
-        let i = rank.clamp(1, v.len()) - 1;
-        f64::from(v[i]) / 1000.0
+        pct_ms(&self.stats.lat_us, p)
     }
 }
 
@@ -809,7 +1099,8 @@ async fn run_phase(
 }
 
 /// Complete passkey sign-ins, connection i signing in user i with its own authenticator on
-/// replica i mod the replicas (whose WebAuthn origin is `origins[i mod the replicas]`).
+/// replica i mod the replicas (whose WebAuthn origin is `origins[i mod the replicas]`); hands the
+/// users back (their authenticators' counters have grown).
 async fn run_sign_ins(
     label: &str,
     addrs: &[String],
@@ -818,7 +1109,7 @@ async fn run_sign_ins(
     users: Vec<Enrolled>,
     warmup: Duration,
     duration: Duration,
-) -> Res<PhaseResult> {
+) -> Res<(PhaseResult, Vec<Enrolled>)> {
     let s = Arc::new(s);
     let start = Instant::now() + warmup;
     let w = Arc::new(Window { start, end: start + duration });
@@ -830,11 +1121,51 @@ async fn run_sign_ins(
         tasks.push(tokio::spawn(sign_in_worker(addr, origin, s.clone(), e, w.clone())));
     }
     let mut stats = Stats::default();
+    let mut users = Vec::with_capacity(tasks.len());
     for t in tasks {
-        stats.merge(t.await.map_err(|e| format!("a worker failed: {e}"))??);
+        let (st, e) = t.await.map_err(|e| format!("a worker failed: {e}"))??;
+        stats.merge(st);
+        users.push(e);
     }
     stats.lat_us.sort_unstable();
-    Ok(PhaseResult { label: label.to_string(), stats, secs: duration.as_secs_f64() })
+    Ok((PhaseResult { label: label.to_string(), stats, secs: duration.as_secs_f64() }, users))
+}
+
+/// Complete OIDC sign-ins, connection i signing in user i (as [`run_sign_ins`]) through client `o`.
+#[allow(clippy::too_many_arguments)]
+async fn run_oidc(
+    label: &str,
+    addrs: &[String],
+    origins: &[String],
+    s: SignIn,
+    o: OidcClient,
+    users: Vec<Enrolled>,
+    warmup: Duration,
+    duration: Duration,
+) -> Res<(PhaseResult, Vec<Enrolled>)> {
+    let s = Arc::new(s);
+    let o = Arc::new(o);
+    let start = Instant::now() + warmup;
+    let w = Arc::new(Window { start, end: start + duration });
+    let mut tasks = Vec::with_capacity(users.len());
+    for (i, e) in users.into_iter().enumerate() {
+        let addr =
+            addrs.get(i % addrs.len().max(1)).map(|a| Arc::from(a.as_str())).ok_or("no server address")?;
+        let origin = origins.get(i % addrs.len().max(1)).cloned().ok_or("no WebAuthn origin")?;
+        tasks.push(tokio::spawn(oidc_worker(addr, origin, s.clone(), o.clone(), e, w.clone())));
+    }
+    let mut stats = Stats::default();
+    let mut users = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        let (st, e) = t.await.map_err(|e| format!("a worker failed: {e}"))??;
+        stats.merge(st);
+        users.push(e);
+    }
+    stats.lat_us.sort_unstable();
+    for v in &mut stats.steps {
+        v.sort_unstable();
+    }
+    Ok((PhaseResult { label: label.to_string(), stats, secs: duration.as_secs_f64() }, users))
 }
 
 // ----------------------------------------------------------------------------------------- main
@@ -875,29 +1206,77 @@ fn report_errors(r: &PhaseResult) {
     for (k, v) in &s.kinds {
         println!("  {k}: {v}");
     }
-    if let Some(e) = &s.first_error {
-        println!("  first error: {e}");
+    match s.first_errors.as_slice() {
+        [] => {}
+        [e] => println!("  first error: {e}"),
+        es => {
+            println!("  first {} errors:", es.len());
+            for e in es {
+                println!("    {e}");
+            }
+        }
     }
 }
 
-/// The phases measured on one store.
+/// The phases measured on one store (`None`: not selected by `--phases`).
 struct BackendResult {
     name: String,
-    links: PhaseResult,
-    /// The JWT links, sign-in and `/healthz` phases (the first backend only).
+    links: Option<PhaseResult>,
+    /// The JWT links, sign-in, OIDC and `/healthz` phases (the first backend only).
     extra: Option<Extra>,
 }
 
 struct Extra {
-    jwt: PhaseResult,
-    sign_ins: PhaseResult,
+    jwt: Option<PhaseResult>,
+    sign_ins: Option<PhaseResult>,
+    oidc: Option<PhaseResult>,
     health: PhaseResult,
+}
+
+/// A project and a public OIDC application (user agent, PKCE, no secret) in `org_id`, through
+/// Connect JSON with the admin PAT; returns the client.
+async fn create_oidc_client(addr: &str, token: &str, org_id: &str) -> Res<OidcClient> {
+    let auth = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| "the token is not a valid header value".to_string())?;
+    let mut api = Api { conn: Conn::open(addr).await?, spec_host: host_value(addr)?, auth };
+    let project = api
+        .connect(
+            "/zitadel.project.v2.ProjectService/CreateProject",
+            serde_json::json!({"organizationId": org_id, "name": "bench"}),
+        )
+        .await?;
+    let project_id = str_field(&project, "projectId")?;
+    let redirect_uri = "https://bench.example/cb".to_string();
+    let app = api
+        .connect(
+            "/zitadel.application.v2.ApplicationService/CreateApplication",
+            serde_json::json!({
+                "projectId": project_id,
+                "name": "bench",
+                "oidcConfiguration": {
+                    "redirectUris": [redirect_uri],
+                    "responseTypes": ["OIDC_RESPONSE_TYPE_CODE"],
+                    "grantTypes": ["OIDC_GRANT_TYPE_AUTHORIZATION_CODE"],
+                    "applicationType": "OIDC_APP_TYPE_USER_AGENT",
+                    "authMethodType": "OIDC_AUTH_METHOD_TYPE_NONE",
+                },
+            }),
+        )
+        .await?;
+    let client_id = app
+        .pointer("/oidcConfiguration/clientId")
+        .and_then(|v| v.as_str())
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| format!("no oidcConfiguration.clientId in {app}"))?
+        .to_string();
+    Ok(OidcClient { client_id, redirect_uri })
 }
 
 /// Set up users on the first replica, then measure links with the PAT over every replica
 /// (connection i to replica i mod the replicas); with `full`, also links with a JWT access token,
 /// passkey sign-ins (after enrolling a passkey per user; `origins` are the replicas' WebAuthn
-/// origins, in the order of `addrs`) and `GET /healthz`.
+/// origins, in the order of `addrs`), complete OIDC sign-ins of the same users and
+/// `GET /healthz`. Only the phases of `--phases` run (`/healthz` always does).
 async fn bench(
     cli: &Cli,
     name: &str,
@@ -910,8 +1289,10 @@ async fn bench(
     let warmup = secs("warmup", cli.warmup)?;
     let duration = secs("duration", cli.duration)?;
     let addr = addrs.first().ok_or("no server address")?;
+    let phase = |p: Phase| cli.phases.contains(&p);
+    let link_users = if phase(Phase::Links) || (full && phase(Phase::Jwt)) { n } else { 0 };
     let t = Instant::now();
-    let (org_id, users, jwt) = setup(addr, token, n).await?;
+    let (org_id, users, jwt) = setup(addr, token, link_users).await?;
     println!(
         "[{name}] setup: organization {org_id}, {} users ({:.1}s)",
         users.len(),
@@ -922,90 +1303,142 @@ async fn bench(
         Medium::ReturnCode => r#"{"returnCode":{}}"#,
         Medium::SendLink => r#"{"sendLink":{}}"#,
     };
-    let auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| "bad token".to_string())?;
-    let links_spec = RequestSpec {
-        method: Method::POST,
-        host: host_value(addr)?,
-        auth: Some(auth),
-        body: Bytes::from_static(body.as_bytes()),
-    };
     let link_paths: Vec<String> =
         users.iter().map(|u| format!("/v2beta/users/{u}/passkeys/registration_link")).collect();
-    println!(
-        "[{name}] links: POST /v2beta/users/{{userId}}/passkeys/registration_link {body}, {n} connections \
-         over {} replica(s), {:.1}s warm-up + {:.1}s",
-        addrs.len(),
-        warmup.as_secs_f64(),
-        duration.as_secs_f64()
-    );
-    let links = run_phase(
-        &format!("{name}: POST …/passkeys/registration_link ({})", cli.medium.name()),
-        addrs,
-        links_spec,
-        &link_paths,
-        n,
-        warmup,
-        duration,
-    )
-    .await?;
+    let links = if phase(Phase::Links) {
+        let auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| "bad token".to_string())?;
+        let links_spec = RequestSpec {
+            method: Method::POST,
+            host: host_value(addr)?,
+            auth: Some(auth),
+            body: Bytes::from_static(body.as_bytes()),
+        };
+        println!(
+            "[{name}] links: POST /v2beta/users/{{userId}}/passkeys/registration_link {body}, {n} connections \
+             over {} replica(s), {:.1}s warm-up + {:.1}s",
+            addrs.len(),
+            warmup.as_secs_f64(),
+            duration.as_secs_f64()
+        );
+        Some(
+            run_phase(
+                &format!("{name}: POST …/passkeys/registration_link ({})", cli.medium.name()),
+                addrs,
+                links_spec,
+                &link_paths,
+                n,
+                warmup,
+                duration,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     if !full {
         return Ok(BackendResult { name: name.to_string(), links, extra: None });
     }
 
-    let jwt_auth = HeaderValue::from_str(&format!("Bearer {jwt}")).map_err(|_| "bad jwt".to_string())?;
-    let jwt_spec = RequestSpec {
-        method: Method::POST,
-        host: host_value(addr)?,
-        auth: Some(jwt_auth),
-        body: Bytes::from_static(body.as_bytes()),
+    let links_jwt = if phase(Phase::Jwt) {
+        let jwt_auth = HeaderValue::from_str(&format!("Bearer {jwt}")).map_err(|_| "bad jwt".to_string())?;
+        let jwt_spec = RequestSpec {
+            method: Method::POST,
+            host: host_value(addr)?,
+            auth: Some(jwt_auth),
+            body: Bytes::from_static(body.as_bytes()),
+        };
+        println!(
+            "[{name}] the same with a JWT access token from /oauth/v2/token instead of the PAT, {:.1}s warm-up + {:.1}s",
+            warmup.as_secs_f64(),
+            duration.as_secs_f64()
+        );
+        Some(
+            run_phase(
+                &format!("{name}:   … with a JWT access token ({})", cli.medium.name()),
+                addrs,
+                jwt_spec,
+                &link_paths,
+                n,
+                warmup,
+                duration,
+            )
+            .await?,
+        )
+    } else {
+        None
     };
-    println!(
-        "[{name}] the same with a JWT access token from /oauth/v2/token instead of the PAT, {:.1}s warm-up + {:.1}s",
-        warmup.as_secs_f64(),
-        duration.as_secs_f64()
-    );
-    let links_jwt = run_phase(
-        &format!("{name}:   … with a JWT access token ({})", cli.medium.name()),
-        addrs,
-        jwt_spec,
-        &link_paths,
-        n,
-        warmup,
-        duration,
-    )
-    .await?;
 
-    let t = Instant::now();
-    // The client data carries the origin as a browser serializes it: no trailing slash.
-    let origins: Vec<String> = origins.iter().map(|o| o.trim_end_matches('/').to_string()).collect();
-    let origin = origins.first().ok_or("no WebAuthn origin")?;
-    let (enrolled, rp_id) = enroll_all(addr, token, &org_id, n, origin).await?;
-    println!(
-        "[{name}] setup: {n} fresh users with one ES256 passkey each, relying party {rp_id}, origin {} ({:.1}s)",
-        origins.join(", "),
-        t.elapsed().as_secs_f64()
-    );
-    println!(
-        "[{name}] sign-ins: POST /v2/sessions (checks.user by id + webAuthN challenge) + PATCH \
-         /v2/sessions/{{id}} (the assertion), PAT, {n} connections, {:.1}s warm-up + {:.1}s",
-        warmup.as_secs_f64(),
-        duration.as_secs_f64()
-    );
-    let sign_in = SignIn {
-        host: host_value(addr)?,
-        auth: HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| "bad token".to_string())?,
-        rp_id,
-    };
-    let sign_ins = run_sign_ins(
-        &format!("{name}: passkey sign-in (CreateSession + SetSession)"),
-        addrs,
-        &origins,
-        sign_in,
-        enrolled,
-        warmup,
-        duration,
-    )
-    .await?;
+    let mut sign_ins = None;
+    let mut oidc = None;
+    if phase(Phase::SignIn) || phase(Phase::Oidc) {
+        let t = Instant::now();
+        // The client data carries the origin as a browser serializes it: no trailing slash.
+        let origins: Vec<String> = origins.iter().map(|o| o.trim_end_matches('/').to_string()).collect();
+        let origin = origins.first().ok_or("no WebAuthn origin")?;
+        let (mut enrolled, rp_id) = enroll_all(addr, token, &org_id, n, origin).await?;
+        println!(
+            "[{name}] setup: {n} fresh users with one ES256 passkey each, relying party {rp_id}, origin {} ({:.1}s)",
+            origins.join(", "),
+            t.elapsed().as_secs_f64()
+        );
+        let sign_in = || -> Res<SignIn> {
+            Ok(SignIn {
+                host: host_value(addr)?,
+                auth: HeaderValue::from_str(&format!("Bearer {token}"))
+                    .map_err(|_| "bad token".to_string())?,
+                rp_id: rp_id.clone(),
+            })
+        };
+        if phase(Phase::SignIn) {
+            println!(
+                "[{name}] sign-ins: POST /v2/sessions (checks.user by id + webAuthN challenge) + PATCH \
+                 /v2/sessions/{{id}} (the assertion), PAT, {n} connections, {:.1}s warm-up + {:.1}s",
+                warmup.as_secs_f64(),
+                duration.as_secs_f64()
+            );
+            let (r, back) = run_sign_ins(
+                &format!("{name}: passkey sign-in (CreateSession + SetSession)"),
+                addrs,
+                &origins,
+                sign_in()?,
+                enrolled,
+                warmup,
+                duration,
+            )
+            .await?;
+            sign_ins = Some(r);
+            enrolled = back;
+        }
+        if phase(Phase::Oidc) {
+            let t = Instant::now();
+            let client = create_oidc_client(addr, token, &org_id).await?;
+            println!(
+                "[{name}] setup: project + public OIDC application (user agent, PKCE), client {}, redirect {} ({:.1}s)",
+                client.client_id,
+                client.redirect_uri,
+                t.elapsed().as_secs_f64()
+            );
+            println!(
+                "[{name}] OIDC sign-ins: GET /oauth/v2/authorize (code, S256) + POST /v2/sessions + PATCH \
+                 /v2/sessions/{{id}} + POST /v2/oidc/auth_requests/{{id}} (CreateCallback, PAT) + POST \
+                 /oauth/v2/token (code + verifier), the same {n} users, {n} connections, {:.1}s warm-up + {:.1}s",
+                warmup.as_secs_f64(),
+                duration.as_secs_f64()
+            );
+            let (r, _) = run_oidc(
+                &format!("{name}: OIDC sign-in (authorize … token, 5 requests)"),
+                addrs,
+                &origins,
+                sign_in()?,
+                client,
+                enrolled,
+                warmup,
+                duration,
+            )
+            .await?;
+            oidc = Some(r);
+        }
+    }
 
     let health_spec =
         RequestSpec { method: Method::GET, host: host_value(addr)?, auth: None, body: Bytes::new() };
@@ -1027,45 +1460,64 @@ async fn bench(
     Ok(BackendResult {
         name: name.to_string(),
         links,
-        extra: Some(Extra { jwt: links_jwt, sign_ins, health }),
+        extra: Some(Extra { jwt: links_jwt, sign_ins, oidc, health }),
     })
+}
+
+/// `a / b`, NaN without a denominator.
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { f64::NAN }
 }
 
 /// Print the table, the ratios and the errors; true when no request failed.
 fn report(results: &[BackendResult]) -> bool {
     let mut phases: Vec<&PhaseResult> = Vec::new();
     for r in results {
-        phases.push(&r.links);
+        phases.extend(&r.links);
         if let Some(x) = &r.extra {
-            phases.push(&x.jwt);
+            phases.extend(&x.jwt);
         }
     }
     let extra = results.iter().find_map(|r| r.extra.as_ref());
     if let Some(x) = extra {
-        phases.push(&x.sign_ins);
+        phases.extend(&x.sign_ins);
+        phases.extend(&x.oidc);
         phases.push(&x.health);
     }
     let health = extra.map(|x| &x.health);
     print_table(&phases);
+    if let Some(x) = extra.and_then(|x| x.oidc.as_ref()) {
+        let steps: Vec<String> = OIDC_STEPS
+            .iter()
+            .zip(&x.stats.steps)
+            .map(|(label, v)| format!("{label} {:.2}/{:.2}", pct_ms(v, 50.0), pct_ms(v, 99.0)))
+            .collect();
+        println!("OIDC sign-in steps, p50/p99 ms: {}", steps.join(", "));
+    }
     if let Some(health) = health {
         let ratios: Vec<String> = results
             .iter()
-            .map(|r| {
-                let ratio = if health.rps() > 0.0 { r.links.rps() / health.rps() } else { f64::NAN };
-                format!("{} {ratio:.3}", r.name)
+            .filter_map(|r| {
+                r.links.as_ref().map(|l| format!("{} {:.3}", r.name, ratio(l.rps(), health.rps())))
             })
             .collect();
-        println!("links/healthz throughput ratio: {}", ratios.join(", "));
+        if !ratios.is_empty() {
+            println!("links/healthz throughput ratio: {}", ratios.join(", "));
+        }
     }
     if let Some(x) = extra {
-        let ratio = if x.health.rps() > 0.0 { x.sign_ins.rps() / x.health.rps() } else { f64::NAN };
-        println!("sign-ins/healthz throughput ratio: {ratio:.3} (a sign-in is two requests)");
+        if let Some(s) = &x.sign_ins {
+            let r = ratio(s.rps(), x.health.rps());
+            println!("sign-ins/healthz throughput ratio: {r:.3} (a sign-in is two requests)");
+        }
+        if let Some(o) = &x.oidc {
+            let r = ratio(o.rps(), x.health.rps());
+            println!("OIDC sign-ins/healthz throughput ratio: {r:.3} (an OIDC sign-in is five requests)");
+        }
     }
     for r in results {
-        if let Some(x) = &r.extra {
-            let jwt = &x.jwt;
-            let ratio = if r.links.rps() > 0.0 { jwt.rps() / r.links.rps() } else { f64::NAN };
-            println!("JWT/PAT links throughput ratio ({}): {ratio:.3}", r.name);
+        if let (Some(links), Some(jwt)) = (&r.links, r.extra.as_ref().and_then(|x| x.jwt.as_ref())) {
+            println!("JWT/PAT links throughput ratio ({}): {:.3}", r.name, ratio(jwt.rps(), links.rps()));
         }
     }
     for p in &phases {

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey, EncodeRsaPrivateKey};
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
@@ -37,6 +37,9 @@ pub struct SigningKey {
     private_pem: Secret,
     n: String,
     e: String,
+    /// The parsed key for signing with ring (parsed once: parsing per token cost more than
+    /// the signature).
+    signer: std::sync::Arc<ring::signature::RsaKeyPair>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -56,12 +59,16 @@ impl SigningKey {
         let key = RsaPrivateKey::from_pkcs1_pem(pem)
             .or_else(|_| RsaPrivateKey::from_pkcs8_pem(pem))
             .map_err(|e| Error::internal(format!("signing key {kid}: {e}")))?;
+        let der = key.to_pkcs1_der().map_err(Error::internal)?;
+        let signer = ring::signature::RsaKeyPair::from_der(der.as_bytes())
+            .map_err(|e| Error::internal(format!("signing key {kid}: {e}")))?;
         Ok(SigningKey {
             kid,
             created_at,
             private_pem: Secret::new(pem),
             n: b64(&key.n().to_bytes_be()),
             e: b64(&key.e().to_bytes_be()),
+            signer: std::sync::Arc::new(signer),
         })
     }
 
@@ -119,22 +126,25 @@ impl TokenKeys {
     }
 
     pub fn sign(&self, claims: &AccessClaims) -> Result<String> {
-        let key = self.keys.last().ok_or_else(|| Error::internal("no signing key"))?;
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(key.kid.clone());
-        header.typ = Some("at+jwt".into());
-        let enc = EncodingKey::from_rsa_pem(key.private_pem.expose().as_bytes()).map_err(Error::internal)?;
-        jsonwebtoken::encode(&header, claims, &enc).map_err(Error::internal)
+        self.sign_claims(claims, "at+jwt")
     }
 
-    /// Sign any claims (an ID token) with the newest key; `typ` goes into the header.
+    /// Sign any claims (an ID token) with the newest key, RS256 (RSASSA-PKCS1-v1_5 with
+    /// SHA-256, by ring); `typ` goes into the header.
     pub fn sign_claims<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String> {
         let key = self.keys.last().ok_or_else(|| Error::internal("no signing key"))?;
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(key.kid.clone());
-        header.typ = Some(typ.into());
-        let enc = EncodingKey::from_rsa_pem(key.private_pem.expose().as_bytes()).map_err(Error::internal)?;
-        jsonwebtoken::encode(&header, claims, &enc).map_err(Error::internal)
+        let header = serde_json::json!({"typ": typ, "alg": "RS256", "kid": key.kid});
+        let payload = serde_json::to_vec(claims).map_err(Error::internal)?;
+        let mut out = format!("{}.{}", b64(header.to_string().as_bytes()), b64(&payload));
+        let mut signature = vec![0; key.signer.public().modulus_len()];
+        // ring's RSA signing uses the generator for blinding only; the signature is deterministic.
+        let rng = ring::rand::SystemRandom::new();
+        key.signer
+            .sign(&ring::signature::RSA_PKCS1_SHA256, &rng, out.as_bytes(), &mut signature)
+            .map_err(|e| Error::internal(format!("signing: {e}")))?;
+        out.push('.');
+        out.push_str(&b64(&signature));
+        Ok(out)
     }
 
     /// The claims of a token one of our keys signed, whatever its lifetime (an `id_token_hint`
@@ -307,6 +317,7 @@ pub fn verify_assertion(
 mod tests {
     use super::*;
     use crate::ports::SeededEntropy;
+    use jsonwebtoken::{EncodingKey, Header};
 
     const NOW: Timestamp = Timestamp::from_unix_secs(1_800_000_000);
 

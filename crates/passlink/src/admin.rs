@@ -163,7 +163,16 @@ pub async fn app(args: AppArgs) -> Result<(), String> {
         println!("client_secret:  {secret}");
         println!("(the secret is shown once; GenerateClientSecret makes a new one)");
     }
-    println!("issuer:         {}", add.url.trim_end_matches('/'));
+    let discovery = client
+        .http
+        .get(format!("{}/.well-known/openid-configuration", add.url.trim_end_matches('/')))
+        .send()
+        .await;
+    let issuer = match discovery {
+        Ok(r) => r.json::<Value>().await.ok().and_then(|d| d["issuer"].as_str().map(str::to_string)),
+        Err(_) => None,
+    };
+    println!("issuer:         {}", issuer.unwrap_or_else(|| add.url.trim_end_matches('/').to_string()));
     if oidc["nonCompliant"].as_bool() == Some(true) {
         eprintln!("warning: the configuration is not compliant: {}", oidc["complianceProblems"]);
     }

@@ -85,8 +85,10 @@ pub struct LoginFacts {
 }
 
 /// Passkeys only: no password (so no password reset), no self-registration, no external
-/// identity providers, no second factors; users sign in by username or email (both are login
-/// names a user may type; the username is the email unless set otherwise).
+/// identity providers, no second factors; users sign in by username, email or phone number (the
+/// login names a user may type; ListUsers answers each). Phone login stays on, as ZITADEL's
+/// default: ZITADEL's TypeScript login refuses a user whose typed name is not both the login
+/// name and the email when it is off.
 pub const LOGIN_FACTS: LoginFacts = LoginFacts {
     allow_username_password: false,
     allow_register: false,
@@ -97,7 +99,7 @@ pub const LOGIN_FACTS: LoginFacts = LoginFacts {
     ignore_unknown_usernames: false,
     allow_domain_discovery: false,
     disable_login_with_email: false,
-    disable_login_with_phone: true,
+    disable_login_with_phone: false,
     password_check_lifetime_secs: 240 * 3600,
     external_login_check_lifetime_secs: 240 * 3600,
     mfa_init_skip_lifetime_secs: 720 * 3600,
