@@ -79,6 +79,10 @@ pub fn table() -> Vec<(&'static str, Arc<dyn Method>)> {
             "zitadel.settings.v2.SettingsService/GetActiveIdentityProviders",
             settings_v2::get_active_identity_providers,
         ),
+        rpc(
+            "zitadel.settings.v2.SettingsService/GetHostedLoginTranslation",
+            settings_v2::get_hosted_login_translation,
+        ),
         // OpenID Connect: projects, applications, and finishing authorization requests.
         rpc("zitadel.project.v2.ProjectService/CreateProject", apps_v2::create_project),
         rpc("zitadel.project.v2.ProjectService/UpdateProject", apps_v2::update_project),
@@ -120,8 +124,9 @@ pub fn table() -> Vec<(&'static str, Arc<dyn Method>)> {
 }
 
 /// RPCs of the vendored services passlink does not serve (Connect/gRPC answer Unimplemented,
-/// REST 404): the device authorization flow.
+/// REST 404): the device authorization flow, custom hosted-login texts.
 pub const NOT_SERVED: &[&str] = &[
+    "zitadel.settings.v2.SettingsService/SetHostedLoginTranslation",
     "zitadel.oidc.v2.OIDCService/GetDeviceAuthorizationRequest",
     "zitadel.oidc.v2.OIDCService/AuthorizeOrDenyDeviceAuthorization",
 ];

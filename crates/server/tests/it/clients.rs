@@ -446,6 +446,13 @@ impl Api for Generated {
                 get_active_identity_providers_with_options,
                 settings::GetActiveIdentityProvidersRequest
             ),
+            ("zitadel.settings.v2.SettingsService", "GetHostedLoginTranslation") => typed!(
+                st,
+                o,
+                req,
+                get_hosted_login_translation_with_options,
+                settings::GetHostedLoginTranslationRequest
+            ),
             ("zitadel.oidc.v2.OIDCService", "GetAuthRequest") => {
                 typed!(oi, o, req, get_auth_request_with_options, zitadel::oidc::v2::GetAuthRequestRequest)
             }

@@ -15,6 +15,7 @@ const LIST_ORGS: &str = "zitadel.org.v2.OrganizationService/ListOrganizations";
 const LOGIN: &str = "zitadel.settings.v2.SettingsService/GetLoginSettings";
 const BRANDING: &str = "zitadel.settings.v2.SettingsService/GetBrandingSettings";
 const SECURITY: &str = "zitadel.settings.v2.SettingsService/GetSecuritySettings";
+const TRANSLATION: &str = "zitadel.settings.v2.SettingsService/GetHostedLoginTranslation";
 const IDPS: &str = "zitadel.settings.v2.SettingsService/GetActiveIdentityProviders";
 
 fn ids(r: &Value) -> Vec<String> {
@@ -257,6 +258,20 @@ async fn settings_on_every_protocol() {
         ok(api.call(LOGIN, json!({"ctx": {"instance": true}}), Some(&w.admin), None).await);
         let other = json!({"ctx": {"orgId": w.org_b}});
         failure(api.call(BRANDING, other, Some(&w.org_owner_a), None).await, 5, "ORG-o0Ng9", n);
+        // The hosted login's custom texts: none, for the instance and for an organization.
+        let t =
+            ok(api.call(TRANSLATION, json!({"instance": true, "locale": "en"}), Some(&w.admin), None).await);
+        assert_eq!(t["translations"], json!({}), "[{n}] {t}");
+        let t = ok(api
+            .call(TRANSLATION, json!({"organizationId": w.org_a, "locale": "de"}), Some(&w.org_owner_a), None)
+            .await);
+        assert_eq!(t["translations"], json!({}), "[{n}] {t}");
+        failure(
+            api.call(TRANSLATION, json!({"instance": true}), Some(&w.no_role), None).await,
+            7,
+            "AUTH-5mWD2",
+            n,
+        );
     }
     s.server.shutdown().await.unwrap();
 }
