@@ -125,6 +125,28 @@ pub async fn get_active_identity_providers(
     })
 }
 
+/// passlink keeps no custom texts for a hosted login: an empty set for every level and locale
+/// (ZITADEL's TypeScript login then uses its own texts). The organization must be readable.
+pub async fn get_hosted_login_translation(
+    app: Arc<App>,
+    caller: Caller,
+    req: pb::GetHostedLoginTranslationRequest,
+) -> Result<pb::GetHostedLoginTranslationResponse> {
+    use passlink_wire::zitadel::settings::v2::__buffa::oneof::get_hosted_login_translation_request::Level;
+    match req.level.as_ref() {
+        Some(Level::OrganizationId(org)) => {
+            app.settings(&caller, &SettingsContext::Org(org.clone()), perm::POLICY_READ).await?;
+        }
+        _ => {
+            app.settings(&caller, &SettingsContext::Instance, perm::IAM_POLICY_READ).await?;
+        }
+    }
+    Ok(pb::GetHostedLoginTranslationResponse {
+        translations: buffa::MessageField::some(buffa_types::google::protobuf::Struct::default()),
+        ..Default::default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,26 +173,4 @@ mod tests {
         assert_eq!(context(Some(&ctx(ResourceOwner::Instance(true)))), SettingsContext::Instance);
         assert_eq!(context(None), SettingsContext::Caller);
     }
-}
-
-/// passlink keeps no custom texts for a hosted login: an empty set for every level and locale
-/// (ZITADEL's TypeScript login then uses its own texts). The organization must be readable.
-pub async fn get_hosted_login_translation(
-    app: Arc<App>,
-    caller: Caller,
-    req: pb::GetHostedLoginTranslationRequest,
-) -> Result<pb::GetHostedLoginTranslationResponse> {
-    use passlink_wire::zitadel::settings::v2::__buffa::oneof::get_hosted_login_translation_request::Level;
-    match req.level.as_ref() {
-        Some(Level::OrganizationId(org)) => {
-            app.settings(&caller, &SettingsContext::Org(org.clone()), perm::POLICY_READ).await?;
-        }
-        _ => {
-            app.settings(&caller, &SettingsContext::Instance, perm::IAM_POLICY_READ).await?;
-        }
-    }
-    Ok(pb::GetHostedLoginTranslationResponse {
-        translations: buffa::MessageField::some(buffa_types::google::protobuf::Struct::default()),
-        ..Default::default()
-    })
 }
