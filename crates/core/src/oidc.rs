@@ -180,35 +180,29 @@ pub struct ProjectView {
 impl ProjectView {
     /// Fold a project's events; `None` if it was never added.
     pub fn fold(events: &[Recorded]) -> Option<ProjectView> {
-        let mut view: Option<ProjectView> = None;
-        for r in events {
-            match (&r.event, view.as_mut()) {
-                (Event::ProjectAdded(s), _) => {
-                    view = Some(ProjectView {
-                        id: r.aggregate_id.clone(),
-                        org_id: r.resource_owner.clone(),
-                        settings: s.clone(),
-                        state: ObjectState::Active,
-                        created_at: r.created_at,
-                        changed_at: r.created_at,
-                        sequence: r.sequence,
-                    })
-                }
-                (_, None) => {}
-                (e, Some(v)) => {
-                    match e {
-                        Event::ProjectChanged(s) => v.settings = s.clone(),
-                        Event::ProjectDeactivated {} => v.state = ObjectState::Inactive,
-                        Event::ProjectReactivated {} => v.state = ObjectState::Active,
-                        Event::ProjectRemoved {} => v.state = ObjectState::Removed,
-                        _ => {}
-                    }
-                    v.changed_at = r.created_at;
-                    v.sequence = r.sequence;
-                }
+        let created = |r: &Recorded| match &r.event {
+            Event::ProjectAdded(s) => Some(ProjectView {
+                id: r.aggregate_id.clone(),
+                org_id: r.resource_owner.clone(),
+                settings: s.clone(),
+                state: ObjectState::Active,
+                created_at: r.created_at,
+                changed_at: r.created_at,
+                sequence: r.sequence,
+            }),
+            _ => None,
+        };
+        fold_events(events, created, |v: &mut ProjectView, r| {
+            match &r.event {
+                Event::ProjectChanged(s) => v.settings = s.clone(),
+                Event::ProjectDeactivated {} => v.state = ObjectState::Inactive,
+                Event::ProjectReactivated {} => v.state = ObjectState::Active,
+                Event::ProjectRemoved {} => v.state = ObjectState::Removed,
+                _ => {}
             }
-        }
-        view
+            v.changed_at = r.created_at;
+            v.sequence = r.sequence;
+        })
     }
 }
 
@@ -257,47 +251,39 @@ impl AppView {
 
     /// Fold an application's events; `None` if it was never added.
     pub fn fold(events: &[Recorded]) -> Option<AppView> {
-        let mut view: Option<AppView> = None;
-        for r in events {
-            match (&r.event, view.as_mut()) {
-                (Event::ApplicationAdded(s), _) => {
-                    view = Some(AppView {
-                        id: r.aggregate_id.clone(),
-                        org_id: r.resource_owner.clone(),
-                        settings: s.clone(),
-                        secret_hash: None,
-                        keys: Vec::new(),
-                        state: ObjectState::Active,
-                        created_at: r.created_at,
-                        changed_at: r.created_at,
-                        sequence: r.sequence,
-                    })
-                }
-                (_, None) => {}
-                (e, Some(v)) => {
-                    match e {
-                        Event::ApplicationChanged(s) => v.settings = s.clone(),
-                        Event::ApplicationSecretSet { hash } => v.secret_hash = Some(hash.clone()),
-                        Event::ApplicationKeyAdded { key_id, public_key, expiration } => {
-                            v.keys.push(AppKey {
-                                id: key_id.clone(),
-                                public_key: public_key.clone(),
-                                expiration: *expiration,
-                                created_at: r.created_at,
-                            })
-                        }
-                        Event::ApplicationKeyRemoved { key_id } => v.keys.retain(|k| k.id != *key_id),
-                        Event::ApplicationDeactivated {} => v.state = ObjectState::Inactive,
-                        Event::ApplicationReactivated {} => v.state = ObjectState::Active,
-                        Event::ApplicationRemoved {} => v.state = ObjectState::Removed,
-                        _ => {}
-                    }
-                    v.changed_at = r.created_at;
-                    v.sequence = r.sequence;
-                }
+        let created = |r: &Recorded| match &r.event {
+            Event::ApplicationAdded(s) => Some(AppView {
+                id: r.aggregate_id.clone(),
+                org_id: r.resource_owner.clone(),
+                settings: s.clone(),
+                secret_hash: None,
+                keys: Vec::new(),
+                state: ObjectState::Active,
+                created_at: r.created_at,
+                changed_at: r.created_at,
+                sequence: r.sequence,
+            }),
+            _ => None,
+        };
+        fold_events(events, created, |v: &mut AppView, r| {
+            match &r.event {
+                Event::ApplicationChanged(s) => v.settings = s.clone(),
+                Event::ApplicationSecretSet { hash } => v.secret_hash = Some(hash.clone()),
+                Event::ApplicationKeyAdded { key_id, public_key, expiration } => v.keys.push(AppKey {
+                    id: key_id.clone(),
+                    public_key: public_key.clone(),
+                    expiration: *expiration,
+                    created_at: r.created_at,
+                }),
+                Event::ApplicationKeyRemoved { key_id } => v.keys.retain(|k| k.id != *key_id),
+                Event::ApplicationDeactivated {} => v.state = ObjectState::Inactive,
+                Event::ApplicationReactivated {} => v.state = ObjectState::Active,
+                Event::ApplicationRemoved {} => v.state = ObjectState::Removed,
+                _ => {}
             }
-        }
-        view
+            v.changed_at = r.created_at;
+            v.sequence = r.sequence;
+        })
     }
 
     /// Does the client need a secret at the token endpoint?
@@ -395,38 +381,32 @@ pub struct AuthRequestView {
 
 impl AuthRequestView {
     pub fn fold(events: &[Recorded]) -> Option<AuthRequestView> {
-        let mut view: Option<AuthRequestView> = None;
-        for r in events {
-            match (&r.event, view.as_mut()) {
-                (Event::AuthRequestAdded(a), _) => {
-                    view = Some(AuthRequestView {
-                        id: r.aggregate_id.clone(),
-                        org_id: r.resource_owner.clone(),
-                        login_client: r.creator.clone(),
-                        request: a.clone(),
-                        created_at: r.created_at,
-                        sequence: r.sequence,
-                        outcome: AuthRequestOutcome::Pending,
-                        exchanged: None,
-                    })
+        let created = |r: &Recorded| match &r.event {
+            Event::AuthRequestAdded(a) => Some(AuthRequestView {
+                id: r.aggregate_id.clone(),
+                org_id: r.resource_owner.clone(),
+                login_client: r.creator.clone(),
+                request: a.clone(),
+                created_at: r.created_at,
+                sequence: r.sequence,
+                outcome: AuthRequestOutcome::Pending,
+                exchanged: None,
+            }),
+            _ => None,
+        };
+        fold_events(events, created, |v: &mut AuthRequestView, r| {
+            match &r.event {
+                Event::AuthRequestSessionLinked(l) => {
+                    v.outcome = AuthRequestOutcome::Linked { linked: l.clone(), at: r.created_at }
                 }
-                (_, None) => {}
-                (e, Some(v)) => {
-                    match e {
-                        Event::AuthRequestSessionLinked(l) => {
-                            v.outcome = AuthRequestOutcome::Linked { linked: l.clone(), at: r.created_at }
-                        }
-                        Event::AuthRequestFailed { error, .. } => {
-                            v.outcome = AuthRequestOutcome::Failed { error: error.clone() }
-                        }
-                        Event::AuthRequestCodeExchanged { grant_id } => v.exchanged = Some(grant_id.clone()),
-                        _ => {}
-                    }
-                    v.sequence = r.sequence;
+                Event::AuthRequestFailed { error, .. } => {
+                    v.outcome = AuthRequestOutcome::Failed { error: error.clone() }
                 }
+                Event::AuthRequestCodeExchanged { grant_id } => v.exchanged = Some(grant_id.clone()),
+                _ => {}
             }
-        }
-        view
+            v.sequence = r.sequence;
+        })
     }
 
     pub fn expired(&self, now: Timestamp) -> bool {
@@ -475,41 +455,53 @@ pub struct GrantView {
 
 impl GrantView {
     pub fn fold(events: &[Recorded]) -> Option<GrantView> {
-        let mut view: Option<GrantView> = None;
-        for r in events {
-            match (&r.event, view.as_mut()) {
-                (Event::GrantAdded(g), _) => {
-                    view = Some(GrantView {
-                        id: r.aggregate_id.clone(),
-                        org_id: r.resource_owner.clone(),
-                        grant: g.clone(),
-                        tokens: g.tokens.clone(),
-                        spent_refresh: Vec::new(),
-                        revoked: false,
-                        created_at: r.created_at,
-                        sequence: r.sequence,
-                    })
+        let created = |r: &Recorded| match &r.event {
+            Event::GrantAdded(g) => Some(GrantView {
+                id: r.aggregate_id.clone(),
+                org_id: r.resource_owner.clone(),
+                grant: g.clone(),
+                tokens: g.tokens.clone(),
+                spent_refresh: Vec::new(),
+                revoked: false,
+                created_at: r.created_at,
+                sequence: r.sequence,
+            }),
+            _ => None,
+        };
+        fold_events(events, created, |v: &mut GrantView, r| {
+            match &r.event {
+                Event::GrantRefreshed(t) => {
+                    let old = std::mem::replace(&mut v.tokens, t.clone());
+                    v.spent_refresh.extend(old.refresh_hash);
                 }
-                (_, None) => {}
-                (e, Some(v)) => {
-                    match e {
-                        Event::GrantRefreshed(t) => {
-                            let old = std::mem::replace(&mut v.tokens, t.clone());
-                            v.spent_refresh.extend(old.refresh_hash);
-                        }
-                        Event::GrantRevoked { .. } => v.revoked = true,
-                        _ => {}
-                    }
-                    v.sequence = r.sequence;
-                }
+                Event::GrantRevoked { .. } => v.revoked = true,
+                _ => {}
             }
-        }
-        view
+            v.sequence = r.sequence;
+        })
     }
 
     pub fn has_scope(&self, scope: &str) -> bool {
         self.grant.scope.iter().any(|s| s == scope)
     }
+}
+
+/// Fold one aggregate's events: `created` makes the view from the event that creates it
+/// (`None` for any other), `apply` folds every later event into it.
+fn fold_events<V>(
+    events: &[Recorded],
+    created: impl Fn(&Recorded) -> Option<V>,
+    mut apply: impl FnMut(&mut V, &Recorded),
+) -> Option<V> {
+    let mut view = None;
+    for r in events {
+        match (created(r), view.as_mut()) {
+            (Some(v), _) => view = Some(v),
+            (None, Some(v)) => apply(v, r),
+            (None, None) => {}
+        }
+    }
+    view
 }
 
 /// `<aggregate id>.<secret>` → the aggregate id, if the value has that shape.
