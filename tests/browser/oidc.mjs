@@ -17,6 +17,7 @@
 // one PASS/FAIL line per check and exits 1 if any failed.
 
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -170,6 +171,26 @@ async function linkURL(user, orgId) {
   const r = await rest('POST', `/v2/users/${user.userId}/passkeys/registration_link`, { returnCode: {} });
   const q = new URLSearchParams({ userID: user.userId, orgID: orgId, codeID: r.code.id, code: r.code.code });
   return `${BASE}/ui/passkey/register?${q}`;
+}
+
+/// The registration link passlink emails (sendLink with the default template), read from the
+/// SMTP test server's mail directory (MAIL_DIR; one JSON file per message with the raw data).
+async function emailedLinkURL(user) {
+  const dir = process.env.MAIL_DIR;
+  if (!dir) throw new Error('MAIL_DIR is not set: the suite runs passlink with an SMTP test server');
+  await rest('POST', `/v2/users/${user.userId}/passkeys/registration_link`, { sendLink: {} });
+  const deadline = Date.now() + UI_TIMEOUT;
+  while (Date.now() < deadline) {
+    for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.json'))) {
+      const m = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8'));
+      if (!(m.rcpt_tos || []).includes(user.email)) continue;
+      const found = /https?:\/\/[^\s"<>]+\/ui\/passkey\/register\?[^\s"<>]+/.exec(m.data);
+      if (!found) throw new Error(`no registration link in the email to ${user.email}`);
+      return found[0].replace(/&amp;/g, '&');
+    }
+    await sleep(100);
+  }
+  throw new Error(`no email reached ${user.email}`);
 }
 
 async function enrollVia(page, url) {
@@ -420,14 +441,14 @@ async function main() {
   const opened = await openPage();
   const { page, cdp, authenticatorId } = opened;
   const credOf = new Map(); // credentialId -> user
-  const enroll = async (user) => {
-    await enrollVia(page, await linkURL(user, orgId));
+  const enroll = async (user, { emailed = false } = {}) => {
+    await enrollVia(page, emailed ? await emailedLinkURL(user) : await linkURL(user, orgId));
     const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
     const fresh = credentials.filter((c) => !credOf.has(c.credentialId));
     if (fresh.length !== 1 || !fresh[0].isResidentCredential) throw new Error(JSON.stringify(credentials));
     credOf.set(fresh[0].credentialId, user);
   };
-  if (!(await step('enroll: Ada creates a passkey via the emailed link', () => enroll(ada)))) return;
+  if (!(await step('enroll: Ada creates a passkey via the emailed link', () => enroll(ada, { emailed: true })))) return;
 
   /// The user whose credential the authenticator asserted, or null when it cannot tell: with
   /// several resident credentials and no allow list, Chromium's virtual authenticator reports

@@ -89,7 +89,17 @@ pub fn conformance_clients(ctx: &Ctx) -> Outcome {
 pub fn browser(ctx: &Ctx) -> Outcome {
     let chromium =
         which("chromium").ok_or_else(|| Failure::new("chromium is not installed: run scripts/setup"))?;
-    let passlink = ctx.start_passlink("passlink-browser", &external_url_localhost())?;
+    // The OIDC suite enrolls through the emailed link: a real SMTP server receives it.
+    let mail = ctx.path("browser-mail");
+    let sink = passlink_testkit::SmtpSink::start(passlink_testkit::free_port(), &mail);
+    let _sink_is_a_child = Registered::new(sink.pid());
+    let mut args = external_url_localhost();
+    args.extend(
+        ["--smtp-host", "127.0.0.1", "--smtp-port", &sink.port.to_string(), "--smtp-tls", "none"]
+            .map(String::from),
+    );
+    args.extend(["--smtp-from", "passlink@localhost"].map(String::from));
+    let passlink = ctx.start_passlink("passlink-browser", &args)?;
     let token = passlink.admin_token()?;
     for script in ["tests/browser/enroll.mjs", "tests/browser/login.mjs", "tests/browser/oidc.mjs"] {
         run_filtered(
@@ -98,11 +108,14 @@ pub fn browser(ctx: &Ctx) -> Outcome {
                 .env("PASSLINK_URL", format!("http://localhost:{}", passlink.port))
                 .env("PASSLINK_TOKEN", &token)
                 .env("CHROMIUM", &chromium)
+                .env("MAIL_DIR", &mail)
                 .env("ARTIFACTS_DIR", "tests/browser/artifacts"),
         )
         .map_err(|f| f.with_log(&passlink.log))?;
     }
-    passlink.stop()
+    passlink.stop()?;
+    sink.stop();
+    Ok(())
 }
 
 /// ZITADEL's Python and Node SDKs against one passlink. The JWT assertion's audience is the host
