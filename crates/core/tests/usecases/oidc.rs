@@ -417,6 +417,13 @@ async fn projects_and_applications_follow_the_organization_permissions() {
         w.app.generate_client_secret(&w.admin, &app.settings.project_id, &client_id).await.is_err(),
         "a public client has no secret"
     );
+    w.app.set_project_active(&w.admin, &app.settings.project_id, false).await.unwrap();
+    assert!(
+        w.app.authorize(&params(&client_id), None).await.is_err(),
+        "a deactivated project's client cannot sign in"
+    );
+    w.app.set_project_active(&w.admin, &app.settings.project_id, true).await.unwrap();
+    assert!(w.app.authorize(&params(&client_id), None).await.is_ok());
     w.app.set_app_active(&w.admin, &app.settings.project_id, &client_id, false).await.unwrap();
     assert!(w.app.authorize(&params(&client_id), None).await.is_err(), "an inactive client cannot sign in");
     w.app.delete_project(&w.admin, &app.settings.project_id).await.unwrap();

@@ -576,6 +576,14 @@ impl App {
         Ok(GrantView::fold(&self.deps.store.events_of(AggregateKind::Grant, id).await?))
     }
 
+    /// An application whose project is active (a deactivated or removed project's applications
+    /// sign nobody in), as loaded; `None` otherwise.
+    async fn active_client(&self, client_id: &str) -> Result<Option<AppView>> {
+        let Some(app) = self.load_app(client_id).await? else { return Ok(None) };
+        let project = self.load_project(&app.settings.project_id).await?;
+        Ok(project.filter(|p| p.state == ObjectState::Active).map(|_| app))
+    }
+
     /// Where the login UI for `app` lives: the client's login v2 base URI, else the configured
     /// external login UI, else the hosted page.
     fn login_url(&self, app: &AppView, id: &str) -> String {
@@ -601,7 +609,7 @@ impl App {
         let app = if p.client_id.is_empty() || p.client_id.len() > 200 {
             None
         } else {
-            self.load_app(&p.client_id).await.map_err(OAuthError::server)?
+            self.active_client(&p.client_id).await.map_err(OAuthError::server)?
         };
         let decided = decide_authorize(app.as_ref(), p);
         let (app, added) = match (app, decided) {
@@ -732,7 +740,7 @@ impl App {
             return Err(OAuthError::invalid_client());
         }
         let now = self.now();
-        let app = self.load_app(&client_id).await.map_err(OAuthError::server)?;
+        let app = self.active_client(&client_id).await.map_err(OAuthError::server)?;
         let client = OidcClient { client_id, ..client.clone() };
         if let Some(claims) = check_client(app.as_ref(), &client, &self.cfg.issuer, now)? {
             self.remember_assertion(&client.client_id, &claims, now)?;

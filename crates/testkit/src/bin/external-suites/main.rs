@@ -45,7 +45,7 @@ const SUITES: &[Suite] = &[
     },
     Suite {
         name: "browser",
-        banner: "browser end to end: the hosted registration page and the demo sign-in page in Debian's \
+        banner: "browser end to end: the hosted registration page, the sign-in page and OpenID Connect with openid-client in Debian's \
                  Chromium (headless, virtual WebAuthn authenticator) against a running passlink (tests/browser)",
         run: suites::browser,
     },
