@@ -3,11 +3,36 @@
 //! Against a release build of `passlink` (spawned here on a free port with a fresh data dir, or an
 //! already-running server given by `--url`), it creates passkey registration links over REST
 //! (`POST /v2beta/users/{userId}/passkeys/registration_link`) on N concurrent HTTP/1.1 keep-alive
-//! connections for T seconds after a warm-up, then does the same for `GET /healthz`, and prints
-//! requests, errors, req/s, p50, p99 and max latency for both plus the throughput ratio.
+//! connections for T seconds after a warm-up (`--duration`, default 60 s: the long run; a quick
+//! run is `--duration 8`), then does the same for `GET /healthz`, and prints requests, errors,
+//! req/s, p50, p99, p99.9 and max latency for every phase plus the throughput ratios.
 //!
 //! Every link is acknowledged by the server only after its commit is on disk, so the links row is
 //! a durable-write benchmark; `/healthz` is the transport's ceiling on the same machine.
+//!
+//! The hot-user phase sends the same link request, but every connection for one user (one
+//! aggregate, created for it during setup): the writes contend on one aggregate's sequence.
+//!
+//! `--prefill N` first grows each backend's database by N links (the links request, connection i
+//! for link user i, all connections, as fast as the server takes them; progress every 10 % and the
+//! rate), so that the phases run on a database of that size; it is not measured, but its failures
+//! fail the run. The link users' histories then hold about N / `--connections` link events each.
+//!
+//! After the table, each link phase (links on every backend, hot-user) gets a per-second
+//! timeline of its measured window: req/s, p50, p99 and max of the requests completed in that
+//! second, failures, and the WAL resets seen in it; seconds whose p99 reaches 5 ms are marked, and
+//! a summary names them, the worst second and the spread of req/s. A stall shows there, where a
+//! whole window's p99 hides it.
+//!
+//! For a spawned SQLite server the report ends with its resources (`probe`): the binary's size
+//! (and stripped); VmRSS and VmHWM right after start-up and after every phase; for the links and
+//! hot-user phases the bytes written per link, from `/proc/<pid>/io` at the start and the end of
+//! the measured window (`wchar`, less the HTTP responses the bench received, which `wchar` counts
+//! too; and `write_bytes`), and the WAL (`passlink.db-wal`, polled every 5 ms): resets (the file
+//! shrank), new WAL headers (a reset or a restart from the file's beginning) and its largest size;
+//! `wchar` per `/healthz` request (the socket share, for comparison); the database file's size
+//! after setup, after the link phases (its growth per link) and once the server has stopped. With
+//! `--url` or a PostgreSQL backend these are skipped, with a note.
 //!
 //! The sign-in phase measures complete passkey sign-ins: N fresh users (not the link users, whose
 //! histories have grown by thousands of link events) each get one ES256 passkey during setup (a returned registration code, RegisterPasskey, VerifyPasskeyRegistration), held by a
@@ -24,20 +49,25 @@
 //! admin PAT holds `session.link`) and `POST /oauth/v2/token` (the code with its verifier, an
 //! `id_token` back), timed end to end, with each step's p50/p99 printed under the table.
 //!
-//! `--phases` picks the measured phases (default: all); `/healthz` always runs, so every ratio
-//! is to the transport's ceiling measured in the same run.
+//! `--phases` picks the measured phases (default: links, hot-user, jwt, sign-in, oidc);
+//! `/healthz` always runs, so every ratio is to the transport's ceiling measured in the same run.
 //!
 //! `--backends sqlite,postgres,postgres2` measures link creation on several stores in one run:
 //! the embedded SQLite, PostgreSQL (`--postgres-url`) with one replica, and PostgreSQL with two
 //! replicas on one schema (half the connections to each). Each PostgreSQL backend gets a fresh
-//! schema, dropped at the end. The JWT, sign-in, OIDC and `/healthz` phases run on the first backend only.
+//! schema, dropped at the end. `--prefill`, links and hot-user run on every backend; the JWT,
+//! sign-in, OIDC and `/healthz` phases on the first backend only.
 //!
 //! Each connection is its own hyper HTTP/1.1 client connection, driving sequential requests, and
-//! uses its own user (created during setup) so that concurrent requests never contend on one
-//! aggregate's sequence. Non-200 responses and transport errors count as errors; the process exits
-//! non-zero if any request failed.
+//! (except in the hot-user phase) uses its own user (created during setup) so that concurrent
+//! requests never contend on one aggregate's sequence. Non-200 responses and transport errors
+//! count as errors; the process exits non-zero if any request failed.
 
-use std::collections::BTreeMap;
+mod prefill;
+mod probe;
+mod stats;
+mod timeline;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
@@ -53,6 +83,8 @@ use hyper_util::rt::TokioIo;
 use passlink_testkit::authenticator::Passkey;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+
+use crate::stats::{Stats, Window, micros, pct_ms};
 
 type Res<T> = Result<T, String>;
 
@@ -104,6 +136,8 @@ impl Backend {
 enum Phase {
     /// Passkey registration links with the PAT (on every backend).
     Links,
+    /// The same, every connection for one user (one aggregate; on every backend).
+    HotUser,
     /// The same with a JWT access token.
     Jwt,
     /// Passkey sign-ins: CreateSession + SetSession.
@@ -121,8 +155,8 @@ struct Cli {
     /// Concurrent keep-alive connections (one user per connection for the links phase).
     #[arg(long, default_value_t = 64)]
     connections: usize,
-    /// Measured seconds per phase.
-    #[arg(long, default_value_t = 10.0)]
+    /// Measured seconds per phase (the long run; a quick run: --duration 8).
+    #[arg(long, default_value_t = 60.0)]
     duration: f64,
     /// Warm-up seconds per phase (requests run, but are not measured).
     #[arg(long, default_value_t = 2.0)]
@@ -160,10 +194,15 @@ struct Cli {
     /// PostgreSQL for the postgres backends; each gets a fresh schema, dropped at the end.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     postgres_url: String,
-    /// The phases to measure (comma-separated): links, jwt, sign-in, oidc. GET /healthz is always
-    /// measured (the ratios' denominator); links is the only phase of backends after the first.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "links,jwt,sign-in,oidc")]
+    /// The phases to measure (comma-separated): links, hot-user, jwt, sign-in, oidc. GET /healthz
+    /// is always measured (the ratios' denominator); links and hot-user are the only phases of
+    /// backends after the first.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "links,hot-user,jwt,sign-in,oidc")]
     phases: Vec<Phase>,
+    /// Before the measured phases, grow each backend's database by this many links (the links
+    /// request on every connection, the link users in turn), as fast as the server takes them.
+    #[arg(long, default_value_t = 0)]
+    prefill: u64,
 }
 
 // ------------------------------------------------------------------------------------------ HTTP
@@ -177,7 +216,8 @@ impl Conn {
     async fn open(addr: &str) -> Res<Conn> {
         let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
         stream.set_nodelay(true).map_err(|e| format!("set_nodelay: {e}"))?;
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        // Counting the bytes read: the server's socket writes, which its wchar counts too.
+        let (sender, conn) = http1::handshake(TokioIo::new(probe::Counted(stream)))
             .await
             .map_err(|e| format!("handshake with {addr}: {e}"))?;
         tokio::spawn(async move {
@@ -606,77 +646,6 @@ async fn enroll_all(
 
 // ---------------------------------------------------------------------------------------- phases
 
-#[derive(Default)]
-struct Stats {
-    /// Latencies of successful requests completed inside the measured window, in µs.
-    lat_us: Vec<u32>,
-    /// Failed requests completed inside the measured window.
-    errors: u64,
-    /// Failed requests outside it (warm-up, or finishing after the end).
-    errors_outside: u64,
-    /// Failures by kind ("HTTP 409", "transport").
-    kinds: BTreeMap<String, u64>,
-    /// The first few failures (with the response bodies).
-    first_errors: Vec<String>,
-    /// Per-step latencies of the successful iterations in the measured window, in µs (phases of
-    /// several requests; `steps[i]` is step i).
-    steps: Vec<Vec<u32>>,
-}
-
-/// How many failures a phase keeps for the report.
-const ERROR_SAMPLES: usize = 3;
-
-impl Stats {
-    fn error(&mut self, kind: String, detail: String, measured: bool) {
-        if measured {
-            self.errors += 1;
-        } else {
-            self.errors_outside += 1;
-        }
-        *self.kinds.entry(kind).or_default() += 1;
-        if self.first_errors.len() < ERROR_SAMPLES {
-            self.first_errors.push(detail);
-        }
-    }
-
-    fn merge(&mut self, o: Stats) {
-        self.lat_us.extend(o.lat_us);
-        self.errors += o.errors;
-        self.errors_outside += o.errors_outside;
-        for (k, v) in o.kinds {
-            *self.kinds.entry(k).or_default() += v;
-        }
-        let room = ERROR_SAMPLES.saturating_sub(self.first_errors.len());
-        self.first_errors.extend(o.first_errors.into_iter().take(room));
-        if self.steps.len() < o.steps.len() {
-            self.steps.resize_with(o.steps.len(), Vec::new);
-        }
-        for (mine, theirs) in self.steps.iter_mut().zip(o.steps) {
-            mine.extend(theirs);
-        }
-    }
-}
-
-/// Microseconds, saturated to u32.
-fn micros(d: Duration) -> u32 {
-    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
-}
-
-/// The nearest-rank percentile `p` of sorted latencies (µs), in ms.
-fn pct_ms(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    let i = rank.clamp(1, sorted.len()) - 1;
-    f64::from(sorted[i]) / 1000.0
-}
-
-struct Window {
-    start: Instant,
-    end: Instant,
-}
-
 /// The worker's keep-alive connection, opened again if it broke; `None` (after counting the
 /// error and a 10 ms pause) when it cannot be opened.
 async fn connected<'a>(
@@ -689,8 +658,7 @@ async fn connected<'a>(
         match Conn::open(addr).await {
             Ok(c) => *conn = Some(c),
             Err(e) => {
-                let now = Instant::now();
-                stats.error("transport".into(), e, now >= w.start && now <= w.end);
+                stats.error("transport".into(), e, w, Instant::now());
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 return None;
             }
@@ -708,20 +676,16 @@ async fn worker(addr: Arc<str>, spec: Arc<RequestSpec>, path: String, w: Arc<Win
         let t = Instant::now();
         let r = c.send(req).await;
         let done = Instant::now();
-        let measured = done >= w.start && done <= w.end;
         match r {
             Ok((StatusCode::OK, _)) => {
-                if measured {
-                    let us = done.duration_since(t).as_micros();
-                    stats.lat_us.push(u32::try_from(us).unwrap_or(u32::MAX));
-                }
+                stats.success(&w, t, done);
             }
             Ok((status, body)) => {
                 let detail = format!("{} {path}: HTTP {status}: {}", spec.method, body_text(&body));
-                stats.error(format!("HTTP {}", status.as_u16()), detail, measured);
+                stats.error(format!("HTTP {}", status.as_u16()), detail, &w, done);
             }
             Err(e) => {
-                stats.error("transport".into(), format!("{} {path}: {e}", spec.method), measured);
+                stats.error("transport".into(), format!("{} {path}: {e}", spec.method), &w, done);
                 conn = None;
             }
         }
@@ -844,17 +808,14 @@ async fn sign_in_worker(
         let t = Instant::now();
         let r = sign_in(c, &s, &origin, &mut e).await;
         let done = Instant::now();
-        let measured = done >= w.start && done <= w.end;
         match r {
             Ok(()) => {
-                if measured {
-                    stats.lat_us.push(micros(done.duration_since(t)));
-                }
+                stats.success(&w, t, done);
             }
-            Err(SignInError::Http(kind, detail)) => stats.error(kind, detail, measured),
-            Err(SignInError::Client(detail)) => stats.error("client".into(), detail, measured),
+            Err(SignInError::Http(kind, detail)) => stats.error(kind, detail, &w, done),
+            Err(SignInError::Client(detail)) => stats.error("client".into(), detail, &w, done),
             Err(SignInError::Transport(detail)) => {
-                stats.error("transport".into(), detail, measured);
+                stats.error("transport".into(), detail, &w, done);
                 conn = None;
             }
         }
@@ -1031,20 +992,18 @@ async fn oidc_worker(
         let t = Instant::now();
         let r = oidc_sign_in(c, &s, &o, &origin, &mut e, &rng, n, &mut steps).await;
         let done = Instant::now();
-        let measured = done >= w.start && done <= w.end;
         match r {
             Ok(()) => {
-                if measured {
-                    stats.lat_us.push(micros(done.duration_since(t)));
+                if stats.success(&w, t, done) {
                     for (v, d) in stats.steps.iter_mut().zip(steps) {
                         v.push(micros(d));
                     }
                 }
             }
-            Err(SignInError::Http(kind, detail)) => stats.error(kind, detail, measured),
-            Err(SignInError::Client(detail)) => stats.error("client".into(), detail, measured),
+            Err(SignInError::Http(kind, detail)) => stats.error(kind, detail, &w, done),
+            Err(SignInError::Client(detail)) => stats.error("client".into(), detail, &w, done),
             Err(SignInError::Transport(detail)) => {
-                stats.error("transport".into(), detail, measured);
+                stats.error("transport".into(), detail, &w, done);
                 conn = None;
             }
         }
@@ -1056,6 +1015,10 @@ struct PhaseResult {
     label: String,
     stats: Stats,
     secs: f64,
+    /// The server-side figures of the phase (a spawned SQLite server).
+    probe: Option<probe::PhaseFigures>,
+    /// Whether the report prints its per-second timeline (the link phases).
+    timeline: bool,
 }
 
 impl PhaseResult {
@@ -1070,6 +1033,9 @@ impl PhaseResult {
     }
 }
 
+/// `spec` on `n` connections (connection i on `paths[i mod len]`); with `server` (a spawned SQLite
+/// server), its WAL and `/proc/<pid>/io` are probed during the phase.
+#[allow(clippy::too_many_arguments)]
 async fn run_phase(
     label: &str,
     addrs: &[String],
@@ -1078,11 +1044,12 @@ async fn run_phase(
     n: usize,
     warmup: Duration,
     duration: Duration,
+    server: Option<&probe::Server>,
 ) -> Res<PhaseResult> {
     let addrs: Vec<Arc<str>> = addrs.iter().map(|a| Arc::from(a.as_str())).collect();
     let spec = Arc::new(spec);
-    let start = Instant::now() + warmup;
-    let w = Arc::new(Window { start, end: start + duration });
+    let w = Arc::new(Window::after(warmup, duration));
+    let probing = server.map(|s| probe::PhaseProbe::start(s, &w));
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
         let path = paths.get(i % paths.len().max(1)).cloned().ok_or("no request path")?;
@@ -1094,8 +1061,12 @@ async fn run_phase(
     for t in tasks {
         stats.merge(t.await.map_err(|e| format!("a worker failed: {e}"))??);
     }
-    stats.lat_us.sort_unstable();
-    Ok(PhaseResult { label: label.to_string(), stats, secs: duration.as_secs_f64() })
+    stats.finish();
+    let probe = match probing {
+        Some(p) => Some(p.finish().await?),
+        None => None,
+    };
+    Ok(PhaseResult { label: label.to_string(), stats, secs: duration.as_secs_f64(), probe, timeline: false })
 }
 
 /// Complete passkey sign-ins, connection i signing in user i with its own authenticator on
@@ -1111,8 +1082,7 @@ async fn run_sign_ins(
     duration: Duration,
 ) -> Res<(PhaseResult, Vec<Enrolled>)> {
     let s = Arc::new(s);
-    let start = Instant::now() + warmup;
-    let w = Arc::new(Window { start, end: start + duration });
+    let w = Arc::new(Window::after(warmup, duration));
     let mut tasks = Vec::with_capacity(users.len());
     for (i, e) in users.into_iter().enumerate() {
         let addr =
@@ -1127,8 +1097,17 @@ async fn run_sign_ins(
         stats.merge(st);
         users.push(e);
     }
-    stats.lat_us.sort_unstable();
-    Ok((PhaseResult { label: label.to_string(), stats, secs: duration.as_secs_f64() }, users))
+    stats.finish();
+    Ok((
+        PhaseResult {
+            label: label.to_string(),
+            stats,
+            secs: duration.as_secs_f64(),
+            probe: None,
+            timeline: false,
+        },
+        users,
+    ))
 }
 
 /// Complete OIDC sign-ins, connection i signing in user i (as [`run_sign_ins`]) through client `o`.
@@ -1145,8 +1124,7 @@ async fn run_oidc(
 ) -> Res<(PhaseResult, Vec<Enrolled>)> {
     let s = Arc::new(s);
     let o = Arc::new(o);
-    let start = Instant::now() + warmup;
-    let w = Arc::new(Window { start, end: start + duration });
+    let w = Arc::new(Window::after(warmup, duration));
     let mut tasks = Vec::with_capacity(users.len());
     for (i, e) in users.into_iter().enumerate() {
         let addr =
@@ -1161,11 +1139,17 @@ async fn run_oidc(
         stats.merge(st);
         users.push(e);
     }
-    stats.lat_us.sort_unstable();
-    for v in &mut stats.steps {
-        v.sort_unstable();
-    }
-    Ok((PhaseResult { label: label.to_string(), stats, secs: duration.as_secs_f64() }, users))
+    stats.finish();
+    Ok((
+        PhaseResult {
+            label: label.to_string(),
+            stats,
+            secs: duration.as_secs_f64(),
+            probe: None,
+            timeline: false,
+        },
+        users,
+    ))
 }
 
 // ----------------------------------------------------------------------------------------- main
@@ -1177,18 +1161,19 @@ fn secs(name: &str, v: f64) -> Res<Duration> {
 fn print_table(results: &[&PhaseResult]) {
     println!();
     println!(
-        "{:<62} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8}",
-        "route", "requests", "errors", "req/s", "p50 ms", "p99 ms", "max ms"
+        "{:<62} {:>9} {:>7} {:>10} {:>8} {:>8} {:>9} {:>8}",
+        "route", "requests", "errors", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms"
     );
     for r in results {
         println!(
-            "{:<62} {:>9} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>8.2}",
+            "{:<62} {:>9} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>8.2}",
             r.label,
             r.ok() as u64 + r.stats.errors,
             r.stats.errors,
             r.rps(),
             r.pct_ms(50.0),
             r.pct_ms(99.0),
+            r.pct_ms(99.9),
             r.pct_ms(100.0),
         );
     }
@@ -1221,9 +1206,14 @@ fn report_errors(r: &PhaseResult) {
 /// The phases measured on one store (`None`: not selected by `--phases`).
 struct BackendResult {
     name: String,
+    /// `--prefill` (not in the table; its failures fail the run).
+    prefill: Option<PhaseResult>,
     links: Option<PhaseResult>,
+    hot: Option<PhaseResult>,
     /// The JWT links, sign-in, OIDC and `/healthz` phases (the first backend only).
     extra: Option<Extra>,
+    /// The server-side figures (a spawned SQLite server), or why there are none.
+    server: Result<probe::ServerFigures, String>,
 }
 
 struct Extra {
@@ -1272,11 +1262,14 @@ async fn create_oidc_client(addr: &str, token: &str, org_id: &str) -> Res<OidcCl
     Ok(OidcClient { client_id, redirect_uri })
 }
 
-/// Set up users on the first replica, then measure links with the PAT over every replica
-/// (connection i to replica i mod the replicas); with `full`, also links with a JWT access token,
-/// passkey sign-ins (after enrolling a passkey per user; `origins` are the replicas' WebAuthn
-/// origins, in the order of `addrs`), complete OIDC sign-ins of the same users and
-/// `GET /healthz`. Only the phases of `--phases` run (`/healthz` always does).
+/// Set up users on the first replica, grow the store by `--prefill` links, then measure links with
+/// the PAT over every replica (connection i to replica i mod the replicas) and links of one hot
+/// user; with `full`, also links with a JWT access token, passkey sign-ins (after enrolling a
+/// passkey per user; `origins` are the replicas' WebAuthn origins, in the order of `addrs`),
+/// complete OIDC sign-ins of the same users and `GET /healthz`. Only the phases of `--phases` run
+/// (`/healthz` always does). With `server` (a spawned SQLite server), the link phases and
+/// `/healthz` are probed on the server's side.
+#[allow(clippy::too_many_arguments)]
 async fn bench(
     cli: &Cli,
     name: &str,
@@ -1284,35 +1277,53 @@ async fn bench(
     token: &str,
     origins: &[String],
     full: bool,
+    server: Option<&probe::Server>,
 ) -> Res<BackendResult> {
     let n = cli.connections;
     let warmup = secs("warmup", cli.warmup)?;
     let duration = secs("duration", cli.duration)?;
     let addr = addrs.first().ok_or("no server address")?;
     let phase = |p: Phase| cli.phases.contains(&p);
-    let link_users = if phase(Phase::Links) || (full && phase(Phase::Jwt)) { n } else { 0 };
+    let link_users =
+        if phase(Phase::Links) || (full && phase(Phase::Jwt)) || cli.prefill > 0 { n } else { 0 };
+    let hot_users = usize::from(phase(Phase::HotUser));
     let t = Instant::now();
-    let (org_id, users, jwt) = setup(addr, token, link_users).await?;
+    let (org_id, mut users, jwt) = setup(addr, token, link_users + hot_users).await?;
+    let hot_user = if hot_users > 0 { users.pop() } else { None };
     println!(
-        "[{name}] setup: organization {org_id}, {} users ({:.1}s)",
+        "[{name}] setup: organization {org_id}, {} users{} ({:.1}s)",
         users.len(),
+        if hot_user.is_some() { " + the hot user" } else { "" },
         t.elapsed().as_secs_f64()
     );
+    let mut figures = server.map(|s| probe::ServerFigures { pid: s.pid, ..Default::default() });
+    if let (Some(s), Some(f)) = (server, figures.as_mut()) {
+        tokio::time::sleep(CHECKPOINT_SETTLE).await;
+        f.db_before_links = probe::file_len(&s.db);
+    }
 
     let body = match cli.medium {
         Medium::ReturnCode => r#"{"returnCode":{}}"#,
         Medium::SendLink => r#"{"sendLink":{}}"#,
     };
-    let link_paths: Vec<String> =
-        users.iter().map(|u| format!("/v2beta/users/{u}/passkeys/registration_link")).collect();
-    let links = if phase(Phase::Links) {
+    let links_spec = || -> Res<RequestSpec> {
         let auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| "bad token".to_string())?;
-        let links_spec = RequestSpec {
+        Ok(RequestSpec {
             method: Method::POST,
             host: host_value(addr)?,
             auth: Some(auth),
             body: Bytes::from_static(body.as_bytes()),
-        };
+        })
+    };
+    let link_paths: Vec<String> =
+        users.iter().map(|u| format!("/v2beta/users/{u}/passkeys/registration_link")).collect();
+    let prefill = if cli.prefill > 0 {
+        let wal = server.map(probe::Server::wal);
+        Some(prefill::prefill(name, addrs, links_spec()?, &link_paths, n, cli.prefill, wal).await?)
+    } else {
+        None
+    };
+    let links = if phase(Phase::Links) {
         println!(
             "[{name}] links: POST /v2beta/users/{{userId}}/passkeys/registration_link {body}, {n} connections \
              over {} replica(s), {:.1}s warm-up + {:.1}s",
@@ -1320,23 +1331,65 @@ async fn bench(
             warmup.as_secs_f64(),
             duration.as_secs_f64()
         );
-        Some(
-            run_phase(
-                &format!("{name}: POST …/passkeys/registration_link ({})", cli.medium.name()),
-                addrs,
-                links_spec,
-                &link_paths,
-                n,
-                warmup,
-                duration,
-            )
-            .await?,
+        let mut r = run_phase(
+            &format!("{name}: POST …/passkeys/registration_link ({})", cli.medium.name()),
+            addrs,
+            links_spec()?,
+            &link_paths,
+            n,
+            warmup,
+            duration,
+            server,
         )
+        .await?;
+        r.timeline = true;
+        Some(r)
     } else {
         None
     };
+    let hot = if let Some(u) = &hot_user {
+        println!(
+            "[{name}] hot-user: POST /v2beta/users/{u}/passkeys/registration_link {body}: all {n} connections \
+             for this one user, over {} replica(s), {:.1}s warm-up + {:.1}s",
+            addrs.len(),
+            warmup.as_secs_f64(),
+            duration.as_secs_f64()
+        );
+        let mut r = run_phase(
+            &format!("{name}:   … every connection for one user ({})", cli.medium.name()),
+            addrs,
+            links_spec()?,
+            &[format!("/v2beta/users/{u}/passkeys/registration_link")],
+            n,
+            warmup,
+            duration,
+            server,
+        )
+        .await?;
+        r.timeline = true;
+        Some(r)
+    } else {
+        None
+    };
+    if let (Some(s), Some(f)) = (server, figures.as_mut()) {
+        let created: u64 =
+            [&prefill, &links, &hot].iter().filter_map(|p| p.as_ref()).map(|p| p.stats.ok_total()).sum();
+        if created > 0 {
+            tokio::time::sleep(CHECKPOINT_SETTLE).await;
+            f.db_after_links =
+                probe::file_len(&s.db).map(|size| (size, probe::file_len(&s.wal()).unwrap_or(0), created));
+        }
+    }
+    let server_figures = figures.ok_or_else(|| "not a spawned SQLite server".to_string());
     if !full {
-        return Ok(BackendResult { name: name.to_string(), links, extra: None });
+        return Ok(BackendResult {
+            name: name.to_string(),
+            prefill,
+            links,
+            hot,
+            extra: None,
+            server: server_figures,
+        });
     }
 
     let links_jwt = if phase(Phase::Jwt) {
@@ -1361,6 +1414,7 @@ async fn bench(
                 n,
                 warmup,
                 duration,
+                None,
             )
             .await?,
         )
@@ -1455,25 +1509,35 @@ async fn bench(
         n,
         warmup,
         duration,
+        server,
     )
     .await?;
     Ok(BackendResult {
         name: name.to_string(),
+        prefill,
         links,
+        hot,
         extra: Some(Extra { jwt: links_jwt, sign_ins, oidc, health }),
+        server: server_figures,
     })
 }
+
+/// How long to wait for the server's checkpointer (every 500 ms) to copy the WAL into the
+/// database file before reading its size.
+const CHECKPOINT_SETTLE: Duration = Duration::from_millis(1100);
 
 /// `a / b`, NaN without a denominator.
 fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { f64::NAN }
 }
 
-/// Print the table, the ratios and the errors; true when no request failed.
-fn report(results: &[BackendResult]) -> bool {
+/// Print the table, the ratios, the link phases' timelines, the server-side figures (`binary`:
+/// the spawned binary's sizes) and the errors; true when no request failed.
+fn report(results: &[BackendResult], binary: Option<&str>) -> bool {
     let mut phases: Vec<&PhaseResult> = Vec::new();
     for r in results {
         phases.extend(&r.links);
+        phases.extend(&r.hot);
         if let Some(x) = &r.extra {
             phases.extend(&x.jwt);
         }
@@ -1495,14 +1559,19 @@ fn report(results: &[BackendResult]) -> bool {
         println!("OIDC sign-in steps, p50/p99 ms: {}", steps.join(", "));
     }
     if let Some(health) = health {
-        let ratios: Vec<String> = results
-            .iter()
-            .filter_map(|r| {
-                r.links.as_ref().map(|l| format!("{} {:.3}", r.name, ratio(l.rps(), health.rps())))
-            })
-            .collect();
-        if !ratios.is_empty() {
-            println!("links/healthz throughput ratio: {}", ratios.join(", "));
+        let ratios = |pick: fn(&BackendResult) -> Option<&PhaseResult>| -> Vec<String> {
+            results
+                .iter()
+                .filter_map(|r| pick(r).map(|p| format!("{} {:.3}", r.name, ratio(p.rps(), health.rps()))))
+                .collect()
+        };
+        let links = ratios(|r| r.links.as_ref());
+        if !links.is_empty() {
+            println!("links/healthz throughput ratio: {}", links.join(", "));
+        }
+        let hot = ratios(|r| r.hot.as_ref());
+        if !hot.is_empty() {
+            println!("hot-user/healthz throughput ratio: {}", hot.join(", "));
         }
     }
     if let Some(x) = extra {
@@ -1520,10 +1589,51 @@ fn report(results: &[BackendResult]) -> bool {
             println!("JWT/PAT links throughput ratio ({}): {:.3}", r.name, ratio(jwt.rps(), links.rps()));
         }
     }
-    for p in &phases {
+    for p in phases.iter().filter(|p| p.timeline) {
+        let resets = p.probe.as_ref().map(probe::PhaseFigures::resets_in_window_ms);
+        p.stats.timeline.print(&p.label, p.secs, resets.as_deref());
+    }
+    report_server(results, binary);
+    let prefills: Vec<&PhaseResult> = results.iter().filter_map(|r| r.prefill.as_ref()).collect();
+    for p in prefills.iter().chain(&phases) {
         report_errors(p);
     }
-    !phases.iter().any(|r| r.stats.errors + r.stats.errors_outside > 0)
+    !prefills.iter().chain(&phases).any(|r| r.stats.errors + r.stats.errors_outside > 0)
+}
+
+/// The server-side figures of every backend (or why there are none).
+fn report_server(results: &[BackendResult], binary: Option<&str>) {
+    println!();
+    println!("server resources:");
+    if let Some(b) = binary {
+        println!("  binary: {b}");
+    }
+    for r in results {
+        let name = &r.name;
+        let f = match &r.server {
+            Ok(f) => f,
+            Err(why) => {
+                println!("  [{name}] not measured: {why}");
+                continue;
+            }
+        };
+        println!("  [{name}] passlink pid {}", f.pid);
+        let health = r.extra.as_ref().map(|x| &x.health);
+        for (phase, p) in [("links", &r.links), ("hot-user", &r.hot)] {
+            if let Some(p) = p
+                && let Some(fig) = &p.probe
+            {
+                println!("  [{name}] {phase}: {}", fig.describe_links(p.ok()));
+                println!("  [{name}] {phase}: {}", fig.describe_wal());
+            }
+        }
+        if let Some(h) = health
+            && let Some(fig) = &h.probe
+        {
+            println!("  [{name}] GET /healthz: {}", fig.describe_socket(h.ok()));
+        }
+        f.print(name);
+    }
 }
 
 /// A driver error with its sources (tokio-postgres's Display alone says little).
@@ -1607,10 +1717,32 @@ async fn run_backend(
                 None => format!("http://localhost:{}", a.rsplit(':').next().unwrap_or_default()),
             })
             .collect();
-        bench(cli, name, &addrs, &token, &origins, full).await
+        // The server-side probes: a spawned SQLite server only (PostgreSQL writes in its own server).
+        let probed = match (&schema, server.children.first()) {
+            (None, Some(child)) => Some(probe::Server { pid: child.id(), db: base_dir.join("passlink.db") }),
+            _ => None,
+        };
+        let idle = probed.as_ref().map(|p| probe::read_mem(p.pid));
+        let mut r = bench(cli, name, &addrs, &token, &origins, full, probed.as_ref()).await?;
+        match (&mut r.server, &probed) {
+            (Ok(f), Some(p)) => {
+                f.idle = idle;
+                f.end = Some(probe::read_mem(p.pid));
+            }
+            (Err(why), _) => {
+                *why = "PostgreSQL backend (the store's writes happen in the PostgreSQL server)".into();
+            }
+            _ => {}
+        }
+        Ok::<_, String>(r)
     }
     .await;
     let stopped = server.stop().await;
+    let mut result = result;
+    if let Ok(BackendResult { server: Ok(f), .. }) = &mut result {
+        // After the server's last checkpoint: every committed page is in the file.
+        f.db_end = probe::file_len(&base_dir.join("passlink.db"));
+    }
     let dropped = match &schema {
         Some(schema) => pg_execute(&cli.postgres_url, &format!("DROP SCHEMA \"{schema}\" CASCADE")).await,
         None => Ok(()),
@@ -1656,11 +1788,13 @@ fn run(cli: &Cli) -> Res<bool> {
         let token = read_token(token_file)?;
         println!("server: {url} (already running)");
         let origin = cli.origin.clone().unwrap_or_else(|| url.trim_end_matches('/').to_string());
-        let r = rt.block_on(bench(cli, "server", &[addr], &token, &[origin], true))?;
-        return Ok(report(&[r]));
+        let mut r = rt.block_on(bench(cli, "server", &[addr], &token, &[origin], true, None))?;
+        r.server = Err("--url: a server the bench did not spawn".into());
+        return Ok(report(&[r], None));
     }
 
     let binary = cli.passlink.clone().unwrap_or_else(default_passlink);
+    let binary_size = probe::binary_size(&binary);
     let (base_dir, temp) = match &cli.data_dir {
         Some(d) => (d.clone(), false),
         None => (std::env::temp_dir().join(format!("passlink-bench-{}", unique_tag())), true),
@@ -1672,7 +1806,7 @@ fn run(cli: &Cli) -> Res<bool> {
     for (i, backend) in cli.backends.iter().enumerate() {
         results.push(rt.block_on(run_backend(cli, *backend, &binary, &base_dir, i == 0))?);
     }
-    Ok(report(&results))
+    Ok(report(&results, Some(&binary_size)))
 }
 
 fn read_token(path: &Path) -> Res<String> {
