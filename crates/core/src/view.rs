@@ -246,6 +246,11 @@ pub enum Change {
     Instance(InstanceView),
     Org(OrgView),
     User(UserView),
+    /// A user whose events changed nothing but its sequence and change date (a registration
+    /// code requested, checked, sent …). Those two equal the user's last event's sequence and
+    /// creation time, so an adapter that reads them from its events may skip writing the row;
+    /// others write it as [`Change::User`].
+    UserSequence(UserView),
     Membership(Membership),
     Pat(PatView),
     Code(CodeView),

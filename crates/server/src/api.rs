@@ -48,10 +48,15 @@ impl<F, Fut, Req, A, Resp> Handler<Req, A> for F
 where
     F: Fn(Arc<App>, A, Req) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Resp>> + Send + 'static,
+    Resp: Send + 'static,
 {
     type Response = Resp;
+    /// The handler runs as a task of its own: a command runs to its end when its client goes
+    /// away mid-request (no commit is abandoned between its write and its answer, and the leader
+    /// of a group of link requests answers the whole group).
     fn call(&self, app: Arc<App>, caller: A, request: Req) -> BoxFuture<Result<Resp>> {
-        Box::pin(self(app, caller, request))
+        let task = tokio::spawn(self(app, caller, request));
+        Box::pin(async move { task.await.map_err(Error::internal)? })
     }
 }
 

@@ -153,7 +153,7 @@ pub(crate) async fn assert_no_trace(store: &dyn Store, commit: &Commit, what: &s
                     "{what}: org change written"
                 );
             }
-            Change::User(v) => {
+            Change::User(v) | Change::UserSequence(v) => {
                 assert_ne!(
                     store.user(&v.id).await.expect("user").as_ref(),
                     Some(v),

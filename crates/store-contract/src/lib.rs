@@ -63,6 +63,7 @@ macro_rules! contract_tests {
             outbox_leases_and_outcomes,
             concurrent_claims_never_share_a_job,
             commit_then_read_back,
+            a_sequence_only_user_change_reads_back,
             stale_sequence_is_aborted_and_writes_nothing,
             taken_claim_fails_with_its_error_and_writes_nothing,
             failed_commit_leaves_no_trace,
@@ -147,7 +148,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(names.len(), 21, "{names:?}");
+        assert_eq!(names.len(), 22, "{names:?}");
         for name in names {
             let named = listed.contains(&format!("{name},")) || listed.contains(&format!("fn {name}()"));
             assert!(named, "suite test {name} is not expanded by contract_tests!");

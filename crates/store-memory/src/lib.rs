@@ -161,7 +161,7 @@ impl State {
             Change::Org(v) => {
                 self.orgs.insert(v.id.clone(), v);
             }
-            Change::User(v) => {
+            Change::User(v) | Change::UserSequence(v) => {
                 if !self.users.contains_key(&v.id) {
                     self.usernames.entry(v.username.to_lowercase()).or_default().push(v.id.clone());
                 }

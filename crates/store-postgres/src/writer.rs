@@ -270,7 +270,7 @@ fn change(ch: &Change) -> Result<Op> {
             "INSERT INTO orgs (id, data) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
             vec![s(&v.id), Box::new(to_json(v)?)],
         ),
-        Change::User(v) => op(
+        Change::User(v) | Change::UserSequence(v) => op(
             "INSERT INTO users (id, org_id, username, data) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (id) DO UPDATE SET username = excluded.username, data = excluded.data",
             vec![s(&v.id), s(&v.org_id), s(&v.username), Box::new(to_json(v)?)],

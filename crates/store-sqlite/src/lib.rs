@@ -6,20 +6,25 @@
 //! - `writer`: the single writer. It takes every commit waiting in its queue, applies each in its
 //!   own savepoint inside one transaction, and commits once (group commit: one fsync per batch).
 //!   A caller's future resolves only after its batch is durable (WAL, `synchronous=FULL`).
+//!   Between batches, past [`CHECKPOINT_FRAMES`] WAL frames, it copies the WAL back (RESTART),
+//!   so that its next write starts the WAL over: the WAL stays bounded under constant load and
+//!   is never reset while writes wait.
 //! - `schema`: the migrations, applied in order at start.
 //! - `lookups`: the reads of the list RPCs (candidate users of a narrowing, every organization).
-//! - the checkpointer thread (in `writer`): copies the WAL back every 500 ms and resets it past
-//!   [`WAL_RESET_BYTES`], so the WAL (and every read's cost) stays bounded under constant load.
+//! - `users`: user rows with the sequence and change date of their last event (a command that
+//!   changes only those writes no user row), and the user views the request path reads from
+//!   memory, kept exact by the writer.
 //!
 //! Nothing SQLite-specific leaves this crate: callers see the core's types and errors only.
 
 mod lookups;
 mod schema;
+mod users;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use passlink_core::code::CodeView;
@@ -34,15 +39,17 @@ use passlink_core::view::{InstanceView, Membership, OrgView, PatView, Scope, Use
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::from_str;
 
-pub use writer::{MAX_BATCH, WAL_RESET_BYTES};
+pub use writer::{CHECKPOINT_FRAMES, MAX_BATCH};
 
 /// SQLite-backed store: one writer thread, pooled readers.
 pub struct SqliteStore {
     path: PathBuf,
     writer: mpsc::Sender<writer::Job>,
     readers: Mutex<Vec<Connection>>,
-    /// Dropping it stops the checkpoint thread.
-    _checkpointer: mpsc::Sender<()>,
+    /// User views the writer keeps exact (`users::UserCache`).
+    users: Arc<users::UserCache>,
+    /// Opened next to a running server ([`SqliteStore::open_read_only`]): no cache.
+    read_only: bool,
 }
 
 fn open_reader(path: &Path) -> Result<Connection> {
@@ -122,9 +129,9 @@ impl SqliteStore {
         let conn = Connection::open(&path).map_err(Error::unavailable)?;
         writer::fine_busy_wait(&conn)?;
         // WAL + synchronous=FULL: a commit is on disk when it returns; readers never block writers.
-        // Statement journals stay in memory; checkpoints run on their own thread, not on the
-        // commit path (wal_autocheckpoint=0), and reset the WAL once it passes
-        // [`WAL_RESET_BYTES`] (constant readers would otherwise let it grow without bound).
+        // Statement journals stay in memory; the writer checkpoints between batches, after its
+        // callers have their answers (`writer::Checkpoints`), not inside a commit
+        // (wal_autocheckpoint=0).
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; \
              PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=0;",
@@ -137,9 +144,9 @@ impl SqliteStore {
             "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
         )
         .map_err(db_err)?;
-        let checkpointer = writer::spawn_checkpointer(&path)?;
-        let writer = writer::spawn(conn)?;
-        Ok(SqliteStore { path, writer, readers: Mutex::new(Vec::new()), _checkpointer: checkpointer })
+        let users = Arc::new(users::UserCache::default());
+        let writer = writer::spawn(conn, users.clone())?;
+        Ok(SqliteStore { path, writer, readers: Mutex::new(Vec::new()), users, read_only: false })
     }
 
     /// Open an existing database for reading only, next to a running server (the `passlink
@@ -152,8 +159,14 @@ impl SqliteStore {
         }
         let reader = open_reader(&path)?;
         let (writer, _) = mpsc::channel();
-        let (checkpointer, _) = mpsc::channel();
-        Ok(SqliteStore { path, writer, readers: Mutex::new(vec![reader]), _checkpointer: checkpointer })
+        // No writer here: a cache would never learn of the server's writes.
+        Ok(SqliteStore {
+            path,
+            writer,
+            readers: Mutex::new(vec![reader]),
+            users: Arc::default(),
+            read_only: true,
+        })
     }
 
     /// Run `f` on a pooled read-only connection. Reads are short, indexed point lookups, run
@@ -201,11 +214,26 @@ impl Store for SqliteStore {
     }
 
     async fn user(&self, id: &str) -> Result<Option<UserView>> {
-        self.one("SELECT data FROM users WHERE id = ?1", id)
+        if let Some(v) = self.users.get(id) {
+            return Ok(Some(v));
+        }
+        let v = self.read(|c| {
+            let mut st = c.prepare_cached(&format!("{} WHERE u.id = ?1", users::SELECT))?;
+            st.query_row([id], users::from_row).optional()
+        })?;
+        if let Some(v) = &v
+            && !self.read_only
+        {
+            self.users.offer(v);
+        }
+        Ok(v)
     }
 
     async fn user_by_username(&self, username: &str) -> Result<Option<UserView>> {
-        self.one("SELECT data FROM users WHERE username = ?1", &username.to_lowercase())
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!("{} WHERE u.username = ?1", users::SELECT))?;
+            st.query_row([username.to_lowercase()], users::from_row).optional()
+        })
     }
 
     async fn memberships_of(&self, user_id: &str) -> Result<Vec<Membership>> {

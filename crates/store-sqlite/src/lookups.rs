@@ -9,14 +9,14 @@ use crate::json;
 /// `SELECT` of the users a narrowing admits, with its parameters: each constrained dimension
 /// becomes `col IN (?, ...)`, an empty one admits nothing.
 fn users_sql(n: &UserNarrowing) -> (String, Vec<String>) {
-    let mut sql = String::from("SELECT data FROM users WHERE 1 = 1");
+    let mut sql = format!("{} WHERE 1 = 1", crate::users::SELECT);
     let mut args = Vec::new();
     for (col, values) in [("id", &n.ids), ("username", &n.usernames), ("org_id", &n.org_ids)] {
         match values {
             None => {}
             Some(v) if v.is_empty() => sql.push_str(" AND 0"),
             Some(v) => {
-                sql.push_str(&format!(" AND {col} IN ({})", vec!["?"; v.len()].join(", ")));
+                sql.push_str(&format!(" AND u.{col} IN ({})", vec!["?"; v.len()].join(", ")));
                 args.extend(v.iter().cloned());
             }
         }
@@ -30,7 +30,7 @@ pub(crate) fn users_matching(
 ) -> rusqlite::Result<Vec<passlink_core::view::UserView>> {
     let (sql, args) = users_sql(n);
     let mut st = c.prepare_cached(&sql)?;
-    let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| json(&r.get::<_, String>(0)?))?;
+    let rows = st.query_map(rusqlite::params_from_iter(args.iter()), crate::users::from_row)?;
     rows.collect()
 }
 
@@ -49,8 +49,9 @@ mod tests {
         let n =
             UserNarrowing { ids: Some(vec!["1".into(), "2".into()]), usernames: None, org_ids: Some(vec![]) };
         let (sql, args) = users_sql(&n);
-        assert_eq!(sql, "SELECT data FROM users WHERE 1 = 1 AND id IN (?, ?) AND 0");
+        let select = crate::users::SELECT;
+        assert_eq!(sql, format!("{select} WHERE 1 = 1 AND u.id IN (?, ?) AND 0"));
         assert_eq!(args, ["1", "2"]);
-        assert_eq!(users_sql(&UserNarrowing::default()).0, "SELECT data FROM users WHERE 1 = 1");
+        assert_eq!(users_sql(&UserNarrowing::default()).0, format!("{select} WHERE 1 = 1"));
     }
 }

@@ -70,6 +70,18 @@ const MIGRATIONS: &[(i64, &str)] = &[
         "CREATE TABLE passkeys (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, created_at INTEGER NOT NULL, data TEXT NOT NULL);
     CREATE INDEX passkeys_user ON passkeys (user_id, created_at, id);",
     ),
+    // Fewer pages per registration link (issue 13): codes clustered by their id (ids grow, so
+    // new codes append to the last page) with no separate index on the id, and without the
+    // per-user index no read uses (every user's codes had their own last index page, one more
+    // page written per link).
+    (
+        6,
+        "DROP INDEX IF EXISTS passkey_codes_user;
+    CREATE TABLE passkey_codes_by_id (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, data TEXT NOT NULL) WITHOUT ROWID;
+    INSERT INTO passkey_codes_by_id (id, user_id, data) SELECT id, user_id, data FROM passkey_codes;
+    DROP TABLE passkey_codes;
+    ALTER TABLE passkey_codes_by_id RENAME TO passkey_codes;",
+    ),
 ];
 
 /// A migration's step that SQL cannot do, run after its SQL in the same transaction.

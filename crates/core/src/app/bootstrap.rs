@@ -144,7 +144,11 @@ mod tests {
                 Change::Pat(p) => {
                     assert_eq!((p.id.as_str(), p.token_hash, p.expiration), ("p", [9; 32], NEVER_EXPIRES))
                 }
-                Change::Code(_) | Change::Session(_) | Change::Credential(_) | Change::Passkey(_) => {
+                Change::UserSequence(_)
+                | Change::Code(_)
+                | Change::Session(_)
+                | Change::Credential(_)
+                | Change::Passkey(_) => {
                     panic!("unexpected change at bootstrap")
                 }
             }

@@ -1,11 +1,23 @@
 //! CreatePasskeyRegistrationLink: a one-time code for a human user, returned to the caller or
 //! delivered (an outbox job with the code sealed, written in the same commit).
+//!
+//! Link requests for one user do not depend on each other's result (each draws its own code),
+//! so the requests that arrive while an earlier one for that user is being written wait in a
+//! group ([`LinkGroups`]); the group's first request loads the user once, decides every request
+//! of the group in one transaction (each with its own event and sequence, its own answer or
+//! error) and appends it in one commit. One hot user is then written at the store's batch
+//! pace instead of one commit after another.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
+
+use futures_channel::oneshot;
 
 use super::tx::Tx;
 use super::{App, Caller, Details, not_active, not_human, user_not_found};
 use crate::error::{Error, Kind, Result};
+use crate::event::AggregateKind;
 use crate::event::{CodeRequested, Event, OutboxJob};
 use crate::permission::{self as perm, require_in, require_somewhere};
 use crate::secret::{self, Sealed, Secret};
@@ -76,14 +88,16 @@ fn check(caller: &Caller, user_id: &str, medium: &LinkMedium) -> Result<()> {
 /// CreatePasskeyRegistrationLink on the loaded user: the caller's permission in the user's org,
 /// an active human, for a sent link a valid template, an email address and a provider; then
 /// `…code.requested` (folded into the code's view) and, for a sent link, the outbox job.
+/// Nothing is recorded in `tx` when the request is refused.
 fn decide(
+    tx: &mut Tx,
     caller: &Caller,
     user: &UserView,
     medium: &LinkMedium,
     policy: LinkPolicy,
     now: Timestamp,
     code: FreshCode,
-) -> Result<Tx> {
+) -> Result<()> {
     require_in(caller.memberships(), perm::USER_PASSKEY_WRITE, &user.org_id, user_not_found)?;
     let human = user.human().ok_or_else(not_human)?;
     if user.state != UserState::Active {
@@ -115,7 +129,7 @@ fn decide(
         url_template: url_template.clone(),
         code_returned: *medium == LinkMedium::Return,
     };
-    let mut tx = Tx::on_user(now, caller.user_id(), user);
+    tx.set_creator(caller.user_id());
     tx.record_user(&user.id, Event::PasskeyCodeRequested(requested));
     if let Some((job_id, sealed)) = code.job {
         tx.commit.outbox.push(OutboxJob {
@@ -131,7 +145,45 @@ fn decide(
             attempts: 0,
         });
     }
-    Ok(tx)
+    Ok(())
+}
+
+/// A link request waiting for its group to be written.
+struct Waiting {
+    caller: Caller,
+    medium: LinkMedium,
+    reply: oneshot::Sender<Result<LinkCreated>>,
+}
+
+/// The link requests waiting, by user id. The first request of a user's group leads it: it
+/// waits for the user's write lock, takes the whole group and writes it.
+#[derive(Default)]
+pub(crate) struct LinkGroups {
+    waiting: Mutex<HashMap<String, Vec<Waiting>>>,
+}
+
+impl LinkGroups {
+    /// Add a request to its user's group; true when it is the first (it leads the group).
+    fn join(&self, user_id: &str, w: Waiting) -> bool {
+        let Ok(mut waiting) = self.waiting.lock() else {
+            return false; // poisoned: the reply sender is dropped, the caller gets Unavailable
+        };
+        let group = waiting.entry(user_id.to_string()).or_default();
+        group.push(w);
+        group.len() == 1
+    }
+
+    /// Take the user's group: requests arriving from now on start the next one.
+    fn take(&self, user_id: &str) -> Vec<Waiting> {
+        self.waiting.lock().ok().and_then(|mut w| w.remove(user_id)).unwrap_or_default()
+    }
+}
+
+/// The answer of a request whose group's leader stopped before answering (its client went
+/// away mid-commit): the link may or may not have been created; its code was never shown.
+fn interrupted() -> Error {
+    Error::new(Kind::Unavailable, "LINK-gr0up", "Errors.Internal")
+        .with_cause("the request's group was interrupted; try again")
 }
 
 impl App {
@@ -143,19 +195,52 @@ impl App {
         medium: LinkMedium,
     ) -> Result<LinkCreated> {
         check(caller, user_id, &medium)?;
+        let (reply, answer) = oneshot::channel();
+        if self.link_groups.join(user_id, Waiting { caller: caller.clone(), medium, reply }) {
+            let _lock = self.lock_aggregate(user_id).await;
+            let group = self.link_groups.take(user_id);
+            self.write_link_group(user_id, group).await;
+        }
+        answer.await.map_err(|_| interrupted())?
+    }
+
+    /// Load the user once, decide every request of the group, append them in one commit, and
+    /// answer each request.
+    async fn write_link_group(&self, user_id: &str, group: Vec<Waiting>) {
         let policy =
             LinkPolicy { code_lifetime: self.cfg.code_lifetime, delivery_enabled: self.cfg.delivery_enabled };
-        let _lock = self.lock_aggregate(user_id).await;
-        retry!(self, async {
+        let written = retry!(self, async {
             let user = self.visible_user(user_id).await?;
-            let (fresh, code) = self.fresh_code(&medium)?;
-            let code_id = fresh.code_id.clone();
-            let tx = decide(caller, &user, &medium, policy, self.now(), fresh)?;
-            let details = tx.user_details(user_id);
-            self.deps.store.commit(tx.into_commit()).await?;
-            let returned = medium == LinkMedium::Return;
-            Ok(LinkCreated { details, code: returned.then_some((code_id, code)) })
-        })
+            let now = self.now();
+            let mut tx = Tx::on_user(now, "", &user);
+            let mut answers = Vec::with_capacity(group.len());
+            for w in &group {
+                let decided = self.fresh_code(&w.medium).and_then(|(fresh, code)| {
+                    let code_id = fresh.code_id.clone();
+                    decide(&mut tx, &w.caller, &user, &w.medium, policy, now, fresh)?;
+                    let details = tx.user_details(user_id);
+                    let returned = w.medium == LinkMedium::Return;
+                    Ok(LinkCreated { details, code: returned.then_some((code_id, code)) })
+                });
+                answers.push(decided);
+            }
+            if tx.sequence(AggregateKind::User, user_id) > user.sequence {
+                self.deps.store.commit(tx.into_commit()).await?;
+            }
+            Ok(answers)
+        });
+        match written {
+            Ok(answers) => {
+                for (w, a) in group.into_iter().zip(answers) {
+                    let _ = w.reply.send(a);
+                }
+            }
+            Err(e) => {
+                for w in group {
+                    let _ = w.reply.send(Err(e.clone()));
+                }
+            }
+        }
     }
 
     /// The hosted page's link for these values (what the default email carries), for the QR
@@ -209,6 +294,18 @@ mod tests {
         FreshCode { code_id: "c1".into(), code_hash: [1; 32], job: job.then(|| ("j1".to_string(), sealed)) }
     }
 
+    /// One request decided alone, as a group of one.
+    fn decide_one(
+        c: &Caller,
+        user: &UserView,
+        medium: &LinkMedium,
+        policy: LinkPolicy,
+        fresh: FreshCode,
+    ) -> Result<Tx> {
+        let mut tx = Tx::on_user(NOW, "", user);
+        decide(&mut tx, c, user, medium, policy, NOW, fresh).map(|()| tx)
+    }
+
     fn send(t: Option<&str>) -> LinkMedium {
         LinkMedium::Send { url_template: t.map(str::to_string) }
     }
@@ -226,7 +323,7 @@ mod tests {
     #[test]
     fn a_returned_code_is_active_at_once_and_has_no_job() {
         let c = caller(Scope::Instance, "IAM_OWNER");
-        let tx = decide(&c, &human("u", "A"), &LinkMedium::Return, POLICY, NOW, fresh(false)).unwrap();
+        let tx = decide_one(&c, &human("u", "A"), &LinkMedium::Return, POLICY, fresh(false)).unwrap();
         assert_eq!(tx.user_details("u").sequence, 2);
         let commit = tx.into_commit();
         assert!(commit.outbox.is_empty());
@@ -243,10 +340,36 @@ mod tests {
     }
 
     #[test]
+    fn a_group_numbers_its_links_and_a_refused_one_records_nothing() {
+        let owner = caller(org("A"), "ORG_OWNER");
+        let stranger = caller(org("B"), "ORG_OWNER");
+        let u = human("u", "A");
+        let mut tx = Tx::on_user(NOW, "", &u);
+        let first = FreshCode { code_id: "c1".into(), ..fresh(false) };
+        decide(&mut tx, &owner, &u, &LinkMedium::Return, POLICY, NOW, first).unwrap();
+        assert_eq!(tx.user_details("u").sequence, 2);
+        let refused = decide(&mut tx, &stranger, &u, &LinkMedium::Return, POLICY, NOW, fresh(false));
+        assert_eq!(refused.err().map(|e| e.id), Some("COMMAND-M9dsd"));
+        let third = FreshCode { code_id: "c3".into(), ..fresh(true) };
+        decide(&mut tx, &owner, &u, &send(None), POLICY, NOW, third).unwrap();
+        assert_eq!(tx.user_details("u").sequence, 3);
+        let commit = tx.into_commit();
+        let seqs: Vec<_> = commit.events.iter().map(|e| (e.sequence, e.creator.as_str())).collect();
+        assert_eq!(seqs, [(2, owner.user_id()), (3, owner.user_id())]);
+        let codes: Vec<_> = commit
+            .changes
+            .iter()
+            .filter_map(|ch| if let Change::Code(c) = ch { Some(c.id.as_str()) } else { None })
+            .collect();
+        assert_eq!(codes, ["c1", "c3"]);
+        assert_eq!(commit.outbox.len(), 1);
+    }
+
+    #[test]
     fn a_sent_code_waits_for_its_outbox_job() {
         let c = caller(org("A"), "ORG_OWNER");
         let commit =
-            decide(&c, &human("u", "A"), &send(None), POLICY, NOW, fresh(true)).unwrap().into_commit();
+            decide_one(&c, &human("u", "A"), &send(None), POLICY, fresh(true)).unwrap().into_commit();
         let job = &commit.outbox[0];
         assert_eq!(
             (job.id.as_str(), job.code_id.as_str(), job.user_id.as_str(), job.org_id.as_str()),
@@ -268,17 +391,17 @@ mod tests {
             Some("AUTH-5mWD2")
         );
         assert_eq!(
-            id(decide(&caller(org("B"), "ORG_OWNER"), &u, &LinkMedium::Return, POLICY, NOW, fresh(false))),
+            id(decide_one(&caller(org("B"), "ORG_OWNER"), &u, &LinkMedium::Return, POLICY, fresh(false))),
             Some("COMMAND-M9dsd")
         );
         assert_eq!(
-            id(decide(&owner, &machine("m", "A"), &LinkMedium::Return, POLICY, NOW, fresh(false))),
+            id(decide_one(&owner, &machine("m", "A"), &LinkMedium::Return, POLICY, fresh(false))),
             Some("COMMAND-xu3Ag")
         );
         let mut inactive = u.clone();
         inactive.state = UserState::Inactive;
         assert_eq!(
-            id(decide(&owner, &inactive, &LinkMedium::Return, POLICY, NOW, fresh(false))),
+            id(decide_one(&owner, &inactive, &LinkMedium::Return, POLICY, fresh(false))),
             Some("COMMAND-Nd7ah")
         );
         let mut no_email = u.clone();
@@ -286,15 +409,15 @@ mod tests {
             h.email.clear();
         }
         assert_eq!(
-            id(decide(&owner, &no_email, &send(None), POLICY, NOW, fresh(true))),
+            id(decide_one(&owner, &no_email, &send(None), POLICY, fresh(true))),
             Some("COMMAND-mL4il")
         );
-        assert!(decide(&owner, &no_email, &LinkMedium::Return, POLICY, NOW, fresh(false)).is_ok());
+        assert!(decide_one(&owner, &no_email, &LinkMedium::Return, POLICY, fresh(false)).is_ok());
         let off = LinkPolicy { delivery_enabled: false, ..POLICY };
-        assert_eq!(id(decide(&owner, &u, &send(None), off, NOW, fresh(true))), Some("MAIL-83nof"));
+        assert_eq!(id(decide_one(&owner, &u, &send(None), off, fresh(true))), Some("MAIL-83nof"));
         let bad = send(Some("https://x/{{.Nope}}"));
         assert_eq!(
-            decide(&owner, &u, &bad, POLICY, NOW, fresh(true)).err().map(|e| e.kind),
+            decide_one(&owner, &u, &bad, POLICY, fresh(true)).err().map(|e| e.kind),
             Some(Kind::InvalidArgument)
         );
     }

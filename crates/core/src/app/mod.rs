@@ -199,6 +199,8 @@ pub struct App {
     /// OAuth2 client failures (rate limit) and seen assertion ids (replay protection).
     oauth: client_auth::OAuthState,
     locks: locks::AggregateLocks,
+    /// Link requests waiting to be decided with others for the same user.
+    link_groups: links::LinkGroups,
 }
 
 impl App {
@@ -209,6 +211,7 @@ impl App {
             tokens: tokens::TokenCache::default(),
             oauth: client_auth::OAuthState::default(),
             locks: locks::AggregateLocks::default(),
+            link_groups: links::LinkGroups::default(),
         }
     }
 

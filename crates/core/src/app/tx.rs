@@ -22,6 +22,8 @@ pub(crate) struct Tx {
     instance: Option<InstanceView>,
     orgs: Vec<OrgView>,
     users: Vec<UserView>,
+    /// The users as loaded (before this tx's events).
+    users_loaded: Vec<UserView>,
     memberships: Vec<Membership>,
     pats: Vec<PatView>,
     codes: Vec<CodeView>,
@@ -43,6 +45,7 @@ impl Tx {
             instance: None,
             orgs: Vec::new(),
             users: Vec::new(),
+            users_loaded: Vec::new(),
             memberships: Vec::new(),
             pats: Vec::new(),
             codes: Vec::new(),
@@ -58,6 +61,12 @@ impl Tx {
         let mut tx = Tx::new(now, creator);
         tx.load_user(user.clone());
         tx
+    }
+
+    /// The creator of the events recorded from now on (a transaction that decides the requests
+    /// of several callers together).
+    pub fn set_creator(&mut self, creator: &str) {
+        creator.clone_into(&mut self.creator);
     }
 
     fn track(&mut self, kind: AggregateKind, id: &str, owner: &str, sequence: u64) {
@@ -77,6 +86,7 @@ impl Tx {
 
     pub fn load_user(&mut self, v: UserView) {
         self.track(AggregateKind::User, &v.id, &v.org_id, v.sequence);
+        self.users_loaded.push(v.clone());
         self.users.push(v);
     }
 
@@ -232,7 +242,13 @@ impl Tx {
         let mut commit = self.commit;
         commit.changes.extend(self.instance.map(Change::Instance));
         commit.changes.extend(self.orgs.into_iter().map(Change::Org));
-        commit.changes.extend(self.users.into_iter().map(Change::User));
+        let loaded = self.users_loaded;
+        commit.changes.extend(self.users.into_iter().map(|v| {
+            let same_but_sequence = loaded.iter().any(|l| {
+                l.id == v.id && UserView { sequence: l.sequence, changed_at: l.changed_at, ..v.clone() } == *l
+            });
+            if same_but_sequence { Change::UserSequence(v) } else { Change::User(v) }
+        }));
         commit.changes.extend(self.memberships.into_iter().map(Change::Membership));
         commit.changes.extend(self.pats.into_iter().map(Change::Pat));
         commit.changes.extend(self.codes.into_iter().map(Change::Code));
@@ -268,6 +284,33 @@ mod tests {
         assert!(c.changes.iter().any(
             |ch| matches!(ch, Change::Membership(m) if m.scope == Scope::Org("o".into()) && m.user_id == "u")
         ));
+    }
+
+    #[test]
+    fn a_user_whose_events_change_only_its_sequence_is_a_sequence_change() {
+        let mut seed = Tx::new(NOW, "c");
+        let machine = Event::MachineAdded { username: "m".into(), profile: MachineProfile::default() };
+        seed.record(AggregateKind::User, "u", "o", machine);
+        let Some(Change::User(user)) = seed.into_commit().changes.into_iter().next() else {
+            panic!("a new user is a user change")
+        };
+        let mut tx = Tx::on_user(NOW.plus(std::time::Duration::from_secs(1)), "c", &user);
+        let code = crate::event::CodeRequested {
+            id: "c1".into(),
+            code_hash: "00".into(),
+            expiry_secs: 60,
+            url_template: None,
+            code_returned: true,
+        };
+        tx.record_user("u", Event::PasskeyCodeRequested(code));
+        let changes = tx.into_commit().changes;
+        assert!(
+            matches!(&changes[0], Change::UserSequence(v) if v.sequence == 2 && v.changed_at > user.changed_at),
+            "{changes:?}"
+        );
+        let mut tx = Tx::on_user(NOW, "c", &user);
+        tx.record_user("u", Event::UserDeactivated {});
+        assert!(matches!(&tx.into_commit().changes[0], Change::User(v) if v.sequence == 2));
     }
 
     #[test]

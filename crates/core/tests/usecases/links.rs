@@ -8,6 +8,7 @@ use passlink_core::code::CodeState;
 use passlink_core::error::Kind;
 use passlink_core::event::Event;
 use passlink_core::store::{JobState, Store};
+use passlink_core::view::Scope;
 
 use crate::world::{Options, PASSKEY_WRITE, USER_NOT_FOUND, World, assert_err, assert_kind};
 
@@ -189,4 +190,33 @@ async fn concurrent_links_for_one_user_get_distinct_sequences() {
     seqs.sort_unstable();
     assert_eq!(seqs, (2..22).collect::<Vec<_>>());
     assert_eq!(w.user_events(&user).await.len(), 21);
+}
+
+#[tokio::test]
+async fn one_users_concurrent_links_from_several_callers_are_decided_each_on_its_own() {
+    let w = World::new().await;
+    let user = w.given_human(&w.default_org).await;
+    let other = w.given_org("other").await;
+    let stranger = w.caller(&other, Scope::Org(other.clone()), &["ORG_OWNER"]).await;
+    let requests = (0..30).map(|i| {
+        let caller = if i % 3 == 0 { &stranger } else { &w.admin };
+        let medium = if i % 2 == 0 { LinkMedium::Return } else { LinkMedium::Send { url_template: None } };
+        w.app.create_passkey_link(caller, &user, medium)
+    });
+    let results = passlink_store_contract::join_all(requests).await;
+    let mut seqs = Vec::new();
+    for (i, r) in results.into_iter().enumerate() {
+        if i % 3 == 0 {
+            assert_err(r, Kind::NotFound, USER_NOT_FOUND);
+        } else {
+            let created = r.unwrap();
+            assert_eq!(created.code.is_some(), i % 2 == 0, "request {i}");
+            seqs.push(created.details.sequence);
+        }
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (2..22).collect::<Vec<_>>(), "20 links, one event each, no gap");
+    let events = w.user_events(&user).await;
+    assert_eq!(events.len(), 21);
+    assert!(events[1..].iter().all(|e| e.creator == w.admin.principal.user_id));
 }

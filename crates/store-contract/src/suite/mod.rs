@@ -23,7 +23,8 @@ pub use failures::{
 pub use lookups::{orgs_lists_every_organization, users_matching_admits_exactly_its_narrowing};
 pub use outbox::{concurrent_claims_never_share_a_job, outbox_leases_and_outcomes};
 pub use read_back::{
-    commit_then_read_back, empty_store_reads_nothing, events_of_kind_lists_every_aggregate_of_a_kind, ping,
+    a_sequence_only_user_change_reads_back, commit_then_read_back, empty_store_reads_nothing,
+    events_of_kind_lists_every_aggregate_of_a_kind, ping,
 };
 pub use sessions::{
     credential_owner_follows_the_last_verification, passkeys_of_a_user_in_creation_order,

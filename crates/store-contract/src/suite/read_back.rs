@@ -284,3 +284,40 @@ pub async fn events_of_kind_lists_every_aggregate_of_a_kind(store: &dyn Store) {
         ]
     );
 }
+
+/// A user change of the sequence only ([`Change::UserSequence`]) reads back as the view with
+/// the last event's sequence and creation time, in `user`, `user_by_username` and
+/// `users_matching`; a later full change replaces the view as ever.
+pub async fn a_sequence_only_user_change_reads_back(store: &dyn Store) {
+    use passlink_core::query::UserNarrowing;
+    let (id, org) = ("seq-user", "seq-org");
+    let (r1, mut view) = new_human(id, org, "Seq");
+    store
+        .commit(Commit { events: vec![r1], changes: vec![Change::User(view.clone())], ..Commit::default() })
+        .await
+        .expect("create");
+    let mut events = Vec::new();
+    for s in 2..=4u64 {
+        let mut r = rec(AggregateKind::User, id, org, s, Event::PasskeyCodeSent { id: format!("c{s}") });
+        r.created_at = at(s as i64 * 10);
+        view.apply(&r);
+        events.push(r);
+    }
+    let commit = Commit { events, changes: vec![Change::UserSequence(view.clone())], ..Commit::default() };
+    store.commit(commit).await.expect("sequence only");
+    assert_eq!((view.sequence, view.changed_at), (4, at(40)));
+    assert_eq!(store.user(id).await.expect("user"), Some(view.clone()));
+    assert_eq!(store.user_by_username("seq").await.expect("by username"), Some(view.clone()));
+    let narrowing = UserNarrowing { ids: Some(vec![id.into()]), ..UserNarrowing::default() };
+    assert_eq!(store.users_matching(&narrowing).await.expect("matching"), vec![view.clone()]);
+
+    let mut r5 = rec(AggregateKind::User, id, org, 5, Event::UserDeactivated {});
+    r5.created_at = at(50);
+    view.apply(&r5);
+    store
+        .commit(Commit { events: vec![r5], changes: vec![Change::User(view.clone())], ..Commit::default() })
+        .await
+        .expect("deactivate");
+    assert_eq!(store.user(id).await.expect("user"), Some(view.clone()));
+    assert_eq!(view.state, UserState::Inactive);
+}
