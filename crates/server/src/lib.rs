@@ -18,7 +18,8 @@
 //!   2. `api.rs:Rpc::rest` (decode the body once, set the path parameters, authenticate, call
 //!      the handler; a core error → `error.rs:to_rest`)
 //!   3. `rpc/user.rs:create_passkey_registration_link` (convert, call the core)
-//!   4. `core: App::create_passkey_link` (load → decide → append)
+//!   4. `core: App::create_passkey_link` (load → decide → append; one user's concurrent
+//!      requests are decided and appended as one group)
 //!   5. `store-sqlite: SqliteStore::commit` (its writer thread group-commits the transaction)
 //! - gRPC, gRPC-web, Connect:
 //!   1. `server.rs:router` (fallback: connectrpc's `ConnectRpcService` reads the protocol's

@@ -6,9 +6,10 @@
 //! - `writer`: the single writer. It takes every commit waiting in its queue, applies each in its
 //!   own savepoint inside one transaction, and commits once (group commit: one fsync per batch).
 //!   A caller's future resolves only after its batch is durable (WAL, `synchronous=FULL`).
-//!   Between batches, past [`CHECKPOINT_FRAMES`] WAL frames, it copies the WAL back (RESTART),
-//!   so that its next write starts the WAL over: the WAL stays bounded under constant load and
-//!   is never reset while writes wait.
+//! - `checkpoint`: a copier thread copies the WAL back beside the writes; between batches, past
+//!   [`CHECKPOINT_FRAMES`] frames, the writer finishes the copy (RESTART) so that its next write
+//!   starts the WAL over: the WAL stays bounded under constant load and is never reset while
+//!   writes wait.
 //! - `schema`: the migrations, applied in order at start.
 //! - `lookups`: the reads of the list RPCs (candidate users of a narrowing, every organization).
 //! - `users`: user rows with the sequence and change date of their last event (a command that
@@ -17,6 +18,7 @@
 //!
 //! Nothing SQLite-specific leaves this crate: callers see the core's types and errors only.
 
+mod checkpoint;
 mod lookups;
 mod schema;
 mod users;
@@ -39,7 +41,8 @@ use passlink_core::view::{InstanceView, Membership, OrgView, PatView, Scope, Use
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::from_str;
 
-pub use writer::{CHECKPOINT_FRAMES, MAX_BATCH};
+pub use checkpoint::CHECKPOINT_FRAMES;
+pub use writer::MAX_BATCH;
 
 /// SQLite-backed store: one writer thread, pooled readers.
 pub struct SqliteStore {
@@ -59,6 +62,9 @@ fn open_reader(path: &Path) -> Result<Connection> {
     )
     .map_err(Error::unavailable)?;
     c.busy_timeout(std::time::Duration::from_secs(5)).map_err(Error::unavailable)?;
+    // 1 MiB of page cache per reader (SQLite's default is 2 MiB): each commit of the writer
+    // empties a reader's cache anyway, and the operating system's page cache holds the file.
+    c.execute_batch("PRAGMA cache_size=-1024").map_err(Error::unavailable)?;
     Ok(c)
 }
 
@@ -127,13 +133,17 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open(&path).map_err(Error::unavailable)?;
-        writer::fine_busy_wait(&conn)?;
+        checkpoint::fine_busy_wait(&conn)?;
         // WAL + synchronous=FULL: a commit is on disk when it returns; readers never block writers.
         // Statement journals stay in memory; the writer checkpoints between batches, after its
         // callers have their answers (`writer::Checkpoints`), not inside a commit
         // (wal_autocheckpoint=0).
+        // A new database gets 2 KiB pages: the WAL holds whole pages, and a registration link
+        // changes about one and a half (its user's last index page and its share of the pages its
+        // event and code append to), so smaller pages write fewer bytes per link. An existing
+        // database keeps the page size it was created with.
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; \
+            "PRAGMA page_size=2048; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; \
              PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=0;",
         )
         .map_err(db_err)?;
@@ -145,7 +155,7 @@ impl SqliteStore {
         )
         .map_err(db_err)?;
         let users = Arc::new(users::UserCache::default());
-        let writer = writer::spawn(conn, users.clone())?;
+        let writer = writer::spawn(conn, path.clone(), users.clone())?;
         Ok(SqliteStore { path, writer, readers: Mutex::new(Vec::new()), users, read_only: false })
     }
 

@@ -53,7 +53,7 @@ pub(crate) struct UserCache {
 }
 
 impl UserCache {
-    pub const CAPACITY: usize = 20_000;
+    pub const CAPACITY: usize = 10_000;
 
     pub fn get(&self, id: &str) -> Option<UserView> {
         self.views.lock().ok()?.get(id).cloned()

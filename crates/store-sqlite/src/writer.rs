@@ -1,6 +1,6 @@
-//! The single writer thread: group commit, and the checkpoints between batches.
+//! The single writer thread: group commit; between batches, the checkpoints of `checkpoint`.
 
-use std::cell::Cell;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 
 use passlink_core::error::{Error, Result};
@@ -9,6 +9,7 @@ use passlink_core::store::Commit;
 use passlink_core::view::Change;
 use rusqlite::{Connection, ErrorCode, params};
 
+use crate::checkpoint::{Checkpoints, wal_frames};
 use crate::db_err;
 use crate::users::UserCache;
 
@@ -32,18 +33,23 @@ pub(crate) enum Job {
     Ping,
 }
 
-pub(crate) fn spawn(conn: Connection, users: Arc<UserCache>) -> Result<mpsc::Sender<Job>> {
+pub(crate) fn spawn(conn: Connection, path: PathBuf, users: Arc<UserCache>) -> Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
     std::thread::Builder::new()
         .name("sqlite-writer".into())
-        .spawn(move || run(conn, rx, &users))
+        .spawn(move || run(conn, &path, rx, &users))
         .map_err(Error::internal)?;
     Ok(tx)
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Job>, users: &UserCache) {
-    conn.wal_hook(Some(record_wal_frames));
-    let mut checkpoints = Checkpoints::default();
+fn run(conn: Connection, path: &Path, rx: mpsc::Receiver<Job>, users: &UserCache) {
+    let mut checkpoints = match Checkpoints::start(&conn, path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "sqlite writer cannot start its checkpoints");
+            return;
+        }
+    };
     // Ends when every sender (the store) is dropped.
     while let Ok(first) = rx.recv() {
         let mut batch = Vec::new();
@@ -62,11 +68,13 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>, users: &UserCache) {
             }
         }
         if !batch.is_empty() {
-            let frames_before = WAL_FRAMES.with(Cell::get);
+            let frames_before = wal_frames();
+            let started = std::time::Instant::now();
             let results = write_batch(&conn, &batch);
-            let frames = WAL_FRAMES.with(Cell::get);
+            let micros = started.elapsed().as_micros();
+            let frames = wal_frames();
             let written = if frames >= frames_before { frames - frames_before } else { frames };
-            tracing::trace!(commits = batch.len(), pages = written, "sqlite batch committed");
+            tracing::trace!(commits = batch.len(), pages = written, micros, "sqlite batch committed");
             // Durable: the cache learns the new views before anyone is answered.
             let durable = batch.iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|((c, _), _)| c);
             users.written(durable);
@@ -80,64 +88,7 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>, users: &UserCache) {
         // Every caller of the batch has its answer: copy the WAL back before the next batch.
         checkpoints.after_commit(&conn);
     }
-    // Leave a database without a WAL to replay.
-    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
-        tracing::warn!(error = %e, "final wal checkpoint failed");
-    }
-}
-
-/// WAL frames past which the writer copies them back into the database, between two batches:
-/// 1,024 frames, 4 MiB of 4 KiB pages.
-pub const CHECKPOINT_FRAMES: i64 = 1024;
-
-thread_local! {
-    /// Frames in the WAL after the writer thread's last commit (SQLite's WAL hook reports it).
-    static WAL_FRAMES: Cell<i64> = const { Cell::new(0) };
-}
-
-fn record_wal_frames(_: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
-    WAL_FRAMES.with(|f| f.set(i64::from(frames)));
-    Ok(())
-}
-
-/// When the writer checkpoints, and how. SQLite starts the WAL over only when a write begins
-/// with every frame copied back and no reader left in the WAL; a checkpoint running beside the
-/// writer never gets there under constant load (the writer keeps appending, readers keep old
-/// snapshots pinned), so the WAL grew without bound, and the forced resets that bounded it made
-/// every write wait. Here the only writer checkpoints itself, between batches, after the
-/// batch's callers have their answers: a RESTART checkpoint copies every frame back (no write
-/// is open), waits the microseconds until the readers of older snapshots are done (new readers
-/// read the database file), and the next write starts the WAL over from its beginning. The WAL
-/// file stays near [`CHECKPOINT_FRAMES`] and is reused, never truncated; a write waits for at
-/// most one copy of about 4 MiB.
-#[derive(Default)]
-struct Checkpoints {
-    /// WAL frames when the last checkpoint ran (a checkpoint that could not copy everything,
-    /// because of a reader, is not retried until as many frames again have been written).
-    frames_at_last: i64,
-}
-
-impl Checkpoints {
-    fn after_commit(&mut self, conn: &Connection) {
-        let frames = WAL_FRAMES.with(Cell::get);
-        if frames < self.frames_at_last {
-            self.frames_at_last = 0; // the WAL started over
-        }
-        if frames - self.frames_at_last < CHECKPOINT_FRAMES {
-            return;
-        }
-        self.frames_at_last = frames;
-        // (busy, frames in the WAL, frames copied back)
-        let copied = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-        });
-        match copied {
-            Ok((busy, wal, copied)) => tracing::trace!(busy, wal, copied, "wal checkpoint"),
-            Err(e) => {
-                tracing::warn!(error = %e, "wal checkpoint failed");
-            }
-        }
-    }
+    checkpoints.finish(&conn);
 }
 
 type Pending = (Commit, tokio::sync::oneshot::Sender<Result<()>>);
@@ -351,18 +302,4 @@ pub(crate) fn upsert_passkey(c: &Connection, v: &passlink_core::passkey::Passkey
          ON CONFLICT (id) DO UPDATE SET data = excluded.data",
         params![v.id, v.user_id, v.created_at.0, to_json(v)?],
     )
-}
-
-/// Wait for a lock in 20 µs steps for 2 ms, then in 1 ms steps, up to 5 s. SQLite's own busy
-/// timeout sleeps in growing steps (up to 100 ms), which turns a lock held for microseconds (a
-/// reader the checkpoint waits for) into a long stall.
-pub(crate) fn fine_busy_wait(conn: &Connection) -> Result<()> {
-    #[allow(clippy::disallowed_methods)] // the writer and checkpointer are plain threads
-    fn wait(attempt: i32) -> bool {
-        // Readers hold their locks for microseconds: poll finely at first.
-        let pause = if attempt < 100 { 20 } else { 1000 };
-        std::thread::sleep(std::time::Duration::from_micros(pause));
-        attempt < 5100
-    }
-    conn.busy_handler(Some(wait)).map_err(db_err)
 }

@@ -49,12 +49,15 @@ async fn the_wal_starts_over_under_constant_reads() {
             }
         }));
     }
-    // Frames of 4 KiB pages and their 24-byte headers; a batch past the threshold adds at most
-    // one more threshold's worth here (64 users of 16 KiB).
-    let bound = 2 * CHECKPOINT_FRAMES as u64 * (4096 + 24);
-    // About 6 × that bound of writes, while the readers read.
+    // Frames (pages and their 24-byte headers): below twice the threshold, plus one batch (64
+    // users of 16 KiB), with room for one more batch.
+    let page: i64 =
+        rusqlite::Connection::open(&path).unwrap().query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    let batch = 64 * 17 * 1024;
+    let bound = 2 * CHECKPOINT_FRAMES as u64 * (page as u64 + 24) + 2 * batch;
+    // About 3 × that bound of writes, while the readers read.
     let pad = "x".repeat(16 * 1024);
-    let n = (6 * bound as usize) / pad.len();
+    let n = (3 * bound as usize) / pad.len();
     let mut largest = 0;
     for chunk in (0..n).collect::<Vec<_>>().chunks(64) {
         let commits = chunk.iter().map(|i| store.commit(user_commit(*i, &pad)));
