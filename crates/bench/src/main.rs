@@ -1090,6 +1090,15 @@ async fn run_sign_ins(
         let origin = origins.get(i % addrs.len().max(1)).cloned().ok_or("no WebAuthn origin")?;
         tasks.push(tokio::spawn(sign_in_worker(addr, origin, s.clone(), e, w.clone())));
     }
+    gather_users(label, duration, tasks).await
+}
+
+/// The stats of sign-in workers that each hand their user (its authenticator's counter) back.
+async fn gather_users(
+    label: &str,
+    duration: Duration,
+    tasks: Vec<tokio::task::JoinHandle<Res<(Stats, Enrolled)>>>,
+) -> Res<(PhaseResult, Vec<Enrolled>)> {
     let mut stats = Stats::default();
     let mut users = Vec::with_capacity(tasks.len());
     for t in tasks {
@@ -1132,24 +1141,7 @@ async fn run_oidc(
         let origin = origins.get(i % addrs.len().max(1)).cloned().ok_or("no WebAuthn origin")?;
         tasks.push(tokio::spawn(oidc_worker(addr, origin, s.clone(), o.clone(), e, w.clone())));
     }
-    let mut stats = Stats::default();
-    let mut users = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        let (st, e) = t.await.map_err(|e| format!("a worker failed: {e}"))??;
-        stats.merge(st);
-        users.push(e);
-    }
-    stats.finish();
-    Ok((
-        PhaseResult {
-            label: label.to_string(),
-            stats,
-            secs: duration.as_secs_f64(),
-            probe: None,
-            timeline: false,
-        },
-        users,
-    ))
+    gather_users(label, duration, tasks).await
 }
 
 // ----------------------------------------------------------------------------------------- main
