@@ -7,7 +7,7 @@
 //            --descriptor_set_out=<descriptor-set.pb> $(find proto -name '*.proto')
 //   (--include_source_info is optional; it enables the `passlink:http-success` check.)
 //
-// For every message/enum/service in OUR set (except google/protobuf/*), the same-named
+// For every message/enum/service in OUR set (except google/protobuf/*, grpc/*, passlink/*), the same-named
 // element in ZITADEL's registry is looked up and compared: file + package, every field
 // (name, number, type, type name, label, proto3 optional, oneof, json name) in both
 // directions, reserved ranges/names, enum values, and for each of our methods: input/output
@@ -33,7 +33,9 @@ const ours = createFileRegistry(fromBinary(FileDescriptorSetSchema, fs.readFileS
 const { http } = await import("@zitadel/proto/google/api/annotations_pb.js");
 const { options: zoptions } = await import("@zitadel/proto/zitadel/protoc_gen_zitadel/v2/options_pb.js");
 
-const skipFile = (name) => name.startsWith("google/protobuf/");
+// Not ZITADEL's: the well-known types, gRPC's own services (health, reflection) and passlink's
+// own packages (passlink/*), which extend the API beside ZITADEL's and have no counterpart there.
+const skipFile = (name) => ["google/protobuf/", "grpc/", "passlink/"].some((p) => name.startsWith(p));
 const diffs = [];
 const diff = (where, what) => diffs.push(`${where}: ${what}`);
 
