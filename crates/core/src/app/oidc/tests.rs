@@ -1,6 +1,7 @@
 //! The pure decisions of the code flow, without a store.
 
-use super::flow::{AuthorizeParams, OidcClient, check_client, decide_authorize, decide_refresh};
+use super::login::{AuthorizeParams, decide_authorize};
+use super::tokens::{OidcClient, check_client, decide_refresh};
 use crate::event::{AggregateKind, Event, Recorded};
 use crate::oidc::{
     AppSettings, AppView, GrantAdded, GrantTokens, GrantView, ObjectState, OidcConfig, auth_method,
