@@ -79,7 +79,7 @@ fn http_bindings(file: &str, text: &str) -> (Vec<Binding>, Vec<String>) {
             let request = r
                 .split_once('(')
                 .and_then(|(_, rest)| rest.split_once(')'))
-                .map(|(req, _)| req.trim().to_string())
+                .map(|(req, _)| req.trim().trim_start_matches("stream ").trim().to_string())
                 .unwrap_or_else(|| panic!("{file}: cannot read the request type of {name}"));
             requests.push(rust_type(&package, &request));
             rpc = Some((name, rust_type(&package, &request)));
