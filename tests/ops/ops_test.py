@@ -33,11 +33,11 @@ failures = []
 
 
 def ok(what):
-    print(f"ok    {what}")
+    print(f"PASS ops {what}", flush=True)
 
 
 def fail(what, detail):
-    print(f"FAIL  {what}: {detail}")
+    print(f"FAIL ops {what}: {detail}", flush=True)
     failures.append(what)
 
 
