@@ -287,3 +287,98 @@ macro_rules! serve_version {
 
 serve_version!(v1);
 serve_version!(v1alpha);
+
+#[cfg(test)]
+#[allow(clippy::panic)] // test code: a failed expectation is a panic
+mod tests {
+    use buffa_descriptor::generated::descriptor::FileDescriptorProto;
+
+    use super::*;
+
+    fn index(served: &[&str]) -> Descriptors {
+        let served: Vec<String> = served.iter().map(|s| s.to_string()).collect();
+        Descriptors::load(passlink_wire::FILE_DESCRIPTOR_SET, &served).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The names of the files of an answer, in order.
+    fn names(answer: Answer) -> Vec<String> {
+        let Answer::Files(files) = answer else { panic!("not files: {answer:?}") };
+        files
+            .iter()
+            .map(|b| match FileDescriptorProto::decode_from_slice(b) {
+                Ok(f) => f.name.unwrap_or_default(),
+                Err(e) => panic!("{e}"),
+            })
+            .collect()
+    }
+
+    fn symbol(d: &Descriptors, name: &str) -> Answer {
+        d.answer(&Query::FileContainingSymbol(name.into()), &mut HashSet::new())
+    }
+
+    #[test]
+    fn only_served_services_are_exposed_but_every_file_and_message_is() {
+        let d = index(&["zitadel.org.v2.OrganizationService", "grpc.health.v1.Health"]);
+        assert_eq!(d.services(), ["grpc.health.v1.Health", "zitadel.org.v2.OrganizationService"]);
+        for hidden in ["zitadel.user.v2.UserService", "zitadel.user.v2.UserService.AddHumanUser"] {
+            assert!(matches!(symbol(&d, hidden), Answer::Error { code: NOT_FOUND, .. }), "{hidden}");
+        }
+        for (name, file) in [
+            ("zitadel.user.v2.AddHumanUserRequest", "zitadel/user/v2/user_service.proto"),
+            ("zitadel.user.v2.CreateUserRequest.Human", "zitadel/user/v2/user_service.proto"),
+            (".grpc.health.v1.HealthCheckResponse.ServingStatus", "grpc/health/v1/health.proto"),
+            ("grpc.health.v1.Health.Watch", "grpc/health/v1/health.proto"),
+            ("google.api.http", "google/api/annotations.proto"),
+        ] {
+            assert_eq!(names(symbol(&d, name)).first().map(String::as_str), Some(file), "{name}");
+        }
+        let Err(e) = Descriptors::load(passlink_wire::FILE_DESCRIPTOR_SET, &["no.such.Service".to_string()])
+        else {
+            panic!("a served service missing from the protos must fail the start")
+        };
+        assert!(e.contains("no.such.Service"), "{e}");
+    }
+
+    #[test]
+    fn a_file_comes_with_its_imports_once_per_stream() {
+        let d = index(&["zitadel.user.v2.UserService"]);
+        let mut sent = HashSet::new();
+        let query = Query::FileContainingSymbol("zitadel.user.v2.UserService".into());
+        let first = names(d.answer(&query, &mut sent));
+        assert_eq!(first[0], "zitadel/user/v2/user_service.proto");
+        assert!(first.iter().any(|f| f == "google/protobuf/descriptor.proto"), "transitive: {first:?}");
+        let unique: HashSet<&String> = first.iter().collect();
+        assert_eq!(unique.len(), first.len(), "each file once");
+        assert_eq!(names(d.answer(&query, &mut sent)), ["zitadel/user/v2/user_service.proto"]);
+        let by_name = Query::FileByFilename("google/protobuf/timestamp.proto".into());
+        assert_eq!(names(d.answer(&by_name, &mut sent)), ["google/protobuf/timestamp.proto"]);
+        let missing = Query::FileByFilename("zitadel/nope.proto".into());
+        assert!(matches!(d.answer(&missing, &mut sent), Answer::Error { code: NOT_FOUND, .. }));
+        assert!(matches!(d.answer(&Query::Empty, &mut sent), Answer::Error { code: INVALID_ARGUMENT, .. }));
+    }
+
+    #[test]
+    fn extensions_by_number_and_by_type() {
+        let d = index(&[]);
+        let http = 72295728; // google.api.http on google.protobuf.MethodOptions
+        let query = Query::FileContainingExtension {
+            containing_type: ".google.protobuf.MethodOptions".into(),
+            number: http,
+        };
+        assert_eq!(names(d.answer(&query, &mut HashSet::new()))[0], "google/api/annotations.proto");
+        let numbers = d.answer(
+            &Query::AllExtensionNumbersOfType("google.protobuf.MethodOptions".into()),
+            &mut HashSet::new(),
+        );
+        let Answer::ExtensionNumbers { base_type, numbers } = numbers else { panic!("{numbers:?}") };
+        assert_eq!(base_type, "google.protobuf.MethodOptions");
+        assert!(numbers.contains(&http), "{numbers:?}");
+        let unknown = Query::AllExtensionNumbersOfType("no.Such".into());
+        assert!(matches!(d.answer(&unknown, &mut HashSet::new()), Answer::Error { code: NOT_FOUND, .. }));
+        let unknown = Query::FileContainingExtension {
+            containing_type: "google.protobuf.MethodOptions".into(),
+            number: 1,
+        };
+        assert!(matches!(d.answer(&unknown, &mut HashSet::new()), Answer::Error { code: NOT_FOUND, .. }));
+    }
+}
