@@ -8,7 +8,7 @@
 //! every [`POLL_INTERVAL`] while anyone watches, and all watches read its [`watch`] channel. An
 //! unknown service gets SERVICE_UNKNOWN and the stream stays open (the published semantics).
 //! When the server shuts down, each Watch sends NOT_SERVING and ends with UNAVAILABLE, so the
-//! graceful shutdown does not wait for watchers.
+//! graceful shutdown does not wait for watchers; a Check still in flight answers NOT_SERVING.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -122,6 +122,9 @@ impl passlink_wire::grpc::health::v1::Health for Health {
         let service = request.view().service;
         if !self.knows(service) {
             return Err(ConnectError::not_found(format!("unknown service {service:?}")));
+        }
+        if *self.stopping.borrow() {
+            return Response::ok(response(ServingStatus::NOT_SERVING));
         }
         Response::ok(response(self.monitor.probe().await))
     }
