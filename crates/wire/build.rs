@@ -116,7 +116,8 @@ fn main() {
     unsafe { std::env::set_var("PROTOC", &protoc) };
     let include = protoc_bin_vendored::include_path().expect("vendored protoc includes");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
-    // The descriptor set (with source info) the wire-conformance check compares with ZITADEL's.
+    // The descriptor set (with imports and source info): served by gRPC reflection, and compared
+    // with ZITADEL's by the wire-conformance check.
     let status = std::process::Command::new(&protoc)
         .arg("-I")
         .arg(&root)
