@@ -1,6 +1,7 @@
 //! `passlink`: the binary. Parses flags and `PASSLINK_*` variables, sets up logging, binds the
 //! listener and runs [`passlink_server::Server`] until SIGTERM/SIGINT; `passlink events` reads
-//! the store, and `admin` holds the commands that talk to a running server (`passlink app`).
+//! the store, and `admin` holds the commands that talk to a running server (`passlink app`,
+//! `user`, `link`, `passkeys`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,7 +30,14 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Register an OpenID Connect application with a running server (ProjectService /
     /// ApplicationService over Connect, with the admin token): `passlink app add --name … --redirect-uri …`.
-    App(admin::AppArgs),
+    App(admin::app::AppArgs),
+    /// Add a user to a running server: `passlink user add --email … --given-name … --family-name …`.
+    User(admin::user::UserArgs),
+    /// Make a one-time passkey registration link for a user and print it (`--qr`: also as a QR
+    /// code), or have passlink send it (`--send`).
+    Link(admin::user::LinkArgs),
+    /// List a user's passkeys: name, registration, last use, backup state.
+    Passkeys(admin::user::PasskeysArgs),
     /// Print a user's events as JSON lines (read-only; works next to a running server), e.g.
     /// to see whether a link was delivered (`…code.sent`) or given up (`…code.send.failed`).
     Events(EventsArgs),
@@ -260,30 +268,26 @@ async fn run(args: ServeArgs) -> Result<(), String> {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// A command's outcome as the exit code, its error on stderr.
+fn exit(r: Result<(), String>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("passlink: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(a)) => *a,
-        Some(Command::App(a)) => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
-            return match rt.map_err(|e| e.to_string()).and_then(|rt| rt.block_on(admin::app(a))) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("passlink: {e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
-        Some(Command::Events(a)) => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
-            return match rt.map_err(|e| e.to_string()).and_then(|rt| rt.block_on(events(a))) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("passlink: {e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
+        Some(Command::App(a)) => return exit(admin::run(admin::app::app(a))),
+        Some(Command::User(a)) => return exit(admin::run(admin::user::user(a))),
+        Some(Command::Link(a)) => return exit(admin::run(admin::user::link(a))),
+        Some(Command::Passkeys(a)) => return exit(admin::run(admin::user::passkeys(a))),
+        Some(Command::Events(a)) => return exit(admin::run(events(a))),
         None => cli.serve,
     };
     tracing_subscriber::fmt()

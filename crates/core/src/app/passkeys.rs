@@ -37,12 +37,19 @@ pub struct PasskeyStarted {
     pub options: serde_json::Value,
 }
 
+/// A READY passkey as ListPasskeys shows it: ZITADEL's v2 `Passkey` message carries the id and
+/// name; passlink's own `passlink.enrollment.v1` ListPasskeys the rest.
 #[derive(Debug, Clone)]
 pub struct PasskeyListed {
     pub id: String,
     pub name: String,
-    /// The last successful sign-in with it (the v2 `Passkey` message has no field for it).
+    pub created_at: Timestamp,
+    /// The last successful sign-in with it.
     pub last_used: Option<Timestamp>,
+    pub rp_id: String,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+    pub sign_count: u32,
 }
 
 fn passkey_not_found() -> Error {
@@ -270,7 +277,16 @@ impl App {
             .await?
             .into_iter()
             .filter(|p| p.state == PasskeyState::Ready)
-            .map(|p| PasskeyListed { id: p.id, name: p.name, last_used: p.last_used })
+            .map(|p| PasskeyListed {
+                id: p.id,
+                name: p.name,
+                created_at: p.created_at,
+                last_used: p.last_used,
+                rp_id: p.rp_id,
+                backup_eligible: p.backup_eligible,
+                backup_state: p.backup_state,
+                sign_count: p.sign_count,
+            })
             .collect();
         Ok((listed, user.sequence))
     }

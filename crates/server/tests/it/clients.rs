@@ -317,6 +317,7 @@ impl Api for Generated {
         let oi = zitadel::oidc::v2::OidcServiceClient::new(t.clone(), c.clone());
         let pr = zitadel::project::v2::ProjectServiceClient::new(t.clone(), c.clone());
         let ap = zitadel::application::v2::ApplicationServiceClient::new(t.clone(), c.clone());
+        let en = passlink_wire::passlink::enrollment::v1::EnrollmentServiceClient::new(t.clone(), c.clone());
         let st = settings::SettingsServiceClient::new(t, c);
         let m = rpc.rsplit('/').next().unwrap();
         match (rpc.split('/').next().unwrap(), m) {
@@ -478,6 +479,13 @@ impl Api for Generated {
                     zitadel::application::v2::GetApplicationRequest
                 )
             }
+            ("passlink.enrollment.v1.EnrollmentService", "ListPasskeys") => typed!(
+                en,
+                o,
+                req,
+                list_passkeys_with_options,
+                passlink_wire::passlink::enrollment::v1::ListPasskeysRequest
+            ),
             _ => panic!("no typed client for {rpc}"),
         }
     }

@@ -18,6 +18,7 @@ const GET: &str = "zitadel.session.v2.SessionService/GetSession";
 const LIST: &str = "zitadel.session.v2.SessionService/ListSessions";
 const DELETE: &str = "zitadel.session.v2.SessionService/DeleteSession";
 const LIST_PASSKEYS: &str = "zitadel.user.v2.UserService/ListPasskeys";
+const OUR_PASSKEYS: &str = "passlink.enrollment.v1.EnrollmentService/ListPasskeys";
 
 /// Struct numbers come back as doubles (`300000.0`); typed readers want integers.
 fn integral(v: &Value) -> Value {
@@ -169,9 +170,17 @@ async fn passkey_sign_in_on_every_protocol() {
             .call(LIST, json!({"queries": [{"userIdQuery": {"id": e.user}}]}), Some(&w.no_role), None)
             .await);
         assert!(none["sessions"].as_array().is_none_or(|a| a.is_empty()));
-        // ListPasskeys still answers (the last use is kept in the events)
+        // ZITADEL's ListPasskeys: id and name only; passlink's own shows the sign-in as the last use
         let keys = ok(api.call(LIST_PASSKEYS, json!({"userId": e.user}), Some(&w.admin), None).await);
         assert_eq!(keys["result"].as_array().map(Vec::len), Some(1));
+        assert!(keys["result"][0].get("lastUsed").is_none());
+        let ours = ok(api.call(OUR_PASSKEYS, json!({"userId": e.user}), Some(&w.admin), None).await);
+        let key = &ours["result"][0];
+        assert_eq!(key["id"], keys["result"][0]["id"], "{}", api.name());
+        assert_eq!(key["lastUsed"], session["factors"]["webAuthN"]["verifiedAt"], "{}", api.name());
+        assert!(key["creationDate"].as_str() < key["lastUsed"].as_str(), "{key}");
+        assert_eq!(key["rpId"], rp.as_str());
+        assert_eq!(key["signCount"], 1, "the soft authenticator counts its assertions");
         // DeleteSession with the token, no permission needed
         ok(api.call(DELETE, json!({"sessionId": id, "sessionToken": token}), Some(&w.no_role), None).await);
         failure(

@@ -1,0 +1,171 @@
+//! The admin commands against a running binary: `passlink user add`, `passlink link USER --qr`
+//! (the printed link registers a passkey), `passlink passkeys USER` before and after a sign-in
+//! (the last use), `passlink link --send` without a delivery provider, a wrong token and a server
+//! that is down.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use passlink_testkit::authenticator::Passkey;
+use serde_json::{Value, json};
+
+struct Cli {
+    base: String,
+    data: PathBuf,
+}
+
+impl Cli {
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_passlink"));
+        cmd.args(args).args(["--url", &self.base, "--data-dir", self.data.to_str().unwrap()]);
+        cmd.env_remove("PASSLINK_TOKEN");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// Run a command that must succeed; its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, &[]);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Run a command that must fail; its stderr.
+    fn fails(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let out = self.run(args, env);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8(out.stderr).unwrap()
+    }
+}
+
+/// A Connect JSON call (no token: `""`) that must succeed.
+async fn call(base: &str, token: &str, method: &str, body: Value) -> Value {
+    let mut req = reqwest::Client::new().post(format!("{base}/{method}")).json(&body);
+    if !token.is_empty() {
+        req = req.bearer_auth(token);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert!(status.is_success(), "{method}: {status} {v}");
+    v
+}
+
+fn field<'a>(text: &'a str, name: &str) -> &'a str {
+    text.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).map(str::trim).unwrap_or_default()
+}
+
+fn data_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("passlink-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn serve(data: &Path, port: u16) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_passlink"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir", data.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn user_add_link_qr_and_passkeys_with_the_last_use() {
+    let dir = data_dir("enroll");
+    let port = passlink_testkit::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = serve(&dir, port);
+    passlink_testkit::wait_healthy(&base).await;
+    let cli = Cli { base: base.clone(), data: dir.clone() };
+    let token = std::fs::read_to_string(dir.join("admin.pat")).unwrap().trim().to_string();
+    // The external URL (the default for a loopback listener): the links' origin, the relying party
+    let external = format!("http://localhost:{port}");
+
+    // user add: the user exists with its email
+    let added =
+        cli.ok(&["user", "add", "--email", "ada@example.com", "--given-name", "Ada", "--family-name", "L"]);
+    let user = field(&added, "user_id").to_string();
+    assert!(!user.is_empty(), "{added}");
+    let got = call(&base, &token, "zitadel.user.v2.UserService/GetUserByID", json!({"userId": user})).await;
+    assert_eq!(got["user"]["human"]["email"]["email"], "ada@example.com");
+    assert_eq!(got["user"]["human"]["email"]["isVerified"], true);
+    assert!(cli.ok(&["passkeys", &user]).starts_with("no passkeys"));
+
+    // link --qr: the hosted page's link, then a QR code of it
+    let printed = cli.ok(&["link", &user, "--qr"]);
+    let link = printed.lines().next().unwrap();
+    assert!(link.starts_with(&format!("{external}/ui/passkey/register?userID={user}&orgID=")), "{printed}");
+    assert!(printed.lines().count() > 20 && printed.contains('▀'), "no QR code: {printed}");
+    let url = url::Url::parse(link).unwrap();
+    let param = |n: &str| url.query_pairs().find(|(k, _)| k == n).map(|(_, v)| v.to_string()).unwrap();
+    // The link's code registers a passkey (what the hosted page does)
+    let started = call(
+        &base,
+        "",
+        "zitadel.user.v2.UserService/RegisterPasskey",
+        json!({"userId": user, "code": {"id": param("codeID"), "code": param("code")}}),
+    )
+    .await;
+    let mut key = Passkey::new().unwrap();
+    let cred = key.register(&started["publicKeyCredentialCreationOptions"], &external).unwrap();
+    call(
+        &base,
+        "",
+        "zitadel.user.v2.UserService/VerifyPasskeyRegistration",
+        json!({"userId": user, "passkeyId": started["passkeyId"], "publicKeyCredential": cred,
+               "passkeyName": "Laptop"}),
+    )
+    .await;
+    let table = cli.ok(&["passkeys", &user]);
+    let row = table.lines().nth(1).unwrap_or_default();
+    assert!(row.contains("Laptop") && row.contains("never"), "{table}");
+
+    // A sign-in: the passkey's last use is the session's check
+    let created = call(
+        &base,
+        &token,
+        "zitadel.session.v2.SessionService/CreateSession",
+        json!({"checks": {"user": {"userId": user}},
+               "challenges": {"webAuthN": {"domain": "localhost",
+                   "userVerificationRequirement": "USER_VERIFICATION_REQUIREMENT_REQUIRED"}}}),
+    )
+    .await;
+    let options = &created["challenges"]["webAuthN"]["publicKeyCredentialRequestOptions"];
+    let assertion = key.assert(options, &external).unwrap();
+    let id = created["sessionId"].as_str().unwrap();
+    call(
+        &base,
+        &token,
+        "zitadel.session.v2.SessionService/SetSession",
+        json!({"sessionId": id, "checks": {"webAuthN": {"credentialAssertionData": assertion}}}),
+    )
+    .await;
+    let session =
+        call(&base, &token, "zitadel.session.v2.SessionService/GetSession", json!({"sessionId": id})).await;
+    let verified = session["session"]["factors"]["webAuthN"]["verifiedAt"].as_str().unwrap().to_string();
+    let table = cli.ok(&["passkeys", &user]);
+    assert!(table.lines().nth(1).unwrap_or_default().contains(&verified), "{table}");
+    let listed: Value = serde_json::from_str(&cli.ok(&["passkeys", &user, "--json"])).unwrap();
+    assert_eq!(listed["result"][0]["lastUsed"], verified.as_str());
+    assert_eq!(listed["result"][0]["name"], "Laptop");
+
+    // --send without a delivery provider: the server's reason; a wrong token; an unknown user
+    let err = cli.fails(&["link", &user, "--send"], &[]);
+    assert!(err.contains("CreatePasskeyRegistrationLink") && err.contains("HTTP 4"), "{err}");
+    let err = cli.fails(&["passkeys", &user], &[("PASSLINK_TOKEN", "nope")]);
+    assert!(err.contains("token was refused"), "{err}");
+    let err = cli.fails(&["link", "123"], &[]);
+    assert!(err.contains("HTTP 404"), "{err}");
+
+    // The server is down
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let err = cli.fails(&["passkeys", &user], &[]);
+    assert!(err.contains("cannot reach passlink"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
