@@ -58,6 +58,7 @@ EXPECTED = {
     "zitadel.user.v2beta.UserService",
     "zitadel.session.v2.SessionService",
     "zitadel.org.v2.OrganizationService",
+    "passlink.enrollment.v1.EnrollmentService",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
