@@ -79,7 +79,7 @@ fn http_bindings(file: &str, text: &str) -> (Vec<Binding>, Vec<String>) {
             let request = r
                 .split_once('(')
                 .and_then(|(_, rest)| rest.split_once(')'))
-                .map(|(req, _)| req.trim().to_string())
+                .map(|(req, _)| req.trim().trim_start_matches("stream ").trim().to_string())
                 .unwrap_or_else(|| panic!("{file}: cannot read the request type of {name}"));
             requests.push(rust_type(&package, &request));
             rpc = Some((name, rust_type(&package, &request)));
@@ -116,7 +116,8 @@ fn main() {
     unsafe { std::env::set_var("PROTOC", &protoc) };
     let include = protoc_bin_vendored::include_path().expect("vendored protoc includes");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
-    // The descriptor set (with source info) the wire-conformance check compares with ZITADEL's.
+    // The descriptor set (with imports and source info): served by gRPC reflection, and compared
+    // with ZITADEL's by the wire-conformance check.
     let status = std::process::Command::new(&protoc)
         .arg("-I")
         .arg(&root)

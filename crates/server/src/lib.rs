@@ -4,7 +4,8 @@
 //! 1. [`server::router`]: one axum router. REST paths (from the protos' HTTP bindings) go to
 //!    [`rest`]; `/healthz`, `/readyz` answer directly; [`ui`] serves the hosted registration page,
 //!    [`ui_login`] the hosted sign-in pages (`/ui/login` for OIDC, the demo page; an in-process login client), [`oauth_endpoints`] the OAuth2 endpoints and [`oidc_endpoints`] OpenID Connect's authorize, userinfo and end-session; everything else is connectrpc's service (gRPC,
-//!    gRPC-web, Connect) over [`api::Api`].
+//!    gRPC-web, Connect) over [`api::Api`], and after it [`ops`]: gRPC health checking and server
+//!    reflection (no token, no REST routes).
 //! 2. [`api`]: every RPC is one entry of [`rpc::table`]; the entry decodes the request once,
 //!    authenticates it ([`auth::authenticate`]: bearer token → cached principal,
 //!    `x-zitadel-orgid` → context org), calls the handler and maps a core error to the
@@ -39,6 +40,7 @@ pub mod error;
 pub mod inspect;
 pub mod oauth_endpoints;
 pub mod oidc_endpoints;
+pub mod ops;
 pub mod platform;
 pub mod rest;
 pub mod rpc;

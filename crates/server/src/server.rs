@@ -17,7 +17,7 @@ use passlink_core::store::Store;
 use passlink_store_postgres::PostgresStore;
 use passlink_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::api::Api;
@@ -25,7 +25,7 @@ use crate::config::{Backend, Config, Delivery};
 use crate::platform::{
     OsEntropy, SystemClock, key_fingerprint, load_or_create_keys, machine_id, write_private,
 };
-use crate::{oauth_endpoints, oidc_endpoints, rpc, ui, ui_login};
+use crate::{oauth_endpoints, oidc_endpoints, ops, rpc, ui, ui_login};
 
 /// A running server.
 pub struct Server {
@@ -36,6 +36,8 @@ pub struct Server {
     /// The external URL default links point to.
     pub external_url: String,
     shutdown: Option<oneshot::Sender<()>>,
+    /// Turns true when the shutdown starts (ends gRPC health Watch streams).
+    stopping: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
     /// The delivery worker (when a provider is configured) and its stop signal.
     worker: Option<RunningWorker>,
@@ -53,19 +55,24 @@ async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
 
 /// The one router: REST routes, the hosted page, OAuth2, health, and the RPC protocols (gRPC,
 /// gRPC-web, Connect through connectrpc) as the fallback. REST and the RPC protocols serve the
-/// same table of RPCs ([`rpc::table`]).
-pub fn router(app: Arc<App>) -> Router {
-    let api = Api::new(app.clone(), rpc::table());
+/// same table of RPCs ([`rpc::table`]); the RPC protocols also serve gRPC health and reflection
+/// ([`ops`]), whose Watch streams end when `stopping` turns true.
+pub fn router(app: Arc<App>, stopping: watch::Receiver<bool>) -> Result<Router, String> {
+    let table = rpc::table();
+    let services = ops::served_services(table.iter().map(|(path, _)| *path));
+    let api = Api::new(app.clone(), table);
     let rest = api.rest_routes();
-    let connect = connectrpc::ConnectRpcService::new(api);
-    rest.merge(ui::routes(app.clone()))
+    let ops = ops::dispatcher(app.clone(), services, stopping)?;
+    let connect = connectrpc::ConnectRpcService::new(connectrpc::Chain(api, ops));
+    Ok(rest
+        .merge(ui::routes(app.clone()))
         .merge(ui_login::routes(app.clone()))
         .merge(oauth_endpoints::routes(app.clone()))
         .merge(oidc_endpoints::routes(app.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz).with_state(app))
         .fallback_service(connect)
-        .layer(cors())
+        .layer(cors()))
 }
 
 /// Browsers on other origins may call the API (a customer's own registration page calls
@@ -250,7 +257,8 @@ impl Server {
         bootstrap(&app, &admin_token_file).await?;
         let worker = start_worker(&cfg, &app, &external_url)?;
         let (tx, rx) = oneshot::channel::<()>();
-        let router = router(app.clone());
+        let (stopping, stopping_rx) = watch::channel(false);
+        let router = router(app.clone(), stopping_rx)?;
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async {
@@ -259,11 +267,12 @@ impl Server {
                 .await
         });
         tracing::info!(%addr, %external_url, "passlink is serving REST, gRPC, gRPC-web and Connect");
-        Ok(Server { addr, app, admin_token_file, external_url, shutdown: Some(tx), task, worker })
+        Ok(Server { addr, app, admin_token_file, external_url, shutdown: Some(tx), stopping, task, worker })
     }
 
     /// Stop accepting connections, let in-flight requests finish, and return.
     pub async fn shutdown(mut self) -> Result<(), String> {
+        let _ = self.stopping.send(true);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

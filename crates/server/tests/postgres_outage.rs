@@ -3,7 +3,9 @@
 //! fail fast with 503 / Unavailable, and restoring it must bring them back by themselves, without
 //! restarting passlink. Stalling it (connections stay open, nothing is forwarded: a network
 //! partition or a hung server) must make requests fail within the store's timeouts too, and
-//! resuming it must bring them back. The machine's real PostgreSQL is never touched.
+//! resuming it must bring them back. The machine's real PostgreSQL is never touched. gRPC health
+//! follows the database: NOT_SERVING while it is cut (Check, and a Watch opened before is told),
+//! SERVING again when it is back.
 //!
 //! PostgreSQL from `PASSLINK_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`);
 //! a schema of its own per run, dropped at the end.
@@ -448,6 +450,72 @@ async fn requests_fail_fast_during_a_database_outage_and_recover_by_themselves()
     eprintln!("recovered {:?} after the stall ended", back.elapsed());
     let (s, v, _) = api.link_rest(&user, &fresh_token).await;
     assert_eq!(s, 200, "the fresh token after the stall: {v}");
+
+    server.shutdown().await.unwrap();
+    proxy.cut().await;
+}
+
+/// Passlink on this run's schema through `proxy`.
+async fn start_through(run: &passlink_testkit::PgRun, proxy: &Proxy) -> Server {
+    let (prefix, _, tail) = split_url(&run.url);
+    let sep = if tail.contains('?') { '&' } else { '?' };
+    let database = format!("{prefix}{}{tail}{sep}options=-csearch_path%3D{}", proxy.addr, run.schema);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut cfg = Config::new(listener.local_addr().unwrap(), run.dir.join("data"));
+    cfg.database = Some(database);
+    match Server::start(cfg, listener).await {
+        Ok(s) => s,
+        Err(e) => panic!(
+            "cannot start passlink on PostgreSQL {} through a proxy (set PASSLINK_TEST_POSTGRES \
+             to a reachable PostgreSQL URL): {e}",
+            run.url
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grpc_health_follows_the_database() {
+    use connectrpc::client::{ClientConfig, HttpClient};
+    use passlink_wire::grpc::health::v1::health_check_response::ServingStatus;
+    use passlink_wire::grpc::health::v1::{HealthCheckRequest, HealthClient};
+
+    let run = passlink_testkit::PgRun::new("health");
+    let (_, target, _) = split_url(&run.url);
+    let mut proxy = Proxy::start(target).await;
+    let server = start_through(&run, &proxy).await;
+    let base = format!("http://{}", server.addr);
+    let config = ClientConfig::new(base.parse().unwrap()).with_protocol(connectrpc::Protocol::Grpc);
+    let health = HealthClient::new(HttpClient::plaintext_http2_only(), config);
+    let whole = || HealthCheckRequest::default();
+    let check = || async {
+        let t = Instant::now();
+        let status = health.check(whole()).await.unwrap().into_owned().status;
+        assert!(t.elapsed() < FAST, "Check took {:?}", t.elapsed());
+        status
+    };
+    // The next status a Watch sends, within `bound`.
+    macro_rules! next {
+        ($watch:expr, $bound:expr) => {
+            tokio::time::timeout($bound, $watch.message())
+                .await
+                .expect("the Watch did not report the change in time")
+                .unwrap()
+                .expect("the Watch ended")
+                .to_owned_message()
+        };
+    }
+
+    assert_eq!(check().await, ServingStatus::SERVING);
+    let mut watch = health.watch(whole()).await.unwrap();
+    assert_eq!(next!(watch, FAST).status, ServingStatus::SERVING);
+
+    proxy.cut().await;
+    assert_eq!(check().await, ServingStatus::NOT_SERVING, "Check while the database is cut");
+    assert_eq!(next!(watch, FAST).status, ServingStatus::NOT_SERVING, "Watch after the cut");
+
+    proxy.restore().await;
+    assert_eq!(next!(watch, RECOVERY).status, ServingStatus::SERVING, "Watch after the restore");
+    assert_eq!(check().await, ServingStatus::SERVING, "Check after the restore");
 
     server.shutdown().await.unwrap();
     proxy.cut().await;

@@ -3,12 +3,14 @@
 //!
 //! Layout:
 //! - `zitadel::...`: buffa messages, views and connectrpc service traits/servers/clients, one
-//!   module per proto package (`zitadel::user::v2beta`, `zitadel::org::v2`, ...).
+//!   module per proto package (`zitadel::user::v2beta`, `zitadel::org::v2`, ...); `grpc::...` the
+//!   same for gRPC's health and reflection services (`proto/grpc/`).
 //! - [`REST_ROUTES`]: the `google.api.http` bindings of every RPC, read from the protos.
 //! - [`PathParams`]: how a REST route's path parameters (`{user_id}`) are set on its request
 //!   message; implemented (generated in `build.rs`) for the request message of every RPC.
-//! - [`FILE_DESCRIPTOR_SET`]: the compiled protos, for the wire-conformance check against
-//!   ZITADEL's published descriptors (`examples/write-descriptors.rs`).
+//! - [`FILE_DESCRIPTOR_SET`]: the compiled protos, for gRPC server reflection and the
+//!   wire-conformance check against ZITADEL's published descriptors
+//!   (`examples/write-descriptors.rs`).
 
 #![allow(clippy::all, missing_docs, unreachable_pub)]
 

@@ -56,6 +56,13 @@ const SUITES: &[Suite] = &[
                  passlink (tests/sdk)",
         run: suites::sdk,
     },
+    Suite {
+        name: "ops",
+        banner: "gRPC health and reflection: grpcio, grpcio-health-checking and grpcio-reflection from PyPI list \
+                 the services, call one from the reflected descriptors, Check and Watch health against a \
+                 running passlink (tests/ops)",
+        run: suites::ops,
+    },
 ];
 
 fn main() -> std::process::ExitCode {

@@ -141,6 +141,22 @@ pub fn sdk(ctx: &Ctx) -> Outcome {
     passlink.stop()
 }
 
+/// gRPC's own Python clients (grpcio, grpcio-health-checking, grpcio-reflection) against one
+/// passlink: reflection lists the services and resolves a method, whose request is built from the
+/// reflected descriptors and sent with the admin token; health Check and Watch.
+pub fn ops(ctx: &Ctx) -> Outcome {
+    let passlink = ctx.start_passlink("passlink-ops", &[])?;
+    let token = passlink.admin_token()?;
+    run_filtered(
+        Command::new("tests/ops/.venv/bin/python")
+            .arg("tests/ops/ops_test.py")
+            .env("PASSLINK_ADDR", format!("127.0.0.1:{}", passlink.port))
+            .env("PASSLINK_TOKEN", &token),
+    )
+    .map_err(|f| f.with_log(&passlink.log))?;
+    passlink.stop()
+}
+
 /// `--external-url http://localhost:<port>` needs the port before passlink starts: the flag is
 /// filled in by [`Ctx::start_passlink`] from this placeholder.
 fn external_url_localhost() -> Vec<String> {
