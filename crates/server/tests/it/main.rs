@@ -12,6 +12,7 @@ mod admin;
 mod delivery;
 mod link;
 mod login_page;
+mod metrics;
 mod lookups;
 mod oauth;
 mod oidc;
