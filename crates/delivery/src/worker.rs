@@ -127,7 +127,12 @@ async fn deliver(app: &App, sender: &dyn Sender, job: &OutboxJob) -> Option<Deli
     }
 }
 
-async fn record_failure(app: &App, job: &OutboxJob, reason: &str, permanent: bool) -> Option<DeliveryOutcome> {
+async fn record_failure(
+    app: &App,
+    job: &OutboxJob,
+    reason: &str,
+    permanent: bool,
+) -> Option<DeliveryOutcome> {
     match app.delivery_failed(job, reason, permanent).await {
         Ok(Failed::RetryAt(at)) => {
             let in_ms = at.since(app.now()).as_millis();

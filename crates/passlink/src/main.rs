@@ -306,7 +306,9 @@ fn main() -> ExitCode {
     match args.log_format {
         LogFormat::Text => logs.init(),
         // One object per line: timestamp, level, target and the event's fields at the top level.
-        LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).with_span_list(false).init(),
+        LogFormat::Json => {
+            logs.json().flatten_event(true).with_current_span(false).with_span_list(false).init()
+        }
     }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -279,7 +279,14 @@ async fn json_logs_one_line_per_request_with_its_request_id_and_no_secrets() {
     let base = format!("http://127.0.0.1:{port}");
     let log = dir.join("json.log");
     let mut child = spawn(
-        &["--listen", &format!("127.0.0.1:{port}"), "--data-dir", data.to_str().unwrap(), "--log-format", "json"],
+        &[
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--log-format",
+            "json",
+        ],
         &[("PASSLINK_LOG", "info,passlink::request=debug")],
         &log,
     );

@@ -293,17 +293,18 @@ async fn keys(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
 
 /// The routes; `metrics` counts the token responses by grant type.
 pub fn routes(app: Arc<App>, metrics: Arc<crate::metrics::Metrics>) -> Router {
-    let counted_token = move |app: State<Arc<App>>, headers: HeaderMap, form: Form<HashMap<String, String>>| {
-        let metrics = metrics.clone();
-        async move {
-            let grant_type = form.get("grant_type").cloned().unwrap_or_default();
-            let response = token(app, headers, form).await;
-            if response.status().is_success() {
-                metrics.token_issued(&grant_type);
+    let counted_token =
+        move |app: State<Arc<App>>, headers: HeaderMap, form: Form<HashMap<String, String>>| {
+            let metrics = metrics.clone();
+            async move {
+                let grant_type = form.get("grant_type").cloned().unwrap_or_default();
+                let response = token(app, headers, form).await;
+                if response.status().is_success() {
+                    metrics.token_issued(&grant_type);
+                }
+                response
             }
-            response
-        }
-    };
+        };
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/oauth/v2/keys", get(keys))

@@ -196,9 +196,11 @@ pub async fn layer(State(observe): State<Arc<Observe>>, mut req: Request, next: 
     let rpc = info.0.rpc.get().copied();
     let code = info.0.code.load(Ordering::Relaxed);
     let (rpc, protocol, status) = match rpc {
-        Some(rpc) if info.0.rest.load(Ordering::Relaxed) => {
-            (Cow::Borrowed(rpc), "rest", if code == UNSET { status_class(response.status()) } else { code_name(code) })
-        }
+        Some(rpc) if info.0.rest.load(Ordering::Relaxed) => (
+            Cow::Borrowed(rpc),
+            "rest",
+            if code == UNSET { status_class(response.status()) } else { code_name(code) },
+        ),
         Some(rpc) => (
             Cow::Borrowed(rpc),
             if protocol == "http" { "connect" } else { protocol },
@@ -242,7 +244,8 @@ mod tests {
 
     #[test]
     fn request_ids_are_bounded_and_plain() {
-        let ok = |s: &str| valid_request_id(&HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static("")));
+        let ok =
+            |s: &str| valid_request_id(&HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static("")));
         assert!(ok("3f2c9a1e-7b4d-4c55-9f00-0123456789ab"));
         assert!(ok("abc.DEF_1:2+3/4="));
         assert!(!ok(""));

@@ -149,12 +149,9 @@ async fn build_app(
     let keys = load_or_create_keys(&keys_path, &*entropy, clock.now(), cfg.signing_key_max_age)
         .map_err(|e| e.to_string())?;
     let store: Arc<dyn Store> = match cfg.backend()? {
-        Backend::Sqlite(db) => {
-            Arc::new(
-                SqliteStore::open_observed(&db, metrics.clone())
-                    .map_err(|e| format!("{}: {e}", db.display()))?,
-            )
-        }
+        Backend::Sqlite(db) => Arc::new(
+            SqliteStore::open_observed(&db, metrics.clone()).map_err(|e| format!("{}: {e}", db.display()))?,
+        ),
         Backend::Postgres(url) => {
             // Connecting, migrating and the key check get one bound: a database that stops
             // answering must fail the start with a message, not hang it.

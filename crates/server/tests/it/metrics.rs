@@ -42,7 +42,11 @@ pub(crate) fn parse(text: &str) -> Vec<Sample> {
         .unwrap();
     child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "the parser refused the exposition: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the parser refused the exposition: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let parsed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     parsed
         .iter()
@@ -72,7 +76,9 @@ pub(crate) async fn scrape(url: &str) -> Vec<Sample> {
 pub(crate) fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     samples
         .iter()
-        .filter(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+        .filter(|s| {
+            s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
         .map(|s| s.value)
         .sum()
 }
@@ -105,12 +111,17 @@ async fn metrics_count_requests_by_rpc_protocol_and_status() {
     for user in &users[..2] {
         ok(rest.call(LINK, json!({"userId": user, "sendLink": {}}), Some(&token), None).await);
     }
-    let page = reqwest::get(format!("{}/ui/passkey/register?userID=1&codeID=2&code=3", s.base)).await.unwrap();
+    let page =
+        reqwest::get(format!("{}/ui/passkey/register?userID=1&codeID=2&code=3", s.base)).await.unwrap();
     assert!(page.headers().contains_key("x-request-id"));
 
     let samples = scrape(&format!("{}/metrics", s.base)).await;
     let requests = |rpc: &str, protocol: &str, status: &str| {
-        value(&samples, "passlink_requests_total", &[("rpc", rpc), ("protocol", protocol), ("status", status)])
+        value(
+            &samples,
+            "passlink_requests_total",
+            &[("rpc", rpc), ("protocol", protocol), ("status", status)],
+        )
     };
     // rest, Connect JSON + Connect binary, gRPC, gRPC-web: one call each (two for Connect).
     for (protocol, n) in [("rest", 1.0), ("connect", 2.0), ("grpc", 1.0), ("grpc-web", 1.0)] {
@@ -138,7 +149,10 @@ async fn metrics_count_requests_by_rpc_protocol_and_status() {
     assert_eq!(requests(LINK, "rest", "OK"), 2.0);
     assert_eq!(requests("/ui/passkey/register", "http", "2xx"), 1.0, "a hosted page is counted by its route");
     assert!(
-        samples.iter().filter(|s| s.name == "passlink_requests_total").all(|s| !s.labels["rpc"].contains("404404")),
+        samples
+            .iter()
+            .filter(|s| s.name == "passlink_requests_total")
+            .all(|s| !s.labels["rpc"].contains("404404")),
         "no raw path with ids in a label"
     );
     // The store: every write above went through the writer's batches.
@@ -147,11 +161,18 @@ async fn metrics_count_requests_by_rpc_protocol_and_status() {
     assert!(value(&samples, "passlink_store_batch_commits_count", &[]) >= 1.0);
     assert!(value(&samples, "passlink_store_commit_duration_seconds_count", &[]) >= 1.0);
     assert_eq!(value(&samples, "passlink_outbox_depth", &[]), 2.0);
-    assert_eq!(value(&samples, "passlink_deliveries_total", &[("channel", "webhook"), ("outcome", "sent")]), 0.0);
+    assert_eq!(
+        value(&samples, "passlink_deliveries_total", &[("channel", "webhook"), ("outcome", "sent")]),
+        0.0
+    );
     assert!(samples.iter().any(|s| s.name == "passlink_deliveries_total"
         && s.labels.get("outcome").map(String::as_str) == Some("given_up")));
     assert_eq!(
-        value(&samples, "passlink_build_info", &[("version", env!("CARGO_PKG_VERSION")), ("store", "sqlite")]),
+        value(
+            &samples,
+            "passlink_build_info",
+            &[("version", env!("CARGO_PKG_VERSION")), ("store", "sqlite")]
+        ),
         1.0
     );
     // The scrape itself is counted on the next one.
