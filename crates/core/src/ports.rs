@@ -117,3 +117,42 @@ impl rand_core::RngCore for EntropyRng<'_> {
 }
 
 impl rand_core::CryptoRng for EntropyRng<'_> {}
+
+/// What the operator counts (the server's metrics): told by the core's use cases, the stores'
+/// writers and the delivery worker as things happen. The core knows no metrics library: the
+/// server implements this with atomics. Every method must be cheap and must not block; the
+/// defaults do nothing ([`NoObserver`]).
+pub trait Observer: Send + Sync {
+    /// A store's writer committed one batch of `commits` commits in one transaction, taking
+    /// `elapsed` (the transaction and its fsync).
+    fn batch_committed(&self, commits: usize, elapsed: std::time::Duration) {
+        let _ = (commits, elapsed);
+    }
+    /// A sign-in session was created (SessionService CreateSession, the hosted login page).
+    fn session_created(&self) {}
+    /// A passkey check of a session (SetSession with `checks.webAuthN`) succeeded or failed.
+    fn passkey_sign_in(&self, succeeded: bool) {
+        let _ = succeeded;
+    }
+    /// The delivery worker's outcome for one job over `channel` (`smtp`, `webhook`).
+    fn delivery(&self, channel: &'static str, outcome: DeliveryOutcome) {
+        let _ = (channel, outcome);
+    }
+}
+
+/// The end of one delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Sent (and recorded as `code.sent`).
+    Sent,
+    /// Failed; another attempt is scheduled.
+    Retried,
+    /// Failed for good (`code.send.failed`).
+    GivenUp,
+}
+
+/// The observer that counts nothing (tests, tools).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoObserver;
+
+impl Observer for NoObserver {}

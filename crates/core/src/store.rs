@@ -126,6 +126,11 @@ pub trait Store: Send + Sync + 'static {
     async fn events_of_kind(&self, kind: AggregateKind) -> Result<Vec<Recorded>>;
     /// Outbox jobs not yet finished, oldest first.
     async fn pending_jobs(&self, limit: usize) -> Result<Vec<OutboxJob>>;
+    /// How many outbox jobs are not yet finished (the outbox depth, for metrics). The default
+    /// counts [`Store::pending_jobs`]; the database adapters count in SQL.
+    async fn outbox_depth(&self) -> Result<u64> {
+        Ok(self.pending_jobs(usize::MAX).await?.len() as u64)
+    }
     /// Lease up to `limit` due jobs to `owner` until `lease_until`: pending jobs whose
     /// `next_attempt_at` has come and that no live lease holds (a lease held by a worker that
     /// died expires). Two workers never lease the same job at the same time.

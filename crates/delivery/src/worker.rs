@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use passlink_core::app::{App, Failed, Prepared};
 use passlink_core::event::OutboxJob;
+use passlink_core::ports::{DeliveryOutcome, NoObserver, Observer};
 use tokio::sync::watch;
 
 use crate::Sender;
@@ -27,11 +28,18 @@ pub struct Worker {
     app: Arc<App>,
     sender: Arc<dyn Sender>,
     cfg: WorkerConfig,
+    observer: Arc<dyn Observer>,
 }
 
 impl Worker {
     pub fn new(app: Arc<App>, sender: Arc<dyn Sender>, cfg: WorkerConfig) -> Worker {
-        Worker { app, sender, cfg }
+        Worker { app, sender, cfg, observer: Arc::new(NoObserver) }
+    }
+
+    /// This worker, telling `observer` how each delivery ended (sent, retried, given up).
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Worker {
+        self.observer = observer;
+        self
     }
 
     /// Run until `stop` turns true. A batch in progress is finished first (its jobs would
@@ -48,7 +56,12 @@ impl Worker {
                     let mut set = tokio::task::JoinSet::new();
                     for job in jobs {
                         let (app, sender) = (self.app.clone(), self.sender.clone());
-                        set.spawn(async move { deliver(&app, sender.as_ref(), &job).await });
+                        let observer = self.observer.clone();
+                        set.spawn(async move {
+                            if let Some(outcome) = deliver(&app, sender.as_ref(), &job).await {
+                                observer.delivery(sender.name(), outcome);
+                            }
+                        });
                     }
                     while set.join_next().await.is_some() {}
                     false
@@ -70,7 +83,8 @@ impl Worker {
 }
 
 /// One job, start to end. Logs name the job, code id and user, never the link or the code.
-async fn deliver(app: &App, sender: &dyn Sender, job: &OutboxJob) {
+/// Returns how the attempt ended, when it was recorded.
+async fn deliver(app: &App, sender: &dyn Sender, job: &OutboxJob) -> Option<DeliveryOutcome> {
     let prepared = match app.prepare_delivery(job).await {
         Ok(p) => p,
         Err(e) => {
@@ -79,44 +93,62 @@ async fn deliver(app: &App, sender: &dyn Sender, job: &OutboxJob) {
             // ends at max attempts / max age).
             tracing::warn!(job = %job.id, code_id = %job.code_id, error = %e, "delivery: preparing the message failed");
             if e.kind != passlink_core::error::Kind::Unavailable {
-                record_failure(app, job, &format!("preparing the message: {}", e.key), false).await;
+                return record_failure(app, job, &format!("preparing the message: {}", e.key), false).await;
             }
-            return;
+            return None;
         }
     };
     let message = match prepared {
         Prepared::Send(m) => m,
         Prepared::Finished(why) => {
             tracing::info!(job = %job.id, code_id = %job.code_id, user = %job.user_id, outcome = why, "delivery finished without sending");
-            return;
+            // Every finish but a redelivery of a sent link abandons the job (expired code, user
+            // gone): a give-up, as the core records it (`code.send.failed`).
+            return (why != "already sent").then_some(DeliveryOutcome::GivenUp);
         }
     };
     match sender.send(&message).await {
         Ok(()) => match app.delivery_succeeded(job).await {
-            Ok(()) => tracing::info!(
-                job = %job.id, code_id = %job.code_id, user = %job.user_id, sender = sender.name(),
-                message_id = %message.message_id, "registration link delivered"
-            ),
+            Ok(()) => {
+                tracing::info!(
+                    job = %job.id, code_id = %job.code_id, user = %job.user_id, sender = sender.name(),
+                    message_id = %message.message_id, "registration link delivered"
+                );
+                Some(DeliveryOutcome::Sent)
+            }
             // Sent but not recorded: the lease runs out, the job is redone, and the redelivery
             // carries the same message id.
             Err(e) => {
-                tracing::warn!(job = %job.id, code_id = %job.code_id, error = %e, "delivery: sent, but recording it failed")
+                tracing::warn!(job = %job.id, code_id = %job.code_id, error = %e, "delivery: sent, but recording it failed");
+                None
             }
         },
         Err(e) => record_failure(app, job, &e.reason, e.permanent).await,
     }
 }
 
-async fn record_failure(app: &App, job: &OutboxJob, reason: &str, permanent: bool) {
+async fn record_failure(
+    app: &App,
+    job: &OutboxJob,
+    reason: &str,
+    permanent: bool,
+) -> Option<DeliveryOutcome> {
     match app.delivery_failed(job, reason, permanent).await {
         Ok(Failed::RetryAt(at)) => {
             let in_ms = at.since(app.now()).as_millis();
             tracing::warn!(job = %job.id, code_id = %job.code_id, user = %job.user_id, attempt = job.attempts + 1, retry_in_ms = in_ms as u64, reason, "delivery failed, will retry");
+            Some(DeliveryOutcome::Retried)
         }
-        Ok(Failed::Abandoned) => tracing::error!(
-            job = %job.id, code_id = %job.code_id, user = %job.user_id, attempt = job.attempts + 1, reason,
-            "delivery abandoned: the link was not delivered (recorded as code.send.failed)"
-        ),
-        Err(e) => tracing::warn!(job = %job.id, error = %e, "delivery: recording the failure failed"),
+        Ok(Failed::Abandoned) => {
+            tracing::error!(
+                job = %job.id, code_id = %job.code_id, user = %job.user_id, attempt = job.attempts + 1, reason,
+                "delivery abandoned: the link was not delivered (recorded as code.send.failed)"
+            );
+            Some(DeliveryOutcome::GivenUp)
+        }
+        Err(e) => {
+            tracing::warn!(job = %job.id, error = %e, "delivery: recording the failure failed");
+            None
+        }
     }
 }

@@ -158,9 +158,23 @@ struct ServeArgs {
     /// Run the delivery worker in this process (set false on replicas that should only queue).
     #[arg(long, env = "PASSLINK_DELIVERY_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
     delivery_worker: bool,
-    /// Log filter (tracing EnvFilter syntax), e.g. "info" or "passlink=debug".
+    /// Serve `GET /metrics` (Prometheus text format) on its own listener at this address
+    /// instead of on the main port.
+    #[arg(long, env = "PASSLINK_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// Log filter (tracing EnvFilter syntax), e.g. "info" or "passlink=debug"; one line per
+    /// request: "info,passlink::request=debug".
     #[arg(long, env = "PASSLINK_LOG", default_value = "info")]
     log: String,
+    /// Log lines as text, or as one JSON object per line.
+    #[arg(long, env = "PASSLINK_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -248,6 +262,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     cfg.signing_key_max_age = Duration::from_secs(args.signing_key_max_age_days.saturating_mul(86_400));
     cfg.delivery = delivery(&args)?;
     cfg.delivery_worker = args.delivery_worker;
+    cfg.metrics_listen = args.metrics_listen;
     cfg.delivery_policy = DeliveryPolicy {
         lease: Duration::from_secs(args.delivery_lease_secs.max(1)),
         max_attempts: args.delivery_max_attempts.max(1),
@@ -290,10 +305,15 @@ fn main() -> ExitCode {
         Some(Command::Events(a)) => return exit(admin::run(events(a))),
         None => cli.serve,
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => logs.init(),
+        // One object per line: timestamp, level, target and the event's fields at the top level.
+        LogFormat::Json => {
+            logs.json().flatten_event(true).with_current_span(false).with_span_list(false).init()
+        }
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -267,3 +267,115 @@ async fn app_add_registers_an_oidc_application() {
         String::from_utf8_lossy(&down.stderr)
     );
 }
+
+/// `--log-format json` with the per-request line on: every stderr line is one JSON object; each
+/// request has its line (request id, RPC, protocol, status, latency, caller ids) matching the
+/// `x-request-id` it got back; the admin token and the returned code appear in no line.
+#[tokio::test]
+async fn json_logs_one_line_per_request_with_its_request_id_and_no_secrets() {
+    let dir = temp_dir("json-logs");
+    let data = dir.join("data");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log = dir.join("json.log");
+    let mut child = spawn(
+        &[
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--log-format",
+            "json",
+        ],
+        &[("PASSLINK_LOG", "info,passlink::request=debug")],
+        &log,
+    );
+    passlink_testkit::wait_healthy(&base).await;
+    let token = std::fs::read_to_string(data.join("admin.pat")).unwrap().trim().to_string();
+    let c = reqwest::Client::new();
+
+    // A user, a returned code, and the code redeemed (RegisterPasskey without a token).
+    let r = c
+        .post(format!("{base}/v2beta/users/human"))
+        .bearer_auth(&token)
+        .header("x-request-id", "client-chosen-id-1")
+        .json(&json!({"profile": {"givenName": "J", "familyName": "L"}, "email": {"email": "j@example.com"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["x-request-id"], "client-chosen-id-1", "a well-formed id is kept");
+    let user: Value = r.json().await.unwrap();
+    let user_id = user["userId"].as_str().unwrap().to_string();
+
+    let r = c
+        .post(format!("{base}/v2beta/users/{user_id}/passkeys/registration_link"))
+        .bearer_auth(&token)
+        .header("x-request-id", "bad id with spaces")
+        .json(&json!({"returnCode": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let link_request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_ne!(link_request_id, "bad id with spaces", "a malformed id is replaced");
+    assert_eq!(link_request_id.len(), 32);
+    let link: Value = r.json().await.unwrap();
+    let code_id = link["code"]["id"].as_str().unwrap().to_string();
+    let code = link["code"]["code"].as_str().unwrap().to_string();
+
+    let r = c
+        .post(format!("{base}/v2beta/users/{user_id}/passkeys"))
+        .json(&json!({"code": {"id": code_id, "code": code}, "authenticator": "PASSKEY_AUTHENTICATOR_PLATFORM"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let redeem_request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    // A failed call and a hosted page (its query holds the code: never logged).
+    let r = c.get(format!("{base}/v2/users/1234")).bearer_auth("wrong-token").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .get(format!("{base}/ui/passkey/register?userID={user_id}&codeID={code_id}&code={code}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("x-request-id"));
+
+    terminate(&child);
+    assert!(child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains(&token), "the admin token leaked into the log");
+    assert!(!text.contains(&code), "the code leaked into the log");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    assert!(lines.iter().all(|l| l["timestamp"].is_string() && l["level"].is_string()));
+    let requests: Vec<&Value> = lines.iter().filter(|l| l["target"] == "passlink::request").collect();
+    let by_id = |id: &str| {
+        requests
+            .iter()
+            .find(|l| l["request_id"] == id)
+            .unwrap_or_else(|| panic!("no request line with id {id}: {requests:#?}"))
+    };
+    let add = by_id("client-chosen-id-1");
+    assert_eq!(add["rpc"], "zitadel.user.v2beta.UserService/AddHumanUser");
+    assert_eq!((add["protocol"].as_str(), add["status"].as_str()), (Some("rest"), Some("OK")));
+    assert_eq!(add["http_status"], 201);
+    assert!(add["latency_ms"].as_f64().unwrap() > 0.0);
+    assert!(add["user_id"].is_string() && add["org_id"].is_string(), "the admin caller's ids: {add}");
+    let link = by_id(&link_request_id);
+    assert_eq!(link["rpc"], "zitadel.user.v2beta.UserService/CreatePasskeyRegistrationLink");
+    assert_eq!(link["user_id"], add["user_id"]);
+    let redeem = by_id(&redeem_request_id);
+    assert_eq!(redeem["rpc"], "zitadel.user.v2beta.UserService/RegisterPasskey");
+    assert_eq!(redeem["status"], "OK");
+    assert!(redeem.get("user_id").is_none(), "an anonymous call has no caller: {redeem}");
+    let denied = requests.iter().find(|l| l["status"] == "UNAUTHENTICATED").expect("the 401 has its line");
+    assert_eq!(denied["rpc"], "zitadel.user.v2.UserService/GetUserByID");
+    assert_eq!(denied["http_status"], 401);
+    let page = requests.iter().find(|l| l["protocol"] == "http" && l["rpc"] == "/ui/passkey/register");
+    assert!(page.is_some(), "the hosted page is logged by its route: {requests:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -19,6 +19,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, StatusCode};
@@ -34,6 +35,7 @@ use passlink_core::error::{Error, Result};
 use passlink_wire::PathParams;
 
 use crate::auth::{Access, authenticate};
+use crate::observe::RequestInfo;
 use crate::{error, rest};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -66,9 +68,12 @@ pub trait Method: Send + Sync {
     fn rpc(&self, app: Arc<App>, ctx: RequestContext, request: Payload, format: CodecFormat) -> UnaryResult;
     /// REST: the HTTP response (`success` with the response JSON, or the error's status JSON).
     /// `query` is the raw query string (grpc-gateway: request fields a GET binding carries).
+    /// `info` (from the request layer) learns the caller and the outcome.
+    #[allow(clippy::too_many_arguments)]
     fn rest(
         &self,
         app: Arc<App>,
+        info: Option<RequestInfo>,
         headers: HeaderMap,
         body: Bytes,
         params: HashMap<String, String>,
@@ -101,16 +106,29 @@ where
     fn rpc(&self, app: Arc<App>, ctx: RequestContext, request: Payload, format: CodecFormat) -> UnaryResult {
         let handler = self.handler.clone();
         Box::pin(async move {
-            let caller = authenticate::<A>(&app, ctx.headers()).await.map_err(|e| error::to_connect(&e))?;
-            let request: Req = request.take_message()?;
-            let response = handler.call(app, caller, request).await.map_err(|e| error::to_connect(&e))?;
-            connectrpc::Response::new(response).encode::<H::Response>(format)
+            let info = ctx.extensions().get::<RequestInfo>().cloned();
+            let served = async {
+                let caller =
+                    authenticate::<A>(&app, ctx.headers()).await.map_err(|e| error::to_connect(&e))?;
+                if let (Some(info), Some(c)) = (&info, caller.caller()) {
+                    info.set_caller(c);
+                }
+                let request: Req = request.take_message()?;
+                let response = handler.call(app, caller, request).await.map_err(|e| error::to_connect(&e))?;
+                connectrpc::Response::new(response).encode::<H::Response>(format)
+            };
+            let result = served.await;
+            if let Some(info) = &info {
+                info.set_code(result.as_ref().err().map_or(0, |e| e.code.grpc_code()));
+            }
+            result
         })
     }
 
     fn rest(
         &self,
         app: Arc<App>,
+        info: Option<RequestInfo>,
         headers: HeaderMap,
         body: Bytes,
         params: HashMap<String, String>,
@@ -125,10 +143,17 @@ where
                     request.set_path_param(&name, value);
                 }
                 let caller = authenticate::<A>(&app, &headers).await?;
+                if let (Some(info), Some(c)) = (&info, caller.caller()) {
+                    info.set_caller(c);
+                }
                 let response = handler.call(app, caller, request).await?;
                 serde_json::to_vec(&response).map_err(Error::internal)
             };
-            match served.await {
+            let result = served.await;
+            if let Some(info) = &info {
+                info.set_code(result.as_ref().err().map_or(0, |e| error::grpc_code(e.kind)));
+            }
+            match result {
                 Ok(json) => rest::json_response(success, Bytes::from(json)),
                 Err(e) => {
                     let (status, json) = error::to_rest(&e);
@@ -164,7 +189,9 @@ impl Api {
     pub fn rest_routes(&self) -> Router {
         let mut router = Router::new();
         for &(method, path, rpc, success) in passlink_wire::REST_ROUTES {
-            let Some(entry) = self.method(rpc).cloned() else {
+            let Some((name, entry)) =
+                self.methods.get_key_value(rpc.trim_start_matches('/')).map(|(k, v)| (*k, v.clone()))
+            else {
                 tracing::debug!(rpc, path, "REST binding without a handler: not served");
                 continue;
             };
@@ -179,9 +206,15 @@ impl Api {
             let success = StatusCode::from_u16(success).unwrap_or(StatusCode::OK);
             let handler = move |Path(params): Path<HashMap<String, String>>,
                                 RawQuery(query): RawQuery,
+                                info: Option<Extension<RequestInfo>>,
                                 headers: HeaderMap,
                                 body: Bytes| {
-                entry.rest(app.clone(), headers, body, params, query, success)
+                let info = info.map(|Extension(info)| {
+                    info.set_rpc(name);
+                    info.set_rest();
+                    info
+                });
+                entry.rest(app.clone(), info, headers, body, params, query, success)
             };
             router = router.route(path, on(filter, handler));
         }
@@ -205,8 +238,13 @@ impl Dispatcher for Api {
         request: Payload,
         format: CodecFormat,
     ) -> UnaryResult {
-        match self.method(path) {
-            Some(m) => m.rpc(self.app.clone(), ctx, request, format),
+        match self.methods.get_key_value(path.trim_start_matches('/')) {
+            Some((name, m)) => {
+                if let Some(info) = ctx.extensions().get::<RequestInfo>() {
+                    info.set_rpc(name);
+                }
+                m.rpc(self.app.clone(), ctx, request, format)
+            }
             None => connectrpc::dispatcher::unimplemented_unary(path),
         }
     }

@@ -16,6 +16,8 @@ pub trait Access: Sized + Send + 'static {
     fn without_token() -> Option<Self>;
     /// The caller of an authenticated request.
     fn with(caller: Caller) -> Self;
+    /// The authenticated caller, if any (for the request log).
+    fn caller(&self) -> Option<&Caller>;
 }
 
 /// A token is required.
@@ -26,6 +28,9 @@ impl Access for Caller {
     fn with(caller: Caller) -> Self {
         caller
     }
+    fn caller(&self) -> Option<&Caller> {
+        Some(self)
+    }
 }
 
 /// A registration code may authorize the request instead of a token.
@@ -35,6 +40,9 @@ impl Access for Option<Caller> {
     }
     fn with(caller: Caller) -> Self {
         Some(caller)
+    }
+    fn caller(&self) -> Option<&Caller> {
+        self.as_ref()
     }
 }
 

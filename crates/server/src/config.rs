@@ -58,6 +58,8 @@ pub struct Config {
     /// Run the delivery worker in this process (default). With several replicas, workers may
     /// run on some only; links are queued by every replica either way.
     pub delivery_worker: bool,
+    /// Serve `GET /metrics` on its own listener at this address instead of the main port.
+    pub metrics_listen: Option<SocketAddr>,
     /// An external login UI for OIDC authorization requests (`<url>/login?authRequest=…`);
     /// `None`: the hosted page `/ui/login`.
     pub login_ui_url: Option<String>,
@@ -91,6 +93,7 @@ impl Config {
             delivery_poll_interval: Duration::from_millis(500),
             delivery_worker: true,
             login_ui_url: None,
+            metrics_listen: None,
         }
     }
 

@@ -33,6 +33,11 @@ fn code(kind: Kind) -> ErrorCode {
     }
 }
 
+/// The gRPC status code number of an error kind (the request metrics' status of a REST call).
+pub fn grpc_code(kind: Kind) -> u32 {
+    code(kind).grpc_code()
+}
+
 /// grpc-gateway's HTTP status for an error kind (its table for the gRPC code of the kind).
 pub fn http_status(kind: Kind) -> StatusCode {
     match kind {

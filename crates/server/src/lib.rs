@@ -29,6 +29,10 @@
 //!      → `error.rs:to_connect`)
 //!   3. to 5. as for REST.
 //!
+//! Around every route, [`observe`] gives each response its `x-request-id`, records the request
+//! metrics and logs one line per request; [`metrics`] holds every metric and renders
+//! `GET /metrics` (on the main port, or on `--metrics-listen`'s own listener).
+//!
 //! [`Server::start`] takes an already-bound listener (port 0 in tests) and runs until
 //! [`Server::shutdown`]; `platform` holds the real clock, randomness and key files.
 
@@ -38,7 +42,9 @@ pub mod config;
 pub mod convert;
 pub mod error;
 pub mod inspect;
+pub mod metrics;
 pub mod oauth_endpoints;
+pub mod observe;
 pub mod oidc_endpoints;
 pub mod ops;
 pub mod platform;

@@ -291,11 +291,24 @@ async fn keys(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
     Json(app.jwks())
 }
 
-pub fn routes(app: Arc<App>) -> Router {
+/// The routes; `metrics` counts the token responses by grant type.
+pub fn routes(app: Arc<App>, metrics: Arc<crate::metrics::Metrics>) -> Router {
+    let counted_token =
+        move |app: State<Arc<App>>, headers: HeaderMap, form: Form<HashMap<String, String>>| {
+            let metrics = metrics.clone();
+            async move {
+                let grant_type = form.get("grant_type").cloned().unwrap_or_default();
+                let response = token(app, headers, form).await;
+                if response.status().is_success() {
+                    metrics.token_issued(&grant_type);
+                }
+                response
+            }
+        };
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/oauth/v2/keys", get(keys))
-        .route("/oauth/v2/token", post(token))
+        .route("/oauth/v2/token", post(counted_token))
         .route("/oauth/v2/introspect", post(introspect))
         .route("/oauth/v2/revoke", post(revoke))
         .with_state(app)

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use passlink_core::app::{App, AppConfig, Deps};
 use passlink_core::ids::Sonyflake;
@@ -22,6 +23,8 @@ use tokio::task::JoinHandle;
 
 use crate::api::Api;
 use crate::config::{Backend, Config, Delivery};
+use crate::metrics::Metrics;
+use crate::observe::{self, Observe};
 use crate::platform::{
     OsEntropy, SystemClock, key_fingerprint, load_or_create_keys, machine_id, write_private,
 };
@@ -30,6 +33,10 @@ use crate::{oauth_endpoints, oidc_endpoints, ops, rpc, ui, ui_login};
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
+    /// Where `GET /metrics` is served when `--metrics-listen` moved it off the main port.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The server's metrics (rendered by `GET /metrics`).
+    pub metrics: Arc<Metrics>,
     pub app: Arc<App>,
     /// `<data-dir>/admin.pat`: where the bootstrap admin's token was written.
     pub admin_token_file: PathBuf,
@@ -53,26 +60,61 @@ async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
     }
 }
 
+/// `GET /metrics`: the exposition, with the outbox depth read from the store now (left at its
+/// last value when the store does not answer).
+async fn metrics((app, metrics): (Arc<App>, Arc<Metrics>)) -> Response {
+    let depth = match app.store().outbox_depth().await {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: cannot read the outbox depth");
+            None
+        }
+    };
+    let mut r = metrics.render(depth).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::metrics::CONTENT_TYPE));
+    r
+}
+
+/// The `GET /metrics` route alone (with the request layer), for the separate metrics listener.
+pub fn metrics_router(app: Arc<App>, metrics: Arc<Metrics>) -> Router {
+    let observe = Observe::new(metrics.clone());
+    Router::new()
+        .route("/metrics", get(move || self::metrics((app.clone(), metrics.clone()))))
+        .layer(axum::middleware::from_fn_with_state(observe, observe::layer))
+}
+
 /// The one router: REST routes, the hosted page, OAuth2, health, and the RPC protocols (gRPC,
 /// gRPC-web, Connect through connectrpc) as the fallback. REST and the RPC protocols serve the
 /// same table of RPCs ([`rpc::table`]); the RPC protocols also serve gRPC health and reflection
-/// ([`ops`]), whose Watch streams end when `stopping` turns true.
-pub fn router(app: Arc<App>, stopping: watch::Receiver<bool>) -> Result<Router, String> {
+/// ([`ops`]), whose Watch streams end when `stopping` turns true. `GET /metrics` is on it when
+/// `serve_metrics`; the request layer ([`observe`]) wraps every route, CORS included.
+pub fn router(
+    app: Arc<App>,
+    metrics: Arc<Metrics>,
+    serve_metrics: bool,
+    stopping: watch::Receiver<bool>,
+) -> Result<Router, String> {
     let table = rpc::table();
     let services = ops::served_services(table.iter().map(|(path, _)| *path));
     let api = Api::new(app.clone(), table);
     let rest = api.rest_routes();
     let ops = ops::dispatcher(app.clone(), services, stopping)?;
     let connect = connectrpc::ConnectRpcService::new(connectrpc::Chain(api, ops));
-    Ok(rest
+    let observe = Observe::new(metrics.clone());
+    let mut router = rest
         .merge(ui::routes(app.clone()))
         .merge(ui_login::routes(app.clone()))
-        .merge(oauth_endpoints::routes(app.clone()))
+        .merge(oauth_endpoints::routes(app.clone(), metrics.clone()))
         .merge(oidc_endpoints::routes(app.clone()))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz).with_state(app))
+        .route("/readyz", get(readyz).with_state(app.clone()));
+    if serve_metrics {
+        router = router.route("/metrics", get(move || self::metrics((app.clone(), metrics.clone()))));
+    }
+    Ok(router
         .fallback_service(connect)
-        .layer(cors()))
+        .layer(cors())
+        .layer(axum::middleware::from_fn_with_state(observe, observe::layer)))
 }
 
 /// Browsers on other origins may call the API (a customer's own registration page calls
@@ -94,12 +136,23 @@ fn cors() -> tower_http::cors::CorsLayer {
             h("x-user-agent"),
             h("grpc-timeout"),
             h("accept-language"),
+            h(observe::REQUEST_ID),
         ])
-        .expose_headers([h("grpc-status"), h("grpc-message"), h("grpc-status-details-bin")])
+        .expose_headers([
+            h("grpc-status"),
+            h("grpc-message"),
+            h("grpc-status-details-bin"),
+            h(observe::REQUEST_ID),
+        ])
         .max_age(std::time::Duration::from_secs(3600))
 }
 
-async fn build_app(cfg: &Config, external_url: &str, clock: Arc<dyn Clock>) -> Result<Arc<App>, String> {
+async fn build_app(
+    cfg: &Config,
+    external_url: &str,
+    clock: Arc<dyn Clock>,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<App>, String> {
     std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("{}: {e}", cfg.data_dir.display()))?;
     let webauthn = passlink_core::passkey::Ceremony::new("passlink", external_url, &cfg.webauthn_origins)?;
     let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy);
@@ -107,15 +160,16 @@ async fn build_app(cfg: &Config, external_url: &str, clock: Arc<dyn Clock>) -> R
     let keys = load_or_create_keys(&keys_path, &*entropy, clock.now(), cfg.signing_key_max_age)
         .map_err(|e| e.to_string())?;
     let store: Arc<dyn Store> = match cfg.backend()? {
-        Backend::Sqlite(db) => {
-            Arc::new(SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?)
-        }
+        Backend::Sqlite(db) => Arc::new(
+            SqliteStore::open_observed(&db, metrics.clone()).map_err(|e| format!("{}: {e}", db.display()))?,
+        ),
         Backend::Postgres(url) => {
             // Connecting, migrating and the key check get one bound: a database that stops
             // answering must fail the start with a message, not hang it.
             let start = async {
-                let store =
-                    PostgresStore::connect(&url, None).await.map_err(|e| format!("PostgreSQL: {e}"))?;
+                let store = PostgresStore::connect_observed(&url, None, metrics.clone())
+                    .await
+                    .map_err(|e| format!("PostgreSQL: {e}"))?;
                 // Replicas must share the server keys: refuse to start with keys other than the
                 // ones this database was first used with.
                 store.check_key_fingerprint(&key_fingerprint(&keys)).await.map_err(|e| {
@@ -152,7 +206,7 @@ async fn build_app(cfg: &Config, external_url: &str, clock: Arc<dyn Clock>) -> R
         login_ui_url: cfg.login_ui_url.clone(),
         ..AppConfig::default()
     };
-    Ok(Arc::new(App::new(deps, app_cfg)))
+    Ok(Arc::new(App::new(deps, app_cfg).with_observer(metrics.clone())))
 }
 
 /// First start: create the instance and write the admin token (0600) before it becomes valid.
@@ -197,7 +251,12 @@ fn default_sender(external_url: &str) -> String {
     format!("passlink@{host}")
 }
 
-fn start_worker(cfg: &Config, app: &Arc<App>, external_url: &str) -> Result<Option<RunningWorker>, String> {
+fn start_worker(
+    cfg: &Config,
+    app: &Arc<App>,
+    external_url: &str,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<RunningWorker>, String> {
     let timeout = std::time::Duration::from_secs(30);
     let sender: Arc<dyn passlink_delivery::Sender> = match &cfg.delivery {
         Delivery::None => {
@@ -233,7 +292,8 @@ fn start_worker(cfg: &Config, app: &Arc<App>, external_url: &str) -> Result<Opti
         app.clone(),
         sender,
         passlink_delivery::WorkerConfig { owner, poll_interval: cfg.delivery_poll_interval, batch: 16 },
-    );
+    )
+    .with_observer(metrics.clone());
     let (stop, rx) = tokio::sync::watch::channel(false);
     Ok(Some((stop, tokio::spawn(worker.run(rx)))))
 }
@@ -252,22 +312,65 @@ impl Server {
     ) -> Result<Server, String> {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let external_url = cfg.external_url(addr);
-        let app = build_app(&cfg, &external_url, clock).await?;
+        let store_kind = match cfg.backend()? {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        };
+        let metrics = Metrics::new(store_kind);
+        let metrics_listener = match cfg.metrics_listen {
+            Some(at) => Some(TcpListener::bind(at).await.map_err(|e| format!("--metrics-listen {at}: {e}"))?),
+            None => None,
+        };
+        let app = build_app(&cfg, &external_url, clock, &metrics).await?;
         let admin_token_file = cfg.data_dir.join("admin.pat");
         bootstrap(&app, &admin_token_file).await?;
-        let worker = start_worker(&cfg, &app, &external_url)?;
+        let worker = start_worker(&cfg, &app, &external_url, &metrics)?;
         let (tx, rx) = oneshot::channel::<()>();
+        let (stop_metrics, stopped_metrics) = tokio::sync::watch::channel(false);
+        let metrics_addr = match metrics_listener {
+            Some(l) => {
+                let at = l.local_addr().map_err(|e| e.to_string())?;
+                let router = metrics_router(app.clone(), metrics.clone());
+                let mut stopped = stopped_metrics;
+                tokio::spawn(async move {
+                    let served = axum::serve(l, router)
+                        .with_graceful_shutdown(async move {
+                            let _ = stopped.changed().await;
+                        })
+                        .await;
+                    if let Err(e) = served {
+                        tracing::error!(error = %e, "the metrics listener failed");
+                    }
+                });
+                tracing::info!(addr = %at, "serving GET /metrics on its own listener");
+                Some(at)
+            }
+            None => None,
+        };
         let (stopping, stopping_rx) = watch::channel(false);
-        let router = router(app.clone(), stopping_rx)?;
+        let router = router(app.clone(), metrics.clone(), metrics_addr.is_none(), stopping_rx)?;
         let task = tokio::spawn(async move {
-            axum::serve(listener, router)
+            let served = axum::serve(listener, router)
                 .with_graceful_shutdown(async {
                     let _ = rx.await;
                 })
-                .await
+                .await;
+            let _ = stop_metrics.send(true);
+            served
         });
         tracing::info!(%addr, %external_url, "passlink is serving REST, gRPC, gRPC-web and Connect");
-        Ok(Server { addr, app, admin_token_file, external_url, shutdown: Some(tx), stopping, task, worker })
+        Ok(Server {
+            addr,
+            metrics_addr,
+            metrics,
+            app,
+            admin_token_file,
+            external_url,
+            shutdown: Some(tx),
+            stopping,
+            task,
+            worker,
+        })
     }
 
     /// Stop accepting connections, let in-flight requests finish, and return.

@@ -250,6 +250,16 @@ impl PostgresStore {
     /// `schema` if given (lower-case letters, digits, `_`) and use it as the `search_path`, run
     /// the migrations, and start the writer. Must be called inside a tokio runtime.
     pub async fn connect(url: &str, schema: Option<&str>) -> Result<PostgresStore> {
+        PostgresStore::connect_observed(url, schema, Arc::new(passlink_core::ports::NoObserver)).await
+    }
+
+    /// [`PostgresStore::connect`], with the writer telling `observer` about each batch it
+    /// commits (commits per batch, commit latency).
+    pub async fn connect_observed(
+        url: &str,
+        schema: Option<&str>,
+        observer: Arc<dyn passlink_core::ports::Observer>,
+    ) -> Result<PostgresStore> {
         let mut cfg: tokio_postgres::Config =
             url.parse().map_err(|e| Error::internal(format!("invalid PostgreSQL URL: {e}")))?;
         if let Some(schema) = schema {
@@ -297,7 +307,7 @@ impl PostgresStore {
             .build()
             .map_err(Error::internal)?;
         let health = Arc::new(Health::default());
-        let writer = writer::spawn(pool.clone(), health.clone());
+        let writer = writer::spawn(pool.clone(), health.clone(), observer);
         Ok(PostgresStore { pool, writer, health })
     }
 
@@ -528,6 +538,15 @@ impl Store for PostgresStore {
             )
             .await?;
         rows.iter().map(|r| json(col(r, 0)?)).collect()
+    }
+
+    async fn outbox_depth(&self) -> Result<u64> {
+        let rows = self.rows("SELECT count(*) FROM outbox WHERE state = 'pending'", &[]).await?;
+        let n: i64 = match rows.first() {
+            Some(r) => col(r, 0)?,
+            None => 0,
+        };
+        Ok(n.max(0) as u64)
     }
 
     async fn claim_jobs(

@@ -19,6 +19,7 @@ use std::task::Poll;
 
 use deadpool_postgres::{Object, Pool};
 use passlink_core::error::{Error, Kind, Result};
+use passlink_core::ports::Observer;
 use passlink_core::store::Commit;
 use passlink_core::view::Change;
 use tokio::sync::{mpsc, oneshot};
@@ -34,13 +35,22 @@ pub(crate) struct Job {
     pub reply: oneshot::Sender<Result<()>>,
 }
 
-pub(crate) fn spawn(pool: Pool, health: Arc<Health>) -> mpsc::UnboundedSender<Job> {
+pub(crate) fn spawn(
+    pool: Pool,
+    health: Arc<Health>,
+    observer: Arc<dyn Observer>,
+) -> mpsc::UnboundedSender<Job> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(pool, health, rx));
+    tokio::spawn(run(pool, health, rx, observer));
     tx
 }
 
-async fn run(pool: Pool, health: Arc<Health>, mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn run(
+    pool: Pool,
+    health: Arc<Health>,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    observer: Arc<dyn Observer>,
+) {
     let mut conn: Option<Object> = None;
     // Ends when every sender (the store) is dropped.
     while let Some(first) = rx.recv().await {
@@ -70,9 +80,13 @@ async fn run(pool: Pool, health: Arc<Health>, mut rx: mpsc::UnboundedReceiver<Jo
             },
         };
         let commits: Vec<&Commit> = batch.iter().map(|j| &j.commit).collect();
+        let started = std::time::Instant::now();
         let (results, healthy) = match tokio::time::timeout(OP_TIMEOUT, write_batch(&client, &commits)).await
         {
-            Ok(r) => r,
+            Ok(r) => {
+                observer.batch_committed(commits.len(), started.elapsed());
+                r
+            }
             Err(_) => {
                 let err = timed_out("a write batch");
                 tracing::warn!(error = %err, commits = commits.len(), "postgres writer: no answer, dropping the connection");

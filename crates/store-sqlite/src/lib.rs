@@ -131,6 +131,15 @@ fn json<T: serde::de::DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
 impl SqliteStore {
     /// Open (creating if needed) the database at `path` and run migrations.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
+        SqliteStore::open_observed(path, Arc::new(passlink_core::ports::NoObserver))
+    }
+
+    /// [`SqliteStore::open`], with the writer telling `observer` about each batch it commits
+    /// (commits per batch, commit latency).
+    pub fn open_observed(
+        path: impl AsRef<Path>,
+        observer: Arc<dyn passlink_core::ports::Observer>,
+    ) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open(&path).map_err(Error::unavailable)?;
         checkpoint::fine_busy_wait(&conn)?;
@@ -155,7 +164,7 @@ impl SqliteStore {
         )
         .map_err(db_err)?;
         let users = Arc::new(users::UserCache::default());
-        let writer = writer::spawn(conn, path.clone(), users.clone())?;
+        let writer = writer::spawn(conn, path.clone(), users.clone(), observer)?;
         Ok(SqliteStore { path, writer, readers: Mutex::new(Vec::new()), users, read_only: false })
     }
 
@@ -339,6 +348,14 @@ impl Store for SqliteStore {
             })?;
             rows.collect()
         })
+    }
+
+    async fn outbox_depth(&self) -> Result<u64> {
+        self.read(|c| {
+            let mut st = c.prepare_cached("SELECT count(*) FROM outbox WHERE state = 'pending'")?;
+            st.query_row([], |r| r.get::<_, i64>(0))
+        })
+        .map(|n| n.max(0) as u64)
     }
 
     async fn claim_jobs(

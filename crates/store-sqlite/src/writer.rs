@@ -5,6 +5,7 @@ use std::sync::{Arc, mpsc};
 
 use passlink_core::error::{Error, Result};
 use passlink_core::event::OutboxJob;
+use passlink_core::ports::Observer;
 use passlink_core::store::Commit;
 use passlink_core::view::Change;
 use rusqlite::{Connection, ErrorCode, params};
@@ -33,16 +34,21 @@ pub(crate) enum Job {
     Ping,
 }
 
-pub(crate) fn spawn(conn: Connection, path: PathBuf, users: Arc<UserCache>) -> Result<mpsc::Sender<Job>> {
+pub(crate) fn spawn(
+    conn: Connection,
+    path: PathBuf,
+    users: Arc<UserCache>,
+    observer: Arc<dyn Observer>,
+) -> Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
     std::thread::Builder::new()
         .name("sqlite-writer".into())
-        .spawn(move || run(conn, &path, rx, &users))
+        .spawn(move || run(conn, &path, rx, &users, observer.as_ref()))
         .map_err(Error::internal)?;
     Ok(tx)
 }
 
-fn run(conn: Connection, path: &Path, rx: mpsc::Receiver<Job>, users: &UserCache) {
+fn run(conn: Connection, path: &Path, rx: mpsc::Receiver<Job>, users: &UserCache, observer: &dyn Observer) {
     let mut checkpoints = match Checkpoints::start(&conn, path) {
         Ok(c) => c,
         Err(e) => {
@@ -71,7 +77,9 @@ fn run(conn: Connection, path: &Path, rx: mpsc::Receiver<Job>, users: &UserCache
             let frames_before = wal_frames();
             let started = std::time::Instant::now();
             let results = write_batch(&conn, &batch);
-            let micros = started.elapsed().as_micros();
+            let elapsed = started.elapsed();
+            observer.batch_committed(batch.len(), elapsed);
+            let micros = elapsed.as_micros();
             let frames = wal_frames();
             let written = if frames >= frames_before { frames - frames_before } else { frames };
             tracing::trace!(commits = batch.len(), pages = written, micros, "sqlite batch committed");

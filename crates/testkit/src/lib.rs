@@ -105,8 +105,9 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
-/// The Python that has aiosmtpd: `PASSLINK_TEST_SMTP_PYTHON`, else `tests/smtp/.venv/bin/python`.
-fn smtp_python() -> PathBuf {
+/// The Python of the in-process suite (aiosmtpd, prometheus_client; `tests/smtp/requirements.txt`):
+/// `PASSLINK_TEST_SMTP_PYTHON`, else `tests/smtp/.venv/bin/python`.
+pub fn smtp_python() -> PathBuf {
     if let Ok(p) = std::env::var("PASSLINK_TEST_SMTP_PYTHON") {
         return PathBuf::from(p);
     }

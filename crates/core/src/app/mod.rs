@@ -201,6 +201,8 @@ pub struct App {
     locks: locks::AggregateLocks,
     /// Link requests waiting to be decided with others for the same user.
     link_groups: links::LinkGroups,
+    /// Told about sessions and sign-ins (metrics); counts nothing unless [`App::with_observer`].
+    observer: Arc<dyn crate::ports::Observer>,
 }
 
 impl App {
@@ -212,7 +214,14 @@ impl App {
             oauth: client_auth::OAuthState::default(),
             locks: locks::AggregateLocks::default(),
             link_groups: links::LinkGroups::default(),
+            observer: Arc::new(crate::ports::NoObserver),
         }
+    }
+
+    /// This app, telling `observer` about sessions created and passkey sign-ins.
+    pub fn with_observer(mut self, observer: Arc<dyn crate::ports::Observer>) -> App {
+        self.observer = observer;
+        self
     }
 
     /// Hold the write lock of one aggregate (by id) for the duration of a command.

@@ -65,6 +65,23 @@ async fn start_with(
     TestServer { base: format!("http://{addr}"), server, admin_token, dir: dir.to_path_buf() }
 }
 
+/// `passlink_deliveries_total{channel="smtp",outcome}` as the server's metrics say now.
+fn deliveries(s: &TestServer, outcome: &str) -> f64 {
+    let samples = crate::metrics::parse(&s.server.metrics.render(None));
+    crate::metrics::value(&samples, "passlink_deliveries_total", &[("channel", "smtp"), ("outcome", outcome)])
+}
+
+/// Wait until the worker counted `n` deliveries with `outcome` (it counts right after it recorded
+/// the outcome in the store).
+async fn deliveries_reach(s: &TestServer, outcome: &str, n: f64) {
+    let start = Instant::now();
+    while deliveries(s, outcome) < n {
+        assert!(start.elapsed() < Duration::from_secs(10), "{outcome}: {} < {n}", deliveries(s, outcome));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(deliveries(s, outcome), n);
+}
+
 async fn post(s: &TestServer, path: &str, body: Value) -> (u16, Value) {
     let r = reqwest::Client::new()
         .post(format!("{}{path}", s.base))
@@ -298,6 +315,10 @@ async fn provider_down_retries_with_backoff_and_delivers_when_it_is_back() {
     rcpts.sort();
     rcpts.dedup();
     assert_eq!(rcpts.len(), 5, "every pending link delivered");
+    // The metrics: five sent, the failed attempts before as retries.
+    deliveries_reach(&s, "sent", 5.0).await;
+    assert!(deliveries(&s, "retried") >= 2.0);
+    assert_eq!(deliveries(&s, "given_up"), 0.0);
     s.server.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -323,6 +344,8 @@ async fn failures_are_given_up_recorded_and_erased() {
     );
     assert!(!evs.iter().any(|e| matches!(e, Event::PasskeyCodeSent { .. })));
     assert!(sink.messages().is_empty());
+    deliveries_reach(&s, "given_up", 1.0).await;
+    assert_eq!(deliveries(&s, "sent"), 0.0);
     s.server.shutdown().await.unwrap();
 
     // Transient failures are retried up to max attempts, then given up.

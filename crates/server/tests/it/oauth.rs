@@ -167,6 +167,12 @@ async fn tokens_from_both_grants_work_on_every_protocol() {
         .call("zitadel.user.v2.UserService/GetUserByID", json!({"userId": uid}), Some(&w.admin), None)
         .await);
     assert_eq!(got["user"]["machine"]["hasSecret"], true);
+    // The metrics count the token responses by grant type.
+    let samples = crate::metrics::parse(&s.server.metrics.render(None));
+    let issued = |grant| {
+        crate::metrics::value(&samples, "passlink_oidc_tokens_issued_total", &[("grant_type", grant)])
+    };
+    assert_eq!((issued("client_credentials"), issued("jwt_bearer")), (2.0, 1.0));
     s.server.shutdown().await.unwrap();
 }
 

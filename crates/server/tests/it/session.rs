@@ -190,6 +190,12 @@ async fn passkey_sign_in_on_every_protocol() {
             api.name(),
         );
     }
+    // The metrics: one session and one passkey sign-in per protocol.
+    let samples = crate::metrics::parse(&s.server.metrics.render(None));
+    assert_eq!(crate::metrics::value(&samples, "passlink_sessions_created_total", &[]), 5.0);
+    let sign_ins =
+        |result| crate::metrics::value(&samples, "passlink_passkey_sign_ins_total", &[("result", result)]);
+    assert_eq!((sign_ins("succeeded"), sign_ins("failed")), (5.0, 0.0));
 }
 
 #[tokio::test]

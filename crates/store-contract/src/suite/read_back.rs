@@ -240,6 +240,7 @@ pub async fn commit_then_read_back(store: &dyn Store) {
         "limit keeps the oldest"
     );
     assert_eq!(store.pending_jobs(1).await.expect("pending_jobs").len(), 1);
+    assert_eq!(store.outbox_depth().await.expect("outbox_depth"), 3, "the outbox depth counts them");
 }
 
 /// `events_of_kind`: every aggregate of one kind, by aggregate id then sequence, and nothing of

@@ -35,7 +35,9 @@ impl App {
         }
         let instance = self.deps.store.instance().await?.ok_or_else(|| Error::internal("no instance"))?;
         let id = self.next_id();
-        self.write_session(caller, None, Some((id, instance.id)), change).await
+        let written = self.write_session(caller, None, Some((id, instance.id)), change).await?;
+        self.observer.session_created();
+        Ok(written)
     }
 
     /// SetSession.
@@ -47,10 +49,15 @@ impl App {
     ) -> Result<SessionWritten> {
         crate::validate::runes_between("SetSessionRequest", "SessionId", session_id, 1, 200)?;
         let _lock = self.lock_aggregate(session_id).await;
-        retry!(self, async {
+        let sign_in = change.assertion.is_some();
+        let written = retry!(self, async {
             let session = self.deps.store.session(session_id).await?.ok_or_else(session_not_existing)?;
             self.write_session(caller, Some(session), None, change.clone()).await
-        })
+        });
+        if sign_in {
+            self.observer.passkey_sign_in(written.is_ok());
+        }
+        written
     }
 
     async fn write_session(
