@@ -159,6 +159,12 @@ impl Api {
         &self.app
     }
 
+    /// The OpenAPI document of the REST routes [`Api::rest_routes`] serves
+    /// ([`rest::openapi_document`]).
+    pub fn openapi(&self) -> Bytes {
+        rest::openapi_document(|rpc| self.method(rpc).is_some())
+    }
+
     /// The REST routes: one per `google.api.http` binding ([`passlink_wire::REST_ROUTES`]), each
     /// served by its RPC's entry ([`Method::rest`]); a binding without an entry is not served.
     pub fn rest_routes(&self) -> Router {

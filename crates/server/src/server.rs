@@ -25,7 +25,7 @@ use crate::config::{Backend, Config, Delivery};
 use crate::platform::{
     OsEntropy, SystemClock, key_fingerprint, load_or_create_keys, machine_id, write_private,
 };
-use crate::{oauth_endpoints, oidc_endpoints, rpc, ui, ui_login};
+use crate::{oauth_endpoints, oidc_endpoints, rest, rpc, ui, ui_login};
 
 /// A running server.
 pub struct Server {
@@ -57,11 +57,13 @@ async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
 pub fn router(app: Arc<App>) -> Router {
     let api = Api::new(app.clone(), rpc::table());
     let rest = api.rest_routes();
+    let openapi = api.openapi();
     let connect = connectrpc::ConnectRpcService::new(api);
     rest.merge(ui::routes(app.clone()))
         .merge(ui_login::routes(app.clone()))
         .merge(oauth_endpoints::routes(app.clone()))
         .merge(oidc_endpoints::routes(app.clone()))
+        .route("/openapi.json", get(move || async move { rest::json_response(StatusCode::OK, openapi) }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz).with_state(app))
         .fallback_service(connect)

@@ -15,6 +15,7 @@ mod login_page;
 mod lookups;
 mod oauth;
 mod oidc;
+mod openapi;
 mod passkey;
 mod restart;
 mod session;
