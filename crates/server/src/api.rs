@@ -20,6 +20,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -183,11 +184,27 @@ impl Api {
             };
             let app = self.app().clone();
             let success = StatusCode::from_u16(success).unwrap_or(StatusCode::OK);
-            let handler = move |Path(params): Path<HashMap<String, String>>,
+            // A path parameter that is not UTF-8 or a body over the limit is turned down by the
+            // extractors: answered in grpc-gateway's error shape too.
+            let handler = move |params: std::result::Result<Path<HashMap<String, String>>, PathRejection>,
                                 RawQuery(query): RawQuery,
                                 headers: HeaderMap,
-                                body: Bytes| {
-                entry.rest(app.clone(), headers, body, params, query, success)
+                                body: std::result::Result<Bytes, BytesRejection>| {
+                let request = params
+                    .map(|Path(p)| p)
+                    .map_err(|r| (r.status(), r.body_text()))
+                    .and_then(|p| body.map(|b| (p, b)).map_err(|r| (r.status(), r.body_text())));
+                let entry = entry.clone();
+                let app = app.clone();
+                async move {
+                    match request {
+                        Ok((params, body)) => entry.rest(app, headers, body, params, query, success).await,
+                        Err((status, message)) => {
+                            let (status, json) = error::rest_rejection(status, message);
+                            rest::json_response(status, Bytes::from(json.to_string()))
+                        }
+                    }
+                }
             };
             router = router.route(path, on(filter, handler));
         }

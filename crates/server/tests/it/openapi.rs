@@ -72,3 +72,33 @@ async fn the_openapi_document_describes_every_rest_route() {
     assert!(names.contains(&"ctx.orgId") && names.contains(&"creationAllowed"), "{names:?}");
     s.server.shutdown().await.unwrap();
 }
+
+/// Requests axum turns down before an RPC (found by schemathesis-style input) answer in the
+/// document's error shape, google.rpc.Status JSON, not text.
+#[tokio::test]
+async fn rejected_rest_requests_answer_status_json() {
+    let s = harness::start("openapi-rejections").await;
+    let c = reqwest::Client::new();
+    let status_json = |r: reqwest::Response| async move {
+        assert_eq!(r.headers()["content-type"], "application/json");
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap())
+    };
+    // A path parameter that is not UTF-8.
+    let r = c.get(format!("{}/v2/users/%FF", s.base)).bearer_auth(&s.admin_token).send().await.unwrap();
+    let (status, body) = status_json(r).await;
+    assert_eq!((status, &body["code"]), (400, &Value::from(3)), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("UTF-8"), "{body}");
+    // A body over the size limit.
+    let r = c
+        .post(format!("{}/v2/organizations", s.base))
+        .bearer_auth(&s.admin_token)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 3 << 20])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_json(r).await;
+    assert_eq!((status, &body["code"]), (413, &Value::from(8)), "{body}");
+    s.server.shutdown().await.unwrap();
+}
