@@ -1,9 +1,13 @@
 //! Generates the protobuf messages and service traits (connectrpc + buffa) from `proto/`, and from
 //! the `google.api.http` options in the same files the REST route table and, for each bound
-//! request message, how its path parameters are set on it (`PathParams`).
+//! request message, how its path parameters are set on it (`PathParams`); from the compiled
+//! descriptors and the same bindings the OpenAPI document of the REST API (`build/openapi.rs`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+#[path = "build/openapi.rs"]
+mod openapi;
 
 fn proto_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
@@ -177,4 +181,12 @@ fn main() {
         let _ = writeln!(routes, "            _ => {{}}\n        }}\n    }}\n}}");
     }
     std::fs::write(out.join("rest_routes.rs"), routes).expect("write routes");
+
+    let descriptors = std::fs::read(out.join("passlink.pb")).expect("read the descriptor set");
+    let routes: Vec<openapi::Route<'_>> = bindings
+        .iter()
+        .map(|b| openapi::Route { verb: &b.verb, path: &b.path, rpc: &b.rpc, success: b.success })
+        .collect();
+    std::fs::write(out.join("openapi.json"), openapi::document(&descriptors, &routes))
+        .expect("write openapi.json");
 }

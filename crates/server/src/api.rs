@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::Router;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -184,6 +185,12 @@ impl Api {
         &self.app
     }
 
+    /// The OpenAPI document of the REST routes [`Api::rest_routes`] serves
+    /// ([`rest::openapi_document`]).
+    pub fn openapi(&self) -> Bytes {
+        rest::openapi_document(|rpc| self.method(rpc).is_some())
+    }
+
     /// The REST routes: one per `google.api.http` binding ([`passlink_wire::REST_ROUTES`]), each
     /// served by its RPC's entry ([`Method::rest`]); a binding without an entry is not served.
     pub fn rest_routes(&self) -> Router {
@@ -204,17 +211,33 @@ impl Api {
             };
             let app = self.app().clone();
             let success = StatusCode::from_u16(success).unwrap_or(StatusCode::OK);
-            let handler = move |Path(params): Path<HashMap<String, String>>,
+            // A path parameter that is not UTF-8 or a body over the limit is turned down by the
+            // extractors: answered in grpc-gateway's error shape too.
+            let handler = move |params: std::result::Result<Path<HashMap<String, String>>, PathRejection>,
                                 RawQuery(query): RawQuery,
                                 info: Option<Extension<RequestInfo>>,
                                 headers: HeaderMap,
-                                body: Bytes| {
+                                body: std::result::Result<Bytes, BytesRejection>| {
                 let info = info.map(|Extension(info)| {
                     info.set_rpc(name);
                     info.set_rest();
                     info
                 });
-                entry.rest(app.clone(), info, headers, body, params, query, success)
+                let request = params
+                    .map(|Path(p)| p)
+                    .map_err(|r| (r.status(), r.body_text()))
+                    .and_then(|p| body.map(|b| (p, b)).map_err(|r| (r.status(), r.body_text())));
+                let entry = entry.clone();
+                let app = app.clone();
+                async move {
+                    match request {
+                        Ok((params, body)) => entry.rest(app, info, headers, body, params, query, success).await,
+                        Err((status, message)) => {
+                            let (status, json) = error::rest_rejection(status, message);
+                            rest::json_response(status, Bytes::from(json.to_string()))
+                        }
+                    }
+                }
             };
             router = router.route(path, on(filter, handler));
         }

@@ -6,6 +6,8 @@
 //! - REST: [`to_rest`] renders the same error as grpc-gateway's `google.rpc.Status` JSON with
 //!   grpc-gateway's HTTP status ([`http_status`]).
 //!
+//! [`rest_rejection`] gives a request axum turned down before any RPC the same REST shape.
+//!
 //! Both take the core error itself (no protocol error is decoded again), and both log it the same
 //! way ([`log`]).
 
@@ -93,6 +95,17 @@ pub fn to_rest(e: &Error) -> (StatusCode, serde_json::Value) {
         body.insert("details".into(), vec![detail].into());
     }
     (http_status(e.kind), serde_json::Value::Object(body))
+}
+
+/// A REST request axum turned down before it reached an RPC (a path parameter that is not
+/// UTF-8, a body over the size limit): the rejection's HTTP status with grpc-gateway's status
+/// JSON, so every REST answer has one error shape. Not logged: nothing reached passlink.
+pub fn rest_rejection(status: StatusCode, message: String) -> (StatusCode, serde_json::Value) {
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::ResourceExhausted,
+        _ => ErrorCode::InvalidArgument,
+    };
+    (status, serde_json::json!({"code": code.grpc_code(), "message": message}))
 }
 
 #[cfg(test)]

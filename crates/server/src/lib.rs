@@ -2,7 +2,7 @@
 //!
 //! Where a request goes (read in this order):
 //! 1. [`server::router`]: one axum router. REST paths (from the protos' HTTP bindings) go to
-//!    [`rest`]; `/healthz`, `/readyz` answer directly; [`ui`] serves the hosted registration page,
+//!    [`rest`]; `/openapi.json` (the REST routes' OpenAPI document, [`api::Api::openapi`]), `/healthz`, `/readyz` answer directly; [`ui`] serves the hosted registration page,
 //!    [`ui_login`] the hosted sign-in pages (`/ui/login` for OIDC, the demo page; an in-process login client), [`oauth_endpoints`] the OAuth2 endpoints and [`oidc_endpoints`] OpenID Connect's authorize, userinfo and end-session; everything else is connectrpc's service (gRPC,
 //!    gRPC-web, Connect) over [`api::Api`], and after it [`ops`]: gRPC health checking and server
 //!    reflection (no token, no REST routes).

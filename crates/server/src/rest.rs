@@ -1,6 +1,6 @@
 //! REST/JSON (grpc-gateway style) decoding and encoding: a request body (and a GET's query
 //! string) decoded once into the typed request ([`decode_body`], [`decode_request`]), JSON
-//! responses. The routes themselves, one per `google.api.http` binding, are built from the RPC
+//! responses, and the OpenAPI document of the routes served ([`openapi_document`]). The routes themselves, one per `google.api.http` binding, are built from the RPC
 //! table by [`Api::rest_routes`](crate::api::Api::rest_routes), which calls these functions; this
 //! module imports nothing of the crate.
 
@@ -90,6 +90,24 @@ pub fn decode_request<Req: JsonDeserialize + Default>(body: &[u8], query: Option
         "failed to decode the query string: {}",
         first_error.map(|e| e.to_string()).unwrap_or_default()
     )))
+}
+
+/// The generated OpenAPI document ([`passlink_wire::OPENAPI_JSON`]) reduced to the operations
+/// whose RPC (`x-rpc`) is `served`: a binding without a handler is not routed, so it is not
+/// documented either.
+pub fn openapi_document(served: impl Fn(&str) -> bool) -> Bytes {
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(passlink_wire::OPENAPI_JSON) else {
+        return Bytes::from_static(passlink_wire::OPENAPI_JSON.as_bytes());
+    };
+    if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for operations in paths.values_mut() {
+            if let Some(operations) = operations.as_object_mut() {
+                operations.retain(|_, op| op.get("x-rpc").and_then(|r| r.as_str()).is_some_and(&served));
+            }
+        }
+        paths.retain(|_, operations| operations.as_object().is_some_and(|o| !o.is_empty()));
+    }
+    Bytes::from(doc.to_string())
 }
 
 /// Set `value` at the dotted `path` of a JSON object, creating objects on the way.

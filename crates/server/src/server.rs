@@ -28,7 +28,7 @@ use crate::observe::{self, Observe};
 use crate::platform::{
     OsEntropy, SystemClock, key_fingerprint, load_or_create_keys, machine_id, write_private,
 };
-use crate::{oauth_endpoints, oidc_endpoints, ops, rpc, ui, ui_login};
+use crate::{oauth_endpoints, oidc_endpoints, ops, rest, rpc, ui, ui_login};
 
 /// A running server.
 pub struct Server {
@@ -98,6 +98,7 @@ pub fn router(
     let services = ops::served_services(table.iter().map(|(path, _)| *path));
     let api = Api::new(app.clone(), table);
     let rest = api.rest_routes();
+    let openapi = api.openapi();
     let ops = ops::dispatcher(app.clone(), services, stopping)?;
     let connect = connectrpc::ConnectRpcService::new(connectrpc::Chain(api, ops));
     let observe = Observe::new(metrics.clone());
@@ -106,6 +107,7 @@ pub fn router(
         .merge(ui_login::routes(app.clone()))
         .merge(oauth_endpoints::routes(app.clone(), metrics.clone()))
         .merge(oidc_endpoints::routes(app.clone()))
+        .route("/openapi.json", get(move || async move { rest::json_response(StatusCode::OK, openapi) }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz).with_state(app.clone()));
     if serve_metrics {

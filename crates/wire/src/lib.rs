@@ -8,6 +8,8 @@
 //! - [`REST_ROUTES`]: the `google.api.http` bindings of every RPC, read from the protos.
 //! - [`PathParams`]: how a REST route's path parameters (`{user_id}`) are set on its request
 //!   message; implemented (generated in `build.rs`) for the request message of every RPC.
+//! - [`OPENAPI_JSON`]: the OpenAPI 3 document of the REST routes, generated in `build.rs` from
+//!   the compiled descriptors and the bindings (`build/openapi.rs`).
 //! - [`FILE_DESCRIPTOR_SET`]: the compiled protos, for gRPC server reflection and the
 //!   wire-conformance check against ZITADEL's published descriptors
 //!   (`examples/write-descriptors.rs`).
@@ -29,3 +31,9 @@ include!(concat!(env!("OUT_DIR"), "/rest_routes.rs"));
 
 /// The compiled `proto/` files (a `google.protobuf.FileDescriptorSet` with source info).
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/passlink.pb"));
+
+/// The OpenAPI 3 document (JSON) of every REST binding in [`REST_ROUTES`], generated at build
+/// time from the compiled protos: paths, parameters, protojson schemas, the success status of
+/// each route, `google.rpc.Status` for errors, bearer authentication. Each operation names its
+/// RPC in `x-rpc` (`pkg.Service/Method`).
+pub const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));

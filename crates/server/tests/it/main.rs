@@ -17,6 +17,7 @@ mod metrics;
 mod oauth;
 mod oidc;
 mod ops;
+mod openapi;
 mod passkey;
 mod restart;
 mod session;

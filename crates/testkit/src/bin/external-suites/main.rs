@@ -63,6 +63,12 @@ const SUITES: &[Suite] = &[
                  running passlink (tests/ops)",
         run: suites::ops,
     },
+    Suite {
+        name: "openapi",
+        banner: "OpenAPI: the served document (GET /openapi.json) checked with schemathesis against a running passlink, \
+                 with the admin token and with a token without roles (tests/openapi)",
+        run: suites::openapi,
+    },
 ];
 
 fn main() -> std::process::ExitCode {

@@ -157,6 +157,26 @@ pub fn ops(ctx: &Ctx) -> Outcome {
     passlink.stop()
 }
 
+/// The served OpenAPI document (`GET /openapi.json`) checked with schemathesis against a running
+/// passlink (tests/openapi/run.py): every operation with the admin token (no 5xx, responses
+/// conform to the document), then with a token of a machine user without roles (no 5xx, no 2xx
+/// with data).
+pub fn openapi(ctx: &Ctx) -> Outcome {
+    let python = "tests/openapi/.venv/bin/python";
+    if !std::path::Path::new(python).exists() {
+        return Err(Failure::new("tests/openapi/.venv is missing: run scripts/setup"));
+    }
+    let passlink = ctx.start_passlink("passlink-openapi", &[])?;
+    run_filtered(
+        Command::new(python)
+            .arg("tests/openapi/run.py")
+            .env("PASSLINK_URL", format!("http://127.0.0.1:{}", passlink.port))
+            .env("PASSLINK_TOKEN", passlink.admin_token()?),
+    )
+    .map_err(|f| f.with_log(&passlink.log))?;
+    passlink.stop()
+}
+
 /// `--external-url http://localhost:<port>` needs the port before passlink starts: the flag is
 /// filled in by [`Ctx::start_passlink`] from this placeholder.
 fn external_url_localhost() -> Vec<String> {
