@@ -1,7 +1,7 @@
 //! `passlink`: the binary. Parses flags and `PASSLINK_*` variables, sets up logging, binds the
 //! listener and runs [`passlink_server::Server`] until SIGTERM/SIGINT; `passlink events` reads
 //! the store, and `admin` holds the commands that talk to a running server (`passlink app`,
-//! `user`, `link`, `passkeys`).
+//! `user`, `link`, `passkeys`, `status`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,6 +38,9 @@ enum Command {
     Link(admin::user::LinkArgs),
     /// List a user's passkeys: name, registration, last use, backup state.
     Passkeys(admin::user::PasskeysArgs),
+    /// Is the running server healthy and ready; its version, store, uptime and delivery outbox
+    /// (pending / in flight / failed). Exits 1 when it is not ready.
+    Status(admin::status::StatusArgs),
     /// Print a user's events as JSON lines (read-only; works next to a running server), e.g.
     /// to see whether a link was delivered (`…code.sent`) or given up (`…code.send.failed`).
     Events(EventsArgs),
@@ -287,6 +290,7 @@ fn main() -> ExitCode {
         Some(Command::User(a)) => return exit(admin::run(admin::user::user(a))),
         Some(Command::Link(a)) => return exit(admin::run(admin::user::link(a))),
         Some(Command::Passkeys(a)) => return exit(admin::run(admin::user::passkeys(a))),
+        Some(Command::Status(a)) => return exit(admin::run(admin::status::status(a))),
         Some(Command::Events(a)) => return exit(admin::run(events(a))),
         None => cli.serve,
     };

@@ -99,7 +99,12 @@ async fn build_app(cfg: &Config, external_url: &str, clock: Arc<dyn Clock>) -> R
     let keys_path = cfg.keys_file.clone().unwrap_or_else(|| cfg.data_dir.join("keys.json"));
     let keys = load_or_create_keys(&keys_path, &*entropy, clock.now(), cfg.signing_key_max_age)
         .map_err(|e| e.to_string())?;
-    let store: Arc<dyn Store> = match cfg.backend()? {
+    let backend = cfg.backend()?;
+    let store_kind = match backend {
+        Backend::Sqlite(_) => "sqlite",
+        Backend::Postgres(_) => "postgres",
+    };
+    let store: Arc<dyn Store> = match backend {
         Backend::Sqlite(db) => {
             Arc::new(SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?)
         }
@@ -143,6 +148,7 @@ async fn build_app(cfg: &Config, external_url: &str, clock: Arc<dyn Clock>) -> R
         delivery_enabled: !matches!(cfg.delivery, Delivery::None),
         delivery: cfg.delivery_policy.clone(),
         login_ui_url: cfg.login_ui_url.clone(),
+        store_kind,
         ..AppConfig::default()
     };
     Ok(Arc::new(App::new(deps, app_cfg)))
