@@ -1,6 +1,6 @@
 //! `passlink`: the binary. Parses flags and `PASSLINK_*` variables, sets up logging, binds the
 //! listener and runs [`passlink_server::Server`] until SIGTERM/SIGINT; `passlink events` reads
-//! the store, and `admin` holds the commands that talk to a running server (`passlink app`,
+//! the store, `passlink backup` copies it, and `admin` holds the commands that talk to a running server (`passlink app`,
 //! `user`, `link`, `passkeys`, `status`).
 
 use std::net::SocketAddr;
@@ -41,6 +41,9 @@ enum Command {
     /// Is the running server healthy and ready; its version, store, uptime and delivery outbox
     /// (pending / in flight / failed). Exits 1 when it is not ready.
     Status(admin::status::StatusArgs),
+    /// Copy the SQLite database of a running (or stopped) server to FILE, consistently, and its
+    /// server keys and admin token beside it (FILE.keys.json, FILE.admin.pat, mode 0600).
+    Backup(BackupArgs),
     /// Print a user's events as JSON lines (read-only; works next to a running server), e.g.
     /// to see whether a link was delivered (`…code.sent`) or given up (`…code.send.failed`).
     Events(EventsArgs),
@@ -55,6 +58,51 @@ struct EventsArgs {
     data_dir: PathBuf,
     #[arg(long, env = "PASSLINK_DATABASE")]
     database: Option<String>,
+}
+
+#[derive(clap::Args, Clone)]
+struct BackupArgs {
+    /// Where to write the copy of the database.
+    file: PathBuf,
+    /// Overwrite FILE (and FILE.keys.json, FILE.admin.pat) if they exist.
+    #[arg(long)]
+    force: bool,
+    /// Copy only the database: keys.json and admin.pat are backed up separately (without them
+    /// the copy's sealed codes, code and token hashes and signing keys are lost).
+    #[arg(long)]
+    without_keys: bool,
+    #[arg(long, env = "PASSLINK_DATA_DIR", default_value = "passlink-data")]
+    data_dir: PathBuf,
+    #[arg(long, env = "PASSLINK_DATABASE")]
+    database: Option<String>,
+    #[arg(long, env = "PASSLINK_KEYS_FILE")]
+    keys_file: Option<PathBuf>,
+}
+
+fn backup(args: BackupArgs) -> Result<(), String> {
+    let mut cfg = Config::new(SocketAddr::from(([127, 0, 0, 1], 0)), args.data_dir);
+    cfg.database = args.database;
+    cfg.keys_file = args.keys_file;
+    let w = passlink_server::backup::backup(&cfg, &args.file, args.force, !args.without_keys)?;
+    let r = &w.report;
+    println!(
+        "database:    {} ({} pages of {} bytes, {} bytes; integrity_check ok)",
+        w.database.display(),
+        r.pages,
+        r.page_size,
+        r.bytes
+    );
+    match (&w.keys, &w.admin_token) {
+        (Some(k), t) => {
+            println!("keys:        {} (mode 0600)", k.display());
+            if let Some(t) = t {
+                println!("admin token: {} (mode 0600)", t.display());
+            }
+            println!("restore:     stop passlink, copy them to <data-dir>/passlink.db, keys.json, admin.pat");
+        }
+        (None, _) => println!("keys:        not copied (--without-keys): back up keys.json separately"),
+    }
+    Ok(())
 }
 
 async fn events(args: EventsArgs) -> Result<(), String> {
@@ -292,6 +340,7 @@ fn main() -> ExitCode {
         Some(Command::Passkeys(a)) => return exit(admin::run(admin::user::passkeys(a))),
         Some(Command::Status(a)) => return exit(admin::run(admin::status::status(a))),
         Some(Command::Events(a)) => return exit(admin::run(events(a))),
+        Some(Command::Backup(a)) => return exit(backup(a)),
         None => cli.serve,
     };
     tracing_subscriber::fmt()

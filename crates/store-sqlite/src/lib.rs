@@ -11,6 +11,7 @@
 //!   starts the WAL over: the WAL stays bounded under constant load and is never reset while
 //!   writes wait.
 //! - `schema`: the migrations, applied in order at start.
+//! - [`backup`]: a consistent copy of the database beside a running server (`passlink backup`).
 //! - `lookups`: the reads of the list RPCs (candidate users of a narrowing, every organization).
 //! - `users`: user rows with the sequence and change date of their last event (a command that
 //!   changes only those writes no user row), and the user views the request path reads from
@@ -18,6 +19,7 @@
 //!
 //! Nothing SQLite-specific leaves this crate: callers see the core's types and errors only.
 
+pub mod backup;
 mod checkpoint;
 mod lookups;
 mod schema;
