@@ -209,6 +209,10 @@ struct ServeArgs {
     /// Run the delivery worker in this process (set false on replicas that should only queue).
     #[arg(long, env = "PASSLINK_DELIVERY_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
     delivery_worker: bool,
+    /// On SIGTERM/SIGINT: how long draining requests and deliveries may take, in seconds, before
+    /// the server stops anyway (with a log line).
+    #[arg(long, env = "PASSLINK_SHUTDOWN_TIMEOUT_SECS", default_value_t = passlink_server::config::DEFAULT_SHUTDOWN_TIMEOUT_SECS)]
+    shutdown_timeout_secs: u64,
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "passlink=debug".
     #[arg(long, env = "PASSLINK_LOG", default_value = "info")]
     log: String,
@@ -299,6 +303,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     cfg.signing_key_max_age = Duration::from_secs(args.signing_key_max_age_days.saturating_mul(86_400));
     cfg.delivery = delivery(&args)?;
     cfg.delivery_worker = args.delivery_worker;
+    cfg.shutdown_timeout = Duration::from_secs(args.shutdown_timeout_secs);
     cfg.delivery_policy = DeliveryPolicy {
         lease: Duration::from_secs(args.delivery_lease_secs.max(1)),
         max_attempts: args.delivery_max_attempts.max(1),

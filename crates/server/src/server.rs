@@ -1,13 +1,24 @@
 //! The server: [`router`] (every route on the one port) and [`Server::start`] (open the store,
 //! load keys, bootstrap, start the delivery worker, serve until shutdown).
+//!
+//! Shutdown ([`Server::shutdown`]), bounded by `Config::shutdown_timeout`: /readyz answers 503
+//! at once (load balancers stop sending), the requests that were in flight finish while the
+//! listener still answers, then it stops accepting and open connections finish their request;
+//! meanwhile the delivery worker lets its sends finish for half the bound and releases the jobs
+//! of the others (pending again at once). Past the bound the server stops anyway, with a log
+//! line.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::get;
 use passlink_core::app::{App, AppConfig, Deps};
 use passlink_core::ids::Sonyflake;
@@ -39,9 +50,40 @@ pub struct Server {
     task: JoinHandle<std::io::Result<()>>,
     /// The delivery worker (when a provider is configured) and its stop signal.
     worker: Option<RunningWorker>,
+    drain: Arc<Drain>,
+    shutdown_timeout: Duration,
 }
 
-async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
+/// What the router and [`Server::shutdown`] share: is the server draining, and how many requests
+/// that started before the drain are still running.
+#[derive(Debug, Default)]
+pub struct Drain {
+    draining: AtomicBool,
+    before: AtomicUsize,
+}
+
+/// A request counted in [`Drain::before`] until it is answered.
+struct Counted(Arc<Drain>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.before.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Count the requests that start before the drain (the ones it waits for).
+async fn count_requests(State(drain): State<Arc<Drain>>, req: Request, next: Next) -> Response {
+    let _counted = (!drain.draining.load(Ordering::Acquire)).then(|| {
+        drain.before.fetch_add(1, Ordering::AcqRel);
+        Counted(drain.clone())
+    });
+    next.run(req).await
+}
+
+async fn readyz(State((app, drain)): State<(Arc<App>, Arc<Drain>)>) -> (StatusCode, &'static str) {
+    if drain.draining.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
     match app.store().ping().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
@@ -55,6 +97,12 @@ async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
 /// gRPC-web, Connect through connectrpc) as the fallback. REST and the RPC protocols serve the
 /// same table of RPCs ([`rpc::table`]).
 pub fn router(app: Arc<App>) -> Router {
+    router_draining(app, Arc::default())
+}
+
+/// [`router`] with the drain state of a [`Server`]: /readyz answers 503 once it drains, and the
+/// requests in flight are counted.
+fn router_draining(app: Arc<App>, drain: Arc<Drain>) -> Router {
     let api = Api::new(app.clone(), rpc::table());
     let rest = api.rest_routes();
     let connect = connectrpc::ConnectRpcService::new(api);
@@ -63,9 +111,10 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(oauth_endpoints::routes(app.clone()))
         .merge(oidc_endpoints::routes(app.clone()))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz).with_state(app))
+        .route("/readyz", get(readyz).with_state((app, drain.clone())))
         .fallback_service(connect)
         .layer(cors())
+        .layer(axum::middleware::from_fn_with_state(drain, count_requests))
 }
 
 /// Browsers on other origins may call the API (a customer's own registration page calls
@@ -231,7 +280,12 @@ fn start_worker(cfg: &Config, app: &Arc<App>, external_url: &str) -> Result<Opti
     let worker = passlink_delivery::Worker::new(
         app.clone(),
         sender,
-        passlink_delivery::WorkerConfig { owner, poll_interval: cfg.delivery_poll_interval, batch: 16 },
+        passlink_delivery::WorkerConfig {
+            owner,
+            poll_interval: cfg.delivery_poll_interval,
+            batch: 16,
+            drain: cfg.shutdown_timeout / 2,
+        },
     );
     let (stop, rx) = tokio::sync::watch::channel(false);
     Ok(Some((stop, tokio::spawn(worker.run(rx)))))
@@ -256,7 +310,8 @@ impl Server {
         bootstrap(&app, &admin_token_file).await?;
         let worker = start_worker(&cfg, &app, &external_url)?;
         let (tx, rx) = oneshot::channel::<()>();
-        let router = router(app.clone());
+        let drain = Arc::new(Drain::default());
+        let router = router_draining(app.clone(), drain.clone());
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async {
@@ -265,11 +320,48 @@ impl Server {
                 .await
         });
         tracing::info!(%addr, %external_url, "passlink is serving REST, gRPC, gRPC-web and Connect");
-        Ok(Server { addr, app, admin_token_file, external_url, shutdown: Some(tx), task, worker })
+        Ok(Server {
+            addr,
+            app,
+            admin_token_file,
+            external_url,
+            shutdown: Some(tx),
+            task,
+            worker,
+            drain,
+            shutdown_timeout: cfg.shutdown_timeout,
+        })
     }
 
-    /// Stop accepting connections, let in-flight requests finish, and return.
+    /// Drain and stop (see the module note), within the shutdown timeout.
     pub async fn shutdown(mut self) -> Result<(), String> {
+        let limit = self.shutdown_timeout;
+        match tokio::time::timeout(limit, self.drain_and_stop()).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::warn!(
+                    timeout_secs = limit.as_secs_f64(),
+                    requests_in_flight = self.drain.before.load(Ordering::Acquire),
+                    "shutdown timeout: stopping with work unfinished"
+                );
+                self.task.abort();
+                Ok(())
+            }
+        }
+    }
+
+    async fn drain_and_stop(&mut self) -> Result<(), String> {
+        self.drain.draining.store(true, Ordering::Release);
+        // The worker drains beside the requests.
+        let worker = self.worker.take().map(|(stop, task)| {
+            let _ = stop.send(true);
+            task
+        });
+        // The requests that were in flight at the signal finish while the listener still
+        // answers (/readyz with 503 among them).
+        while self.drain.before.load(Ordering::Acquire) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -277,14 +369,10 @@ impl Server {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
-        if let Some((stop, task)) = self.worker.take() {
-            let _ = stop.send(true);
-            // A send in progress finishes (bounded by the sender's timeout); if it does not in
-            // time, its lease runs out and the job is redone by the next worker.
-            if tokio::time::timeout(std::time::Duration::from_secs(35), task).await.is_err() {
-                tracing::warn!("delivery worker did not stop in time");
-            }
+        if let Some(task) = worker {
+            let _ = task.await;
         }
+        tracing::info!("shutdown complete");
         served
     }
 
