@@ -21,6 +21,8 @@ pub const SESSION_DELETE: &str = "session.delete";
 pub const ORG_READ: &str = "org.read";
 pub const POLICY_READ: &str = "policy.read";
 pub const IAM_POLICY_READ: &str = "iam.policy.read";
+/// Read the instance itself (ZITADEL: IAM_OWNER and IAM_OWNER_VIEWER); passlink's GetStatus.
+pub const IAM_READ: &str = "iam.read";
 pub const PROJECT_CREATE: &str = "project.create";
 pub const PROJECT_WRITE: &str = "project.write";
 pub const PROJECT_READ: &str = "project.read";
@@ -50,6 +52,7 @@ pub fn permissions_of(role: &str) -> &'static [&'static str] {
             ORG_CREATE,
             ORG_MEMBER_WRITE,
             IAM_MEMBER_WRITE,
+            IAM_READ,
             SESSION_READ,
             SESSION_WRITE,
             SESSION_DELETE,
@@ -91,7 +94,7 @@ pub fn permissions_of(role: &str) -> &'static [&'static str] {
             IAM_POLICY_READ,
         ],
         "IAM_OWNER_VIEWER" => {
-            &[USER_READ, ORG_READ, POLICY_READ, IAM_POLICY_READ, PROJECT_READ, PROJECT_APP_READ]
+            &[USER_READ, ORG_READ, POLICY_READ, IAM_POLICY_READ, IAM_READ, PROJECT_READ, PROJECT_APP_READ]
         }
         "ORG_OWNER_VIEWER" => &[USER_READ, ORG_READ, POLICY_READ, PROJECT_READ, PROJECT_APP_READ],
         "ORG_OWNER" => &[
@@ -220,6 +223,15 @@ mod tests {
             assert!(holds(role, POLICY_READ) && !holds(role, IAM_POLICY_READ), "{role}");
         }
         assert!(!holds("IAM_USER_MANAGER", POLICY_READ), "ZITADEL gives IAM_USER_MANAGER no policy.read");
+    }
+
+    /// `iam.read` (GetStatus): the instance owners and viewers only, as in ZITADEL.
+    #[test]
+    fn iam_read_is_held_by_instance_owners_and_viewers_only() {
+        for role in INSTANCE_ROLES.iter().chain(ORG_ROLES) {
+            let expected = matches!(*role, "IAM_OWNER" | "IAM_OWNER_VIEWER");
+            assert_eq!(permissions_of(role).contains(&IAM_READ), expected, "{role}");
+        }
     }
 
     #[test]

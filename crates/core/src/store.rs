@@ -92,6 +92,17 @@ pub struct JobStatus {
     pub last_error: Option<String>,
 }
 
+/// How many outbox jobs stand where, as [`Store::outbox_counts`] counts them at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Waiting for an attempt (first or retry), no live lease.
+    pub pending: u64,
+    /// Pending and leased to a worker whose lease has not run out (being sent now).
+    pub in_flight: u64,
+    /// Given up ([`JobState::Abandoned`]).
+    pub failed: u64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn commit(&self, commit: Commit) -> Result<()>;
@@ -143,6 +154,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<OutboxJob>>;
     /// One job with its bookkeeping, in any state.
     async fn job(&self, id: &str) -> Result<Option<JobStatus>>;
+    /// The outbox by state at `now` (for `passlink status`): pending jobs split by whether a
+    /// live lease (`lease_until > now`) holds them, and the abandoned ones. Counted in the
+    /// database, not loaded.
+    async fn outbox_counts(&self, now: Timestamp) -> Result<OutboxCounts>;
 
     /// Is the store reachable? (readiness)
     async fn ping(&self) -> Result<()>;

@@ -2,7 +2,9 @@
 //!
 //! Every replica runs one. Leases (see `Store::claim_jobs`) keep two workers off the same job;
 //! a job leased by a worker that died is taken over when its lease runs out. Jobs of one batch
-//! are sent concurrently, each bounded by the sender's own timeout (well under the lease).
+//! are sent concurrently, each bounded by the sender's own timeout (well under the lease). At
+//! stop, sends in progress get `WorkerConfig::drain` to finish and the jobs of the others are
+//! released (pending again at once) instead of waiting for their lease to run out.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,9 @@ pub struct WorkerConfig {
     pub poll_interval: Duration,
     /// Jobs leased (and sent concurrently) at a time.
     pub batch: usize,
+    /// At stop: how long sends in progress may still finish; the jobs of those that do not are
+    /// released (pending again at once, see `App::release_deliveries`).
+    pub drain: Duration,
 }
 
 pub struct Worker {
@@ -42,8 +47,8 @@ impl Worker {
         self
     }
 
-    /// Run until `stop` turns true. A batch in progress is finished first (its jobs would
-    /// otherwise wait for their lease to run out).
+    /// Run until `stop` turns true. Sends in progress get [`WorkerConfig::drain`] to finish;
+    /// the jobs of the others are released instead of waiting for their lease to run out.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         tracing::info!(sender = self.sender.name(), owner = %self.cfg.owner, "delivery worker started");
         loop {
@@ -53,17 +58,7 @@ impl Worker {
             let idle = match self.app.claim_deliveries(&self.cfg.owner, self.cfg.batch).await {
                 Ok(jobs) if jobs.is_empty() => true,
                 Ok(jobs) => {
-                    let mut set = tokio::task::JoinSet::new();
-                    for job in jobs {
-                        let (app, sender) = (self.app.clone(), self.sender.clone());
-                        let observer = self.observer.clone();
-                        set.spawn(async move {
-                            if let Some(outcome) = deliver(&app, sender.as_ref(), &job).await {
-                                observer.delivery(sender.name(), outcome);
-                            }
-                        });
-                    }
-                    while set.join_next().await.is_some() {}
+                    self.send_batch(jobs, &mut stop).await;
                     false
                 }
                 Err(e) => {
@@ -74,11 +69,64 @@ impl Worker {
             if idle {
                 tokio::select! {
                     _ = tokio::time::sleep(self.cfg.poll_interval) => {}
-                    _ = stop.changed() => {}
+                    changed = stop.changed() => if changed.is_err() { break },
                 }
             }
         }
         tracing::info!("delivery worker stopped");
+    }
+
+    /// Send a batch concurrently; on stop, wait up to `drain`, then abort what is left and
+    /// release those jobs.
+    async fn send_batch(&self, jobs: Vec<OutboxJob>, stop: &mut watch::Receiver<bool>) {
+        let mut set = tokio::task::JoinSet::new();
+        let mut unfinished = std::collections::HashMap::new();
+        for job in jobs {
+            let (app, sender, j) = (self.app.clone(), self.sender.clone(), job.clone());
+            let observer = self.observer.clone();
+            let handle = set.spawn(async move {
+                if let Some(outcome) = deliver(&app, sender.as_ref(), &j).await {
+                    observer.delivery(sender.name(), outcome);
+                }
+            });
+            unfinished.insert(handle.id(), job);
+        }
+        let mut stopping = *stop.borrow();
+        let mut deadline = None;
+        loop {
+            if stopping && deadline.is_none() {
+                deadline = Some(tokio::time::Instant::now() + self.cfg.drain);
+            }
+            let done = match deadline {
+                None => tokio::select! {
+                    done = set.join_next_with_id() => done,
+                    // A dropped stop sender stops the worker too.
+                    changed = stop.changed() => { stopping = changed.is_err() || *stop.borrow(); continue; }
+                },
+                Some(d) => match tokio::time::timeout_at(d, set.join_next_with_id()).await {
+                    Ok(done) => done,
+                    Err(_) => break,
+                },
+            };
+            match done {
+                Some(Ok((id, ()))) => {
+                    unfinished.remove(&id);
+                }
+                Some(Err(e)) => {
+                    unfinished.remove(&e.id());
+                }
+                None => return,
+            }
+        }
+        set.abort_all();
+        while set.join_next().await.is_some() {}
+        let left: Vec<OutboxJob> = unfinished.into_values().collect();
+        match self.app.release_deliveries(&left).await {
+            Ok(()) => tracing::info!(jobs = left.len(), "delivery worker: released the jobs it had not sent"),
+            Err(e) => {
+                tracing::warn!(error = %e, jobs = left.len(), "delivery worker: releasing jobs failed; their leases run out")
+            }
+        }
     }
 }
 

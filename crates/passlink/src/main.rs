@@ -1,7 +1,7 @@
 //! `passlink`: the binary. Parses flags and `PASSLINK_*` variables, sets up logging, binds the
 //! listener and runs [`passlink_server::Server`] until SIGTERM/SIGINT; `passlink events` reads
-//! the store, and `admin` holds the commands that talk to a running server (`passlink app`,
-//! `user`, `link`, `passkeys`).
+//! the store, `passlink backup` copies it, and `admin` holds the commands that talk to a running server (`passlink app`,
+//! `user`, `link`, `passkeys`, `status`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,6 +38,12 @@ enum Command {
     Link(admin::user::LinkArgs),
     /// List a user's passkeys: name, registration, last use, backup state.
     Passkeys(admin::user::PasskeysArgs),
+    /// Is the running server healthy and ready; its version, store, uptime and delivery outbox
+    /// (pending / in flight / failed). Exits 1 when it is not ready.
+    Status(admin::status::StatusArgs),
+    /// Copy the SQLite database of a running (or stopped) server to FILE, consistently, and its
+    /// server keys and admin token beside it (FILE.keys.json, FILE.admin.pat, mode 0600).
+    Backup(BackupArgs),
     /// Print a user's events as JSON lines (read-only; works next to a running server), e.g.
     /// to see whether a link was delivered (`…code.sent`) or given up (`…code.send.failed`).
     Events(EventsArgs),
@@ -52,6 +58,51 @@ struct EventsArgs {
     data_dir: PathBuf,
     #[arg(long, env = "PASSLINK_DATABASE")]
     database: Option<String>,
+}
+
+#[derive(clap::Args, Clone)]
+struct BackupArgs {
+    /// Where to write the copy of the database.
+    file: PathBuf,
+    /// Overwrite FILE (and FILE.keys.json, FILE.admin.pat) if they exist.
+    #[arg(long)]
+    force: bool,
+    /// Copy only the database: keys.json and admin.pat are backed up separately (without them
+    /// the copy's sealed codes, code and token hashes and signing keys are lost).
+    #[arg(long)]
+    without_keys: bool,
+    #[arg(long, env = "PASSLINK_DATA_DIR", default_value = "passlink-data")]
+    data_dir: PathBuf,
+    #[arg(long, env = "PASSLINK_DATABASE")]
+    database: Option<String>,
+    #[arg(long, env = "PASSLINK_KEYS_FILE")]
+    keys_file: Option<PathBuf>,
+}
+
+fn backup(args: BackupArgs) -> Result<(), String> {
+    let mut cfg = Config::new(SocketAddr::from(([127, 0, 0, 1], 0)), args.data_dir);
+    cfg.database = args.database;
+    cfg.keys_file = args.keys_file;
+    let w = passlink_server::backup::backup(&cfg, &args.file, args.force, !args.without_keys)?;
+    let r = &w.report;
+    println!(
+        "database:    {} ({} pages of {} bytes, {} bytes; integrity_check ok)",
+        w.database.display(),
+        r.pages,
+        r.page_size,
+        r.bytes
+    );
+    match (&w.keys, &w.admin_token) {
+        (Some(k), t) => {
+            println!("keys:        {} (mode 0600)", k.display());
+            if let Some(t) = t {
+                println!("admin token: {} (mode 0600)", t.display());
+            }
+            println!("restore:     stop passlink, copy them to <data-dir>/passlink.db, keys.json, admin.pat");
+        }
+        (None, _) => println!("keys:        not copied (--without-keys): back up keys.json separately"),
+    }
+    Ok(())
 }
 
 async fn events(args: EventsArgs) -> Result<(), String> {
@@ -158,6 +209,10 @@ struct ServeArgs {
     /// Run the delivery worker in this process (set false on replicas that should only queue).
     #[arg(long, env = "PASSLINK_DELIVERY_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
     delivery_worker: bool,
+    /// On SIGTERM/SIGINT: how long draining requests and deliveries may take, in seconds, before
+    /// the server stops anyway (with a log line).
+    #[arg(long, env = "PASSLINK_SHUTDOWN_TIMEOUT_SECS", default_value_t = passlink_server::config::DEFAULT_SHUTDOWN_TIMEOUT_SECS)]
+    shutdown_timeout_secs: u64,
     /// Serve `GET /metrics` (Prometheus text format) on its own listener at this address
     /// instead of on the main port.
     #[arg(long, env = "PASSLINK_METRICS_LISTEN")]
@@ -263,6 +318,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     cfg.delivery = delivery(&args)?;
     cfg.delivery_worker = args.delivery_worker;
     cfg.metrics_listen = args.metrics_listen;
+    cfg.shutdown_timeout = Duration::from_secs(args.shutdown_timeout_secs);
     cfg.delivery_policy = DeliveryPolicy {
         lease: Duration::from_secs(args.delivery_lease_secs.max(1)),
         max_attempts: args.delivery_max_attempts.max(1),
@@ -302,7 +358,9 @@ fn main() -> ExitCode {
         Some(Command::User(a)) => return exit(admin::run(admin::user::user(a))),
         Some(Command::Link(a)) => return exit(admin::run(admin::user::link(a))),
         Some(Command::Passkeys(a)) => return exit(admin::run(admin::user::passkeys(a))),
+        Some(Command::Status(a)) => return exit(admin::run(admin::status::status(a))),
         Some(Command::Events(a)) => return exit(admin::run(events(a))),
+        Some(Command::Backup(a)) => return exit(backup(a)),
         None => cli.serve,
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into());

@@ -169,3 +169,77 @@ async fn user_add_link_qr_and_passkeys_with_the_last_use() {
     assert!(err.contains("cannot reach passlink"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `passlink status`: health, readiness, version, store, uptime and the outbox (a link whose
+/// webhook is down stays pending); the same over REST; a wrong token; a server that is down.
+#[tokio::test]
+async fn status_reports_health_store_and_outbox() {
+    let dir = data_dir("status");
+    let port = passlink_testkit::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let secret = dir.join("webhook.secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    // A webhook nobody listens on: every attempt fails, the job waits a minute for its retry.
+    let hook = format!("http://127.0.0.1:{}/hook", passlink_testkit::free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_passlink"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir", dir.to_str().unwrap()])
+        .args(["--webhook-url", &hook, "--webhook-secret-file", secret.to_str().unwrap()])
+        .args(["--delivery-retry-min-ms", "60000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    passlink_testkit::wait_healthy(&base).await;
+    let cli = Cli { base: base.clone(), data: dir.clone() };
+
+    let out = cli.ok(&["status"]);
+    assert_eq!(field(&out, "healthz"), "ok", "{out}");
+    assert_eq!(field(&out, "readyz"), "ready", "{out}");
+    assert_eq!(field(&out, "version"), env!("CARGO_PKG_VERSION"), "{out}");
+    assert_eq!(field(&out, "store"), "sqlite (reachable)", "{out}");
+    let uptime = field(&out, "uptime");
+    assert!(uptime.contains("s (since ") && uptime.ends_with("Z)"), "{out}");
+    assert_eq!(field(&out, "outbox"), "0 pending, 0 in flight, 0 failed", "{out}");
+
+    let added = cli.ok(&[
+        "user",
+        "add",
+        "--email",
+        "grace@example.com",
+        "--given-name",
+        "Grace",
+        "--family-name",
+        "H",
+    ]);
+    let user = field(&added, "user_id").to_string();
+    cli.ok(&["link", &user, "--send"]);
+    let mut outbox = String::new();
+    for _ in 0..100 {
+        outbox = field(&cli.ok(&["status"]), "outbox").to_string();
+        if outbox == "1 pending, 0 in flight, 0 failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(outbox, "1 pending, 0 in flight, 0 failed");
+
+    // The RPC over REST (what the command calls over Connect), and without a token
+    let token = std::fs::read_to_string(dir.join("admin.pat")).unwrap().trim().to_string();
+    let http = reqwest::Client::new();
+    let r = http.get(format!("{base}/passlink/v1/status")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!((v["store"].as_str(), v["storeReady"].as_bool()), (Some("sqlite"), Some(true)), "{v}");
+    assert_eq!(v["outbox"]["pending"], 1, "{v}");
+    assert!(v["uptime"].as_str().unwrap().ends_with('s') && v["startTime"].is_string(), "{v}");
+    let r = http.get(format!("{base}/passlink/v1/status")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    let err = cli.fails(&["status"], &[("PASSLINK_TOKEN", "nope")]);
+    assert!(err.contains("token was refused"), "{err}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let err = cli.fails(&["status"], &[]);
+    assert!(err.contains("cannot reach passlink"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}

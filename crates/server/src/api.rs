@@ -231,7 +231,9 @@ impl Api {
                 let app = app.clone();
                 async move {
                     match request {
-                        Ok((params, body)) => entry.rest(app, info, headers, body, params, query, success).await,
+                        Ok((params, body)) => {
+                            entry.rest(app, info, headers, body, params, query, success).await
+                        }
                         Err((status, message)) => {
                             let (status, json) = error::rest_rejection(status, message);
                             rest::json_response(status, Bytes::from(json.to_string()))

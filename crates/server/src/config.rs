@@ -10,6 +10,8 @@ use passlink_core::secret::Secret;
 pub use passlink_delivery::{SmtpConfig, SmtpTls};
 
 /// Age in days after which a new token-signing key is generated at start.
+/// Default bound of a shutdown (SIGTERM/SIGINT), in seconds.
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_SIGNING_KEY_MAX_AGE_DAYS: u64 = 90;
 
 /// Which store to open.
@@ -55,6 +57,9 @@ pub struct Config {
     pub delivery_policy: DeliveryPolicy,
     /// How often the delivery worker looks for due jobs when idle.
     pub delivery_poll_interval: Duration,
+    /// How long a shutdown may take (draining requests, the delivery worker's sends) before the
+    /// server stops anyway.
+    pub shutdown_timeout: Duration,
     /// Run the delivery worker in this process (default). With several replicas, workers may
     /// run on some only; links are queued by every replica either way.
     pub delivery_worker: bool,
@@ -91,6 +96,7 @@ impl Config {
             delivery: Delivery::None,
             delivery_policy: DeliveryPolicy::default(),
             delivery_poll_interval: Duration::from_millis(500),
+            shutdown_timeout: Duration::from_secs(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
             delivery_worker: true,
             login_ui_url: None,
             metrics_listen: None,

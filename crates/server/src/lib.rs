@@ -38,6 +38,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod convert;
 pub mod error;

@@ -1,13 +1,23 @@
 //! The server: [`router`] (every route on the one port) and [`Server::start`] (open the store,
 //! load keys, bootstrap, start the delivery worker, serve until shutdown).
+//!
+//! Shutdown ([`Server::shutdown`]), bounded by `Config::shutdown_timeout`: /readyz answers 503
+//! at once (load balancers stop sending), the requests that were in flight finish while the
+//! listener still answers, then it stops accepting and open connections finish their request;
+//! meanwhile the delivery worker lets its sends finish for half the bound and releases the jobs
+//! of the others (pending again at once). Past the bound the server stops anyway, with a log
+//! line.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use passlink_core::app::{App, AppConfig, Deps};
@@ -48,9 +58,40 @@ pub struct Server {
     task: JoinHandle<std::io::Result<()>>,
     /// The delivery worker (when a provider is configured) and its stop signal.
     worker: Option<RunningWorker>,
+    drain: Arc<Drain>,
+    shutdown_timeout: Duration,
 }
 
-async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
+/// What the router and [`Server::shutdown`] share: is the server draining, and how many requests
+/// that started before the drain are still running.
+#[derive(Debug, Default)]
+pub struct Drain {
+    draining: AtomicBool,
+    before: AtomicUsize,
+}
+
+/// A request counted in [`Drain::before`] until it is answered.
+struct Counted(Arc<Drain>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.before.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Count the requests that start before the drain (the ones it waits for).
+async fn count_requests(State(drain): State<Arc<Drain>>, req: Request, next: Next) -> Response {
+    let _counted = (!drain.draining.load(Ordering::Acquire)).then(|| {
+        drain.before.fetch_add(1, Ordering::AcqRel);
+        Counted(drain.clone())
+    });
+    next.run(req).await
+}
+
+async fn readyz(State((app, drain)): State<(Arc<App>, Arc<Drain>)>) -> (StatusCode, &'static str) {
+    if drain.draining.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
     match app.store().ping().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
@@ -94,6 +135,18 @@ pub fn router(
     serve_metrics: bool,
     stopping: watch::Receiver<bool>,
 ) -> Result<Router, String> {
+    router_draining(app, metrics, serve_metrics, stopping, Arc::default())
+}
+
+/// [`router`] with the drain state of a [`Server`]: /readyz answers 503 once it drains, and the
+/// requests in flight are counted.
+fn router_draining(
+    app: Arc<App>,
+    metrics: Arc<Metrics>,
+    serve_metrics: bool,
+    stopping: watch::Receiver<bool>,
+    drain: Arc<Drain>,
+) -> Result<Router, String> {
     let table = rpc::table();
     let services = ops::served_services(table.iter().map(|(path, _)| *path));
     let api = Api::new(app.clone(), table);
@@ -109,13 +162,14 @@ pub fn router(
         .merge(oidc_endpoints::routes(app.clone()))
         .route("/openapi.json", get(move || async move { rest::json_response(StatusCode::OK, openapi) }))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz).with_state(app.clone()));
+        .route("/readyz", get(readyz).with_state((app.clone(), drain.clone())));
     if serve_metrics {
         router = router.route("/metrics", get(move || self::metrics((app.clone(), metrics.clone()))));
     }
     Ok(router
         .fallback_service(connect)
         .layer(cors())
+        .layer(axum::middleware::from_fn_with_state(drain, count_requests))
         .layer(axum::middleware::from_fn_with_state(observe, observe::layer)))
 }
 
@@ -161,7 +215,12 @@ async fn build_app(
     let keys_path = cfg.keys_file.clone().unwrap_or_else(|| cfg.data_dir.join("keys.json"));
     let keys = load_or_create_keys(&keys_path, &*entropy, clock.now(), cfg.signing_key_max_age)
         .map_err(|e| e.to_string())?;
-    let store: Arc<dyn Store> = match cfg.backend()? {
+    let backend = cfg.backend()?;
+    let store_kind = match backend {
+        Backend::Sqlite(_) => "sqlite",
+        Backend::Postgres(_) => "postgres",
+    };
+    let store: Arc<dyn Store> = match backend {
         Backend::Sqlite(db) => Arc::new(
             SqliteStore::open_observed(&db, metrics.clone()).map_err(|e| format!("{}: {e}", db.display()))?,
         ),
@@ -206,6 +265,7 @@ async fn build_app(
         delivery_enabled: !matches!(cfg.delivery, Delivery::None),
         delivery: cfg.delivery_policy.clone(),
         login_ui_url: cfg.login_ui_url.clone(),
+        store_kind,
         ..AppConfig::default()
     };
     Ok(Arc::new(App::new(deps, app_cfg).with_observer(metrics.clone())))
@@ -293,7 +353,12 @@ fn start_worker(
     let worker = passlink_delivery::Worker::new(
         app.clone(),
         sender,
-        passlink_delivery::WorkerConfig { owner, poll_interval: cfg.delivery_poll_interval, batch: 16 },
+        passlink_delivery::WorkerConfig {
+            owner,
+            poll_interval: cfg.delivery_poll_interval,
+            batch: 16,
+            drain: cfg.shutdown_timeout / 2,
+        },
     )
     .with_observer(metrics.clone());
     let (stop, rx) = tokio::sync::watch::channel(false);
@@ -350,7 +415,14 @@ impl Server {
             None => None,
         };
         let (stopping, stopping_rx) = watch::channel(false);
-        let router = router(app.clone(), metrics.clone(), metrics_addr.is_none(), stopping_rx)?;
+        let drain = Arc::new(Drain::default());
+        let router = router_draining(
+            app.clone(),
+            metrics.clone(),
+            metrics_addr.is_none(),
+            stopping_rx,
+            drain.clone(),
+        )?;
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, router)
                 .with_graceful_shutdown(async {
@@ -372,12 +444,42 @@ impl Server {
             stopping,
             task,
             worker,
+            drain,
+            shutdown_timeout: cfg.shutdown_timeout,
         })
     }
 
-    /// Stop accepting connections, let in-flight requests finish, and return.
+    /// Drain and stop (see the module note), within the shutdown timeout.
     pub async fn shutdown(mut self) -> Result<(), String> {
+        let limit = self.shutdown_timeout;
+        match tokio::time::timeout(limit, self.drain_and_stop()).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::warn!(
+                    timeout_secs = limit.as_secs_f64(),
+                    requests_in_flight = self.drain.before.load(Ordering::Acquire),
+                    "shutdown timeout: stopping with work unfinished"
+                );
+                self.task.abort();
+                Ok(())
+            }
+        }
+    }
+
+    async fn drain_and_stop(&mut self) -> Result<(), String> {
+        self.drain.draining.store(true, Ordering::Release);
+        // gRPC health: Check answers NOT_SERVING, Watch streams end.
         let _ = self.stopping.send(true);
+        // The worker drains beside the requests.
+        let worker = self.worker.take().map(|(stop, task)| {
+            let _ = stop.send(true);
+            task
+        });
+        // The requests that were in flight at the signal finish while the listener still
+        // answers (/readyz with 503 among them).
+        while self.drain.before.load(Ordering::Acquire) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -385,14 +487,10 @@ impl Server {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
-        if let Some((stop, task)) = self.worker.take() {
-            let _ = stop.send(true);
-            // A send in progress finishes (bounded by the sender's timeout); if it does not in
-            // time, its lease runs out and the job is redone by the next worker.
-            if tokio::time::timeout(std::time::Duration::from_secs(35), task).await.is_err() {
-                tracing::warn!("delivery worker did not stop in time");
-            }
+        if let Some(task) = worker {
+            let _ = task.await;
         }
+        tracing::info!("shutdown complete");
         served
     }
 

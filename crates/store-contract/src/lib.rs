@@ -62,6 +62,7 @@ macro_rules! contract_tests {
             ping,
             outbox_leases_and_outcomes,
             concurrent_claims_never_share_a_job,
+            outbox_counts_by_state,
             commit_then_read_back,
             a_sequence_only_user_change_reads_back,
             stale_sequence_is_aborted_and_writes_nothing,
@@ -148,7 +149,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(names.len(), 22, "{names:?}");
+        assert_eq!(names.len(), 23, "{names:?}");
         for name in names {
             let named = listed.contains(&format!("{name},")) || listed.contains(&format!("fn {name}()"));
             assert!(named, "suite test {name} is not expanded by contract_tests!");

@@ -7,7 +7,7 @@ use passlink_core::code::CodeView;
 use passlink_core::error::Result;
 use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
 use passlink_core::query::UserNarrowing;
-use passlink_core::store::{Commit, JobStatus, Store};
+use passlink_core::store::{Commit, JobStatus, OutboxCounts, Store};
 use passlink_core::time::Timestamp;
 use passlink_core::view::{InstanceView, Membership, OrgView, PatView, UserView};
 
@@ -97,6 +97,9 @@ impl Store for Split {
         limit: usize,
     ) -> Result<Vec<OutboxJob>> {
         self.pick().claim_jobs(owner, now, lease_until, limit).await
+    }
+    async fn outbox_counts(&self, now: Timestamp) -> Result<OutboxCounts> {
+        self.pick().outbox_counts(now).await
     }
     async fn job(&self, id: &str) -> Result<Option<JobStatus>> {
         self.pick().job(id).await

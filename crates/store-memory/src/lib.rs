@@ -17,7 +17,7 @@ use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
 use passlink_core::passkey::PasskeyView;
 use passlink_core::query::UserNarrowing;
 use passlink_core::session::{SessionFilter, SessionView};
-use passlink_core::store::{Commit, JobState, JobStatus, Store};
+use passlink_core::store::{Commit, JobState, JobStatus, OutboxCounts, Store};
 use passlink_core::time::Timestamp;
 use passlink_core::view::{Change, InstanceView, Membership, OrgView, PatView, UserView};
 
@@ -335,6 +335,20 @@ impl Store for MemoryStore {
             }
         }
         Ok(jobs)
+    }
+
+    async fn outbox_counts(&self, now: Timestamp) -> Result<OutboxCounts> {
+        let state = self.lock();
+        let mut counts = OutboxCounts::default();
+        for r in state.outbox.values() {
+            match r.state {
+                JobState::Pending if r.lease_until.is_some_and(|until| until > now) => counts.in_flight += 1,
+                JobState::Pending => counts.pending += 1,
+                JobState::Abandoned => counts.failed += 1,
+                JobState::Delivered => {}
+            }
+        }
+        Ok(counts)
     }
 
     async fn job(&self, id: &str) -> Result<Option<JobStatus>> {

@@ -69,7 +69,7 @@ use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
 use passlink_core::passkey::PasskeyView;
 use passlink_core::query::UserNarrowing;
 use passlink_core::session::{SessionFilter, SessionView};
-use passlink_core::store::{Commit, JobState, JobStatus, Store};
+use passlink_core::store::{Commit, JobState, JobStatus, OutboxCounts, Store};
 use passlink_core::time::Timestamp;
 use passlink_core::view::{InstanceView, Membership, OrgView, PatView, Scope, UserView};
 use tokio::sync::{mpsc, oneshot};
@@ -575,6 +575,22 @@ impl Store for PostgresStore {
             .collect::<Result<_>>()?;
         jobs.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
         Ok(jobs.into_iter().map(|j| j.3).collect())
+    }
+
+    async fn outbox_counts(&self, now: Timestamp) -> Result<OutboxCounts> {
+        let rows = self
+            .rows(
+                "SELECT \
+                   count(*) FILTER (WHERE state = 'pending' AND (lease_until IS NULL OR lease_until <= $1)), \
+                   count(*) FILTER (WHERE state = 'pending' AND lease_until > $1), \
+                   count(*) FILTER (WHERE state = 'abandoned') \
+                 FROM outbox",
+                &[&now.0],
+            )
+            .await?;
+        let row = rows.first().ok_or_else(|| Error::internal("outbox count: no row"))?;
+        let n = |i: usize| col::<i64>(row, i).map(|v| v.max(0) as u64);
+        Ok(OutboxCounts { pending: n(0)?, in_flight: n(1)?, failed: n(2)? })
     }
 
     async fn job(&self, id: &str) -> Result<Option<JobStatus>> {

@@ -11,6 +11,7 @@
 //!   starts the WAL over: the WAL stays bounded under constant load and is never reset while
 //!   writes wait.
 //! - `schema`: the migrations, applied in order at start.
+//! - [`backup`]: a consistent copy of the database beside a running server (`passlink backup`).
 //! - `lookups`: the reads of the list RPCs (candidate users of a narrowing, every organization).
 //! - `users`: user rows with the sequence and change date of their last event (a command that
 //!   changes only those writes no user row), and the user views the request path reads from
@@ -18,6 +19,7 @@
 //!
 //! Nothing SQLite-specific leaves this crate: callers see the core's types and errors only.
 
+pub mod backup;
 mod checkpoint;
 mod lookups;
 mod schema;
@@ -35,7 +37,7 @@ use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
 use passlink_core::passkey::PasskeyView;
 use passlink_core::query::UserNarrowing;
 use passlink_core::session::{SessionFilter, SessionView};
-use passlink_core::store::{Commit, JobState, JobStatus, Store};
+use passlink_core::store::{Commit, JobState, JobStatus, OutboxCounts, Store};
 use passlink_core::time::Timestamp;
 use passlink_core::view::{InstanceView, Membership, OrgView, PatView, Scope, UserView};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -376,6 +378,25 @@ impl Store for SqliteStore {
             })
             .map_err(|_| Error::unavailable("sqlite writer stopped"))?;
         rx.await.map_err(|_| Error::unavailable("sqlite writer stopped"))?
+    }
+
+    async fn outbox_counts(&self, now: Timestamp) -> Result<OutboxCounts> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT \
+                   count(*) FILTER (WHERE state = 'pending' AND (lease_until IS NULL OR lease_until <= ?1)), \
+                   count(*) FILTER (WHERE state = 'pending' AND lease_until > ?1), \
+                   count(*) FILTER (WHERE state = 'abandoned') \
+                 FROM outbox",
+            )?;
+            st.query_row([now.0], |r| {
+                Ok(OutboxCounts {
+                    pending: r.get::<_, i64>(0)?.max(0) as u64,
+                    in_flight: r.get::<_, i64>(1)?.max(0) as u64,
+                    failed: r.get::<_, i64>(2)?.max(0) as u64,
+                })
+            })
+        })
     }
 
     async fn job(&self, id: &str) -> Result<Option<JobStatus>> {

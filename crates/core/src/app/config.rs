@@ -52,6 +52,9 @@ pub struct AppConfig {
     /// requests: `/oauth/v2/authorize` redirects to `<url>/login?authRequest=<id>`. `None`: the
     /// hosted login page (`<issuer>/ui/login`).
     pub login_ui_url: Option<String>,
+    /// Which store adapter serves this app (`sqlite`, `postgres`, `memory`): reported by
+    /// GetStatus.
+    pub store_kind: &'static str,
 }
 
 impl Default for AppConfig {
@@ -66,6 +69,7 @@ impl Default for AppConfig {
             delivery_enabled: false,
             delivery: DeliveryPolicy::default(),
             login_ui_url: None,
+            store_kind: "memory",
         }
     }
 }

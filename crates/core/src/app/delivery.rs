@@ -270,6 +270,19 @@ impl App {
         }
     }
 
+    /// Give leased jobs back unsent (the worker is stopping): pending again, due at once, without
+    /// a lease and without an attempt counted, so another worker (or this server's next start)
+    /// takes them now rather than when the lease runs out. A job that reached a final state in
+    /// the meantime stays there (the store updates only pending jobs).
+    pub async fn release_deliveries(&self, jobs: &[OutboxJob]) -> Result<()> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        let outbox_updates = jobs.iter().map(|j| release_update(j, now)).collect();
+        self.deps.store.commit(Commit { outbox_updates, ..Default::default() }).await
+    }
+
     /// Give a job up: `code.send.failed` with the reason, job abandoned, sealed code erased.
     async fn abandon(&self, job: &OutboxJob, reason: &str) -> Result<()> {
         let _lock = self.lock_aggregate(&job.user_id).await;
@@ -277,6 +290,16 @@ impl App {
             let user = self.deps.store.user(&job.user_id).await?;
             self.deps.store.commit(decide_abandon(job, user, reason, self.now())).await
         })
+    }
+}
+
+/// A leased job given back unsent: pending, due now, its attempts and sealed code unchanged.
+fn release_update(job: &OutboxJob, now: Timestamp) -> OutboxUpdate {
+    OutboxUpdate {
+        job: job.clone(),
+        state: JobState::Pending,
+        next_attempt_at: now,
+        last_error: Some("released unsent at shutdown".to_string()),
     }
 }
 

@@ -29,6 +29,7 @@
 //!   PKCE, refresh rotation, userinfo, end session.
 //! - `machine_credentials`: AddSecret, AddKey; `client_auth`: OAuth2 client authentication,
 //!   rate limit, [`OAuthError`]; `grants`: the token endpoint, introspection, revocation.
+//! - `status`: GetStatus, the operator's view of a running server ([`Status`]).
 
 use std::sync::Arc;
 
@@ -55,6 +56,7 @@ mod oidc;
 mod orgs;
 mod passkeys;
 mod sessions;
+mod status;
 #[cfg(test)]
 mod testing;
 mod tokens;
@@ -85,6 +87,7 @@ pub use sessions::{
     CHALLENGE_LIFETIME, ChallengeRequest, DateMethod, SessionChange, SessionList, SessionQuery,
     SessionWritten, UserCheck, query_invalid,
 };
+pub use status::Status;
 pub use tokens::PatCreated;
 pub use users::{NewHuman, NewMachine, UserCreated, UserRead};
 
@@ -203,11 +206,15 @@ pub struct App {
     link_groups: links::LinkGroups,
     /// Told about sessions and sign-ins (metrics); counts nothing unless [`App::with_observer`].
     observer: Arc<dyn crate::ports::Observer>,
+    /// When the app was built (the server's start), for GetStatus's uptime.
+    started_at: Timestamp,
 }
 
 impl App {
     pub fn new(deps: Deps, cfg: AppConfig) -> App {
+        let started_at = deps.clock.now();
         App {
+            started_at,
             deps,
             cfg,
             tokens: tokens::TokenCache::default(),

@@ -1,7 +1,8 @@
 //! Commands that talk to a running passlink with the admin token, over Connect's JSON (as
 //! ZITADEL's SDKs call it):
 //! - [`app`]: `passlink app add` registers an OpenID Connect application;
-//! - [`user`]: `passlink user add`, `passlink link USER [--send] [--qr]`, `passlink passkeys USER`.
+//! - [`user`]: `passlink user add`, `passlink link USER [--send] [--qr]`, `passlink passkeys USER`;
+//! - [`status`]: `passlink status` (health, readiness, GetStatus).
 //!
 //! [`Target`] (server URL, token) is shared by all; [`Client`] makes the calls and turns HTTP
 //! failures into messages that say what to do.
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 pub mod app;
+pub mod status;
 pub mod user;
 
 /// Which server, and the token to call it with.
@@ -68,6 +70,15 @@ impl Client {
             403 => Err(format!("{method}: the token may not do this ({message}); use the admin token")),
             _ => Err(format!("{method}: HTTP {status}: {message}")),
         }
+    }
+
+    /// GET a health path (`/healthz`, `/readyz`) without the token: its status and body.
+    pub async fn probe(&self, path: &str) -> Result<(u16, String), String> {
+        let resp = self.http.get(format!("{}{path}", self.url)).send().await.map_err(|e| {
+            format!("cannot reach passlink at {}: {e} (is it running? --url / PASSLINK_URL)", self.url)
+        })?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.text().await.unwrap_or_default().trim().to_string()))
     }
 
     /// The server's external URL (its OpenID Connect issuer), where its hosted pages are; the URL

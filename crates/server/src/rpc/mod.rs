@@ -11,12 +11,14 @@
 //! - [`apps_v2`] serves zitadel.project.v2.ProjectService and
 //!   zitadel.application.v2.ApplicationService (Connect/gRPC only, as ZITADEL);
 //! - [`oidc_v2`] serves zitadel.oidc.v2.OIDCService (custom login UIs);
-//! - [`enrollment_v1`] serves passlink.enrollment.v1.EnrollmentService, passlink's own RPCs.
+//! - [`enrollment_v1`] serves passlink.enrollment.v1.EnrollmentService, passlink's own RPCs;
+//!   [`admin_v1`] serves passlink.admin.v1.AdminService (GetStatus, for operators).
 
 use std::sync::Arc;
 
 use crate::api::{Method, rpc};
 
+pub mod admin_v1;
 pub mod apps_v2;
 pub mod enrollment_v1;
 pub mod lookups;
@@ -56,6 +58,7 @@ pub fn table() -> Vec<(&'static str, Arc<dyn Method>)> {
         rpc("zitadel.user.v2.UserService/ListPasskeys", v2::list_passkeys),
         rpc("zitadel.user.v2.UserService/RemovePasskey", v2::remove_passkey),
         rpc("passlink.enrollment.v1.EnrollmentService/ListPasskeys", enrollment_v1::list_passkeys),
+        rpc("passlink.admin.v1.AdminService/GetStatus", admin_v1::get_status),
         rpc("zitadel.user.v2.UserService/AddSecret", v2::add_secret),
         rpc("zitadel.user.v2.UserService/AddKey", v2::add_key),
         rpc("zitadel.org.v2.OrganizationService/AddOrganization", org_v2::add_organization),

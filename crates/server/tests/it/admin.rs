@@ -250,3 +250,40 @@ async fn health_and_readiness() {
     assert_eq!(c.get(format!("{}/healthz", s.base)).send().await.unwrap().status(), 200);
     s.server.shutdown().await.unwrap();
 }
+
+/// passlink.admin.v1 GetStatus on every protocol: version, store, readiness, uptime and the
+/// outbox; instance-wide `iam.read` only (IAM_OWNER, IAM_OWNER_VIEWER), 403 for everyone else.
+#[tokio::test]
+async fn get_status_on_every_protocol_for_instance_readers_only() {
+    const STATUS: &str = "passlink.admin.v1.AdminService/GetStatus";
+    let s = harness::start("status").await;
+    let w = world(&s, "st").await;
+    let grpc = clients::Generated::new("grpc", &s.base, connectrpc::Protocol::Grpc);
+    let (_, viewer) =
+        crate::setup::caller(&grpc, &w.admin, &w.org_a, "st-viewer", &["IAM_OWNER_VIEWER"]).await;
+    for api in clients::all(&s.base) {
+        let api = &*api;
+        let n = api.name();
+        for token in [&w.admin, &viewer] {
+            let st = ok(api.call(STATUS, json!({}), Some(token), None).await);
+            assert_eq!(st["version"], env!("CARGO_PKG_VERSION"), "[{n}] {st}");
+            assert_eq!(
+                (st["store"].as_str(), st["storeReady"].as_bool()),
+                (Some("sqlite"), Some(true)),
+                "[{n}]"
+            );
+            assert!(
+                st["startTime"].is_string() && st["uptime"].as_str().is_some_and(|u| u.ends_with('s')),
+                "[{n}] {st}"
+            );
+            // No links were sent: every count is zero (and omitted).
+            assert!(st["outbox"].as_object().is_none_or(|o| o.values().all(|v| v == 0)), "[{n}] {st}");
+        }
+        for token in [&w.org_owner_a, &w.iam_user_manager, &w.no_role] {
+            let err = api.call(STATUS, json!({}), Some(token), None).await.unwrap_err();
+            assert_eq!(err.code, 7, "[{n}] {err:?}");
+        }
+        let err = api.call(STATUS, json!({}), None, None).await.unwrap_err();
+        assert_eq!(err.code, 16, "[{n}] {err:?}");
+    }
+}

@@ -318,6 +318,7 @@ impl Api for Generated {
         let pr = zitadel::project::v2::ProjectServiceClient::new(t.clone(), c.clone());
         let ap = zitadel::application::v2::ApplicationServiceClient::new(t.clone(), c.clone());
         let en = passlink_wire::passlink::enrollment::v1::EnrollmentServiceClient::new(t.clone(), c.clone());
+        let ad = passlink_wire::passlink::admin::v1::AdminServiceClient::new(t.clone(), c.clone());
         let st = settings::SettingsServiceClient::new(t, c);
         let m = rpc.rsplit('/').next().unwrap();
         match (rpc.split('/').next().unwrap(), m) {
@@ -486,6 +487,15 @@ impl Api for Generated {
                 list_passkeys_with_options,
                 passlink_wire::passlink::enrollment::v1::ListPasskeysRequest
             ),
+            ("passlink.admin.v1.AdminService", "GetStatus") => {
+                typed!(
+                    ad,
+                    o,
+                    req,
+                    get_status_with_options,
+                    passlink_wire::passlink::admin::v1::GetStatusRequest
+                )
+            }
             _ => panic!("no typed client for {rpc}"),
         }
     }

@@ -21,7 +21,7 @@ pub use failures::{
     user_by_username_is_case_insensitive,
 };
 pub use lookups::{orgs_lists_every_organization, users_matching_admits_exactly_its_narrowing};
-pub use outbox::{concurrent_claims_never_share_a_job, outbox_leases_and_outcomes};
+pub use outbox::{concurrent_claims_never_share_a_job, outbox_counts_by_state, outbox_leases_and_outcomes};
 pub use read_back::{
     a_sequence_only_user_change_reads_back, commit_then_read_back, empty_store_reads_nothing,
     events_of_kind_lists_every_aggregate_of_a_kind, ping,

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use passlink_core::error::Kind;
 use passlink_core::event::{AggregateKind, Event, OutboxJob};
-use passlink_core::store::{Commit, JobState, Store};
+use passlink_core::store::{Commit, JobState, OutboxCounts, Store};
 
 use crate::fixtures::{all_jobs, at, create_user_commit, job, outbox_update, rec};
 use crate::join_all;
@@ -122,4 +122,35 @@ pub async fn concurrent_claims_never_share_a_job(store: &dyn Store) {
         }
     }
     assert_eq!(seen.len(), 40, "every due job leased once");
+}
+
+/// `outbox_counts`: pending jobs without a live lease, leased ones (until the lease runs out),
+/// abandoned ones; delivered jobs are not counted.
+pub async fn outbox_counts_by_state(store: &dyn Store) {
+    assert_eq!(store.outbox_counts(at(0)).await.expect("counts"), OutboxCounts::default());
+    let (org, user) = ("oc-org", "oc-user");
+    let mut c = create_user_commit(user, org, "outbox-counts");
+    let jobs: Vec<OutboxJob> =
+        (1..=5).map(|i| job(&format!("oc-job-{i}"), user, org, &format!("oc-code-{i}"), at(i))).collect();
+    c.outbox = jobs.clone();
+    store.commit(c).await.expect("commit jobs");
+    let counts = |pending, in_flight, failed| OutboxCounts { pending, in_flight, failed };
+    assert_eq!(store.outbox_counts(at(10)).await.expect("counts"), counts(5, 0, 0));
+
+    let leased = store.claim_jobs("worker-a", at(10), at(70), 3).await.expect("claim");
+    assert_eq!(leased.len(), 3);
+    assert_eq!(store.outbox_counts(at(10)).await.expect("counts"), counts(2, 3, 0));
+    store
+        .commit(Commit {
+            outbox_updates: vec![
+                outbox_update(&leased[0], JobState::Delivered, at(11), 1, None),
+                outbox_update(&leased[1], JobState::Abandoned, at(11), 5, Some("gave up")),
+            ],
+            ..Commit::default()
+        })
+        .await
+        .expect("outcomes");
+    assert_eq!(store.outbox_counts(at(12)).await.expect("counts"), counts(2, 1, 1));
+    // The lease of the third ran out: it is pending again.
+    assert_eq!(store.outbox_counts(at(70)).await.expect("counts"), counts(3, 0, 1));
 }
