@@ -65,13 +65,25 @@ fn data_dir(tag: &str) -> PathBuf {
     d
 }
 
-fn serve(data: &Path, port: u16) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_passlink"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir", data.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+/// The server process, killed when dropped: a failing test leaves nothing running.
+struct Serving(std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(data: &Path, port: u16) -> Serving {
+    Serving(
+        Command::new(env!("CARGO_BIN_EXE_passlink"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir", data.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -79,7 +91,7 @@ async fn user_add_link_qr_and_passkeys_with_the_last_use() {
     let dir = data_dir("enroll");
     let port = passlink_testkit::free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = serve(&dir, port);
+    let child = serve(&dir, port);
     passlink_testkit::wait_healthy(&base).await;
     let cli = Cli { base: base.clone(), data: dir.clone() };
     let token = std::fs::read_to_string(dir.join("admin.pat")).unwrap().trim().to_string();
@@ -163,8 +175,7 @@ async fn user_add_link_qr_and_passkeys_with_the_last_use() {
     assert!(err.contains("HTTP 404"), "{err}");
 
     // The server is down
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
     let err = cli.fails(&["passkeys", &user], &[]);
     assert!(err.contains("cannot reach passlink"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
@@ -181,14 +192,16 @@ async fn status_reports_health_store_and_outbox() {
     std::fs::write(&secret, "s3cret\n").unwrap();
     // A webhook nobody listens on: every attempt fails, the job waits a minute for its retry.
     let hook = format!("http://127.0.0.1:{}/hook", passlink_testkit::free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_passlink"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir", dir.to_str().unwrap()])
-        .args(["--webhook-url", &hook, "--webhook-secret-file", secret.to_str().unwrap()])
-        .args(["--delivery-retry-min-ms", "60000"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = Serving(
+        Command::new(env!("CARGO_BIN_EXE_passlink"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir", dir.to_str().unwrap()])
+            .args(["--webhook-url", &hook, "--webhook-secret-file", secret.to_str().unwrap()])
+            .args(["--delivery-retry-min-ms", "60000"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     passlink_testkit::wait_healthy(&base).await;
     let cli = Cli { base: base.clone(), data: dir.clone() };
 
@@ -237,8 +250,7 @@ async fn status_reports_health_store_and_outbox() {
 
     let err = cli.fails(&["status"], &[("PASSLINK_TOKEN", "nope")]);
     assert!(err.contains("token was refused"), "{err}");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
     let err = cli.fails(&["status"], &[]);
     assert!(err.contains("cannot reach passlink"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
