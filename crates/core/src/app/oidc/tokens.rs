@@ -32,6 +32,15 @@ pub struct OidcTokens {
     pub scope: String,
 }
 
+/// Whose tokens are issued: the client, the grant (as the ID token describes it) and its user.
+struct Issued<'a> {
+    app: &'a AppView,
+    grant_id: &'a str,
+    grant: &'a GrantAdded,
+    user: &'a UserView,
+    now: Timestamp,
+}
+
 /// A client at the token endpoint: its id (form or Basic) and secret, if any.
 #[derive(Debug, Clone)]
 pub struct OidcClient {
@@ -365,21 +374,35 @@ impl App {
                 }
                 Ok(Exchange::Granted { tx, grant }) => {
                     let user = user.ok_or_else(|| Error::internal("a granted code has a user"))?;
-                    let id_token = self.id_token(&app, &grant_id, &grant, &user, &access, now)?;
-                    self.deps.store.commit(tx.into_commit()).await?;
-                    outcome = Some(Ok(OidcTokens {
-                        access_token: access,
-                        expires_in: self.cfg.access_token_lifetime.as_secs(),
-                        id_token,
-                        refresh_token: refresh,
-                        scope: grant.scope.join(" "),
-                    }));
+                    let issued = Issued { app: &app, grant_id: &grant_id, grant: &grant, user: &user, now };
+                    outcome = Some(Ok(self.issue(issued, access, refresh, tx).await?));
                 }
             }
             Ok(())
         })
         .map_err(OAuthError::server)?;
         outcome.unwrap_or_else(|| Err(OAuthError::server(Error::internal("no outcome"))))
+    }
+
+    /// The tokens of a code exchange or a refresh: the ID token signed for `issued`, then `tx`
+    /// committed (the grant records the new tokens' hashes) before anything is answered.
+    async fn issue(
+        &self,
+        issued: Issued<'_>,
+        access: Secret,
+        refresh: Option<Secret>,
+        tx: Tx,
+    ) -> Result<OidcTokens> {
+        let Issued { app, grant_id, grant, user, now } = issued;
+        let id_token = self.id_token(app, grant_id, grant, user, &access, now)?;
+        self.deps.store.commit(tx.into_commit()).await?;
+        Ok(OidcTokens {
+            access_token: access,
+            expires_in: self.cfg.access_token_lifetime.as_secs(),
+            id_token,
+            refresh_token: refresh,
+            scope: grant.scope.join(" "),
+        })
     }
 
     /// The token endpoint's `refresh_token` grant (rotation).
@@ -420,15 +443,8 @@ impl App {
                     let user = user.ok_or_else(|| Error::internal("a refreshed grant has a user"))?;
                     let mut g = grant.grant.clone();
                     g.nonce = None;
-                    let id_token = self.id_token(&app, &grant_id, &g, &user, &access, now)?;
-                    self.deps.store.commit(tx.into_commit()).await?;
-                    outcome = Some(Ok(OidcTokens {
-                        access_token: access,
-                        expires_in: self.cfg.access_token_lifetime.as_secs(),
-                        id_token,
-                        refresh_token: refresh,
-                        scope: g.scope.join(" "),
-                    }));
+                    let issued = Issued { app: &app, grant_id: &grant_id, grant: &g, user: &user, now };
+                    outcome = Some(Ok(self.issue(issued, access, refresh, tx).await?));
                 }
             }
             Ok(())
