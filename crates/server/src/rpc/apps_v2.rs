@@ -1,6 +1,6 @@
-//! zitadel.project.v2.ProjectService (projects) and zitadel.application.v2.ApplicationService
-//! (OIDC and API applications): Connect/gRPC only, as in ZITADEL (no REST bindings). Each
-//! handler converts, calls the core's `oidc::apps` use cases and renders ZITADEL's messages
+//! zitadel.application.v2.ApplicationService (OIDC and API applications; projects are in
+//! [`super::project_v2`]): Connect/gRPC only, as in ZITADEL (no REST bindings). Each handler
+//! converts, calls the core's `oidc::apps` use cases and renders ZITADEL's messages
 //! (enums whose 0 is a real value, like `OIDC_APP_TYPE_WEB`, are left out of JSON as ZITADEL's
 //! protojson does).
 
@@ -10,7 +10,7 @@ use buffa::{EnumValue, MessageField};
 use buffa_types::google::protobuf::Duration;
 use passlink_core::app::{App, Caller, NewApp};
 use passlink_core::error::{Error, Kind, Result};
-use passlink_core::oidc::{AppSettings, AppView, ObjectState, OidcConfig, ProjectSettings, ProjectView};
+use passlink_core::oidc::{AppSettings, AppView, ObjectState, OidcConfig};
 use passlink_wire::zitadel::application::v2 as app_pb;
 use passlink_wire::zitadel::application::v2::__buffa::oneof::application::Configuration;
 use passlink_wire::zitadel::application::v2::__buffa::oneof::application_search_filter::Filter as AppFilter;
@@ -19,8 +19,6 @@ use passlink_wire::zitadel::application::v2::__buffa::oneof::create_application_
 use passlink_wire::zitadel::application::v2::__buffa::oneof::login_version::Version;
 use passlink_wire::zitadel::application::v2::__buffa::oneof::update_application_request::ApplicationType as UpdateType;
 use passlink_wire::zitadel::filter::v2 as filter;
-use passlink_wire::zitadel::project::v2 as project_pb;
-use passlink_wire::zitadel::project::v2::__buffa::oneof::project_search_filter::Filter as ProjectFilter;
 
 use crate::convert::timestamp;
 
@@ -42,7 +40,7 @@ fn login_base(v: Option<&app_pb::LoginVersion>) -> (bool, Option<String>) {
     }
 }
 
-fn text_matches(method: i32, value: &str, wanted: &str) -> bool {
+pub(super) fn text_matches(method: i32, value: &str, wanted: &str) -> bool {
     let (v, w) = (value.to_lowercase(), wanted.to_lowercase());
     match method {
         0 => value == wanted,
@@ -57,7 +55,10 @@ fn text_matches(method: i32, value: &str, wanted: &str) -> bool {
     }
 }
 
-fn page<T>(items: Vec<T>, p: Option<&filter::PaginationRequest>) -> (Vec<T>, filter::PaginationResponse) {
+pub(super) fn page<T>(
+    items: Vec<T>,
+    p: Option<&filter::PaginationRequest>,
+) -> (Vec<T>, filter::PaginationResponse) {
     let total = items.len() as u64;
     let (offset, limit, asc) =
         p.map_or((0, 100, false), |p| (p.offset, if p.limit == 0 { 100 } else { p.limit }, p.asc));
@@ -75,150 +76,6 @@ fn page<T>(items: Vec<T>, p: Option<&filter::PaginationRequest>) -> (Vec<T>, fil
             ..Default::default()
         },
     )
-}
-
-// ---- ProjectService ----------------------------------------------------------------------------
-
-fn project(p: &ProjectView) -> project_pb::Project {
-    let state = match p.state {
-        ObjectState::Active => project_pb::ProjectState::PROJECT_STATE_ACTIVE,
-        _ => project_pb::ProjectState::PROJECT_STATE_INACTIVE,
-    };
-    project_pb::Project {
-        project_id: p.id.clone(),
-        organization_id: p.org_id.clone(),
-        creation_date: MessageField::some(timestamp(p.created_at)),
-        change_date: MessageField::some(timestamp(p.changed_at)),
-        name: p.settings.name.clone(),
-        state: state.into(),
-        project_role_assertion: p.settings.role_assertion,
-        authorization_required: p.settings.authorization_required,
-        project_access_required: p.settings.project_access_required,
-        private_labeling_setting: EnumValue::from(p.settings.private_labeling_setting),
-        ..Default::default()
-    }
-}
-
-pub async fn create_project(
-    app: Arc<App>,
-    caller: Caller,
-    req: project_pb::CreateProjectRequest,
-) -> Result<project_pb::CreateProjectResponse> {
-    let settings = ProjectSettings {
-        name: req.name.clone(),
-        role_assertion: req.project_role_assertion,
-        authorization_required: req.authorization_required,
-        project_access_required: req.project_access_required,
-        private_labeling_setting: req.private_labeling_setting.to_i32(),
-    };
-    let (id, at) =
-        app.create_project(&caller, &req.organization_id, req.project_id.as_deref(), settings).await?;
-    Ok(project_pb::CreateProjectResponse {
-        project_id: id,
-        creation_date: MessageField::some(timestamp(at)),
-        ..Default::default()
-    })
-}
-
-pub async fn update_project(
-    app: Arc<App>,
-    caller: Caller,
-    req: project_pb::UpdateProjectRequest,
-) -> Result<project_pb::UpdateProjectResponse> {
-    let change = |s: &mut ProjectSettings| {
-        if let Some(n) = &req.name {
-            s.name = n.clone();
-        }
-        if let Some(v) = req.project_role_assertion {
-            s.role_assertion = v;
-        }
-        if let Some(v) = req.authorization_required {
-            s.authorization_required = v;
-        }
-        if let Some(v) = req.project_access_required {
-            s.project_access_required = v;
-        }
-        if let Some(v) = &req.private_labeling_setting {
-            s.private_labeling_setting = v.to_i32();
-        }
-    };
-    let at = app.update_project(&caller, &req.project_id, &change).await?;
-    Ok(project_pb::UpdateProjectResponse {
-        change_date: MessageField::some(timestamp(at)),
-        ..Default::default()
-    })
-}
-
-pub async fn delete_project(
-    app: Arc<App>,
-    caller: Caller,
-    req: project_pb::DeleteProjectRequest,
-) -> Result<project_pb::DeleteProjectResponse> {
-    let at = app.delete_project(&caller, &req.project_id).await?;
-    Ok(project_pb::DeleteProjectResponse { deletion_date: at.map(timestamp).into(), ..Default::default() })
-}
-
-pub async fn get_project(
-    app: Arc<App>,
-    caller: Caller,
-    req: project_pb::GetProjectRequest,
-) -> Result<project_pb::GetProjectResponse> {
-    let p = app.project(&caller, &req.project_id).await?;
-    Ok(project_pb::GetProjectResponse { project: MessageField::some(project(&p)), ..Default::default() })
-}
-
-pub async fn deactivate_project(
-    app: Arc<App>,
-    caller: Caller,
-    req: project_pb::DeactivateProjectRequest,
-) -> Result<project_pb::DeactivateProjectResponse> {
-    let at = app.set_project_active(&caller, &req.project_id, false).await?;
-    Ok(project_pb::DeactivateProjectResponse {
-        change_date: MessageField::some(timestamp(at)),
-        ..Default::default()
-    })
-}
-
-pub async fn activate_project(
-    app: Arc<App>,
-    caller: Caller,
-    req: project_pb::ActivateProjectRequest,
-) -> Result<project_pb::ActivateProjectResponse> {
-    let at = app.set_project_active(&caller, &req.project_id, true).await?;
-    Ok(project_pb::ActivateProjectResponse {
-        change_date: MessageField::some(timestamp(at)),
-        ..Default::default()
-    })
-}
-
-pub async fn list_projects(
-    app: Arc<App>,
-    caller: Caller,
-    req: project_pb::ListProjectsRequest,
-) -> Result<project_pb::ListProjectsResponse> {
-    let mut rows = app.projects(&caller).await?;
-    for f in &req.filters {
-        match f.filter.as_ref() {
-            Some(ProjectFilter::ProjectNameFilter(n)) => {
-                rows.retain(|p| text_matches(n.method.to_i32(), &p.settings.name, &n.project_name))
-            }
-            Some(ProjectFilter::InProjectIdsFilter(ids)) => rows.retain(|p| ids.ids.contains(&p.id)),
-            Some(ProjectFilter::OrganizationIdFilter(o)) => rows.retain(|p| p.org_id == o.organization_id),
-            None => return Err(Error::validation("invalid ProjectSearchFilter.Filter: value is required")),
-        }
-    }
-    match req.sorting_column.as_ref().map(EnumValue::to_i32).unwrap_or(0) {
-        4 => rows.sort_by(|a, b| a.settings.name.cmp(&b.settings.name)),
-        1 => rows.sort_by(|a, b| a.id.cmp(&b.id)),
-        3 => rows.sort_by_key(|p| p.changed_at),
-        _ => {}
-    }
-    let (rows, pagination) = page(rows, req.pagination.as_option());
-    Ok(project_pb::ListProjectsResponse {
-        pagination: MessageField::some(pagination),
-        projects: rows.iter().map(project).collect(),
-        ..Default::default()
-    })
 }
 
 // ---- ApplicationService ------------------------------------------------------------------------
@@ -576,96 +433,6 @@ pub async fn list_applications(
     let (rows, pagination) = page(rows, req.pagination.as_option());
     Ok(app_pb::ListApplicationsResponse {
         applications: rows.iter().map(application).collect(),
-        pagination: MessageField::some(pagination),
-        ..Default::default()
-    })
-}
-
-// ---- application keys (private_key_jwt) ---------------------------------------------------------
-
-fn app_key(a: &AppView, k: &passlink_core::oidc::AppKey) -> app_pb::ApplicationKey {
-    app_pb::ApplicationKey {
-        key_id: k.id.clone(),
-        application_id: a.id.clone(),
-        project_id: a.settings.project_id.clone(),
-        creation_date: MessageField::some(timestamp(k.created_at)),
-        organization_id: a.org_id.clone(),
-        expiration_date: MessageField::some(timestamp(k.expiration)),
-        ..Default::default()
-    }
-}
-
-pub async fn create_application_key(
-    app: Arc<App>,
-    caller: Caller,
-    req: app_pb::CreateApplicationKeyRequest,
-) -> Result<app_pb::CreateApplicationKeyResponse> {
-    let expiration = req.expiration_date.as_option().map(crate::convert::from_timestamp);
-    let (key_id, at, file) =
-        app.add_app_key(&caller, &req.project_id, &req.application_id, expiration).await?;
-    Ok(app_pb::CreateApplicationKeyResponse {
-        key_id,
-        creation_date: MessageField::some(timestamp(at)),
-        key_details: file.expose().as_bytes().to_vec(),
-        ..Default::default()
-    })
-}
-
-pub async fn delete_application_key(
-    app: Arc<App>,
-    caller: Caller,
-    req: app_pb::DeleteApplicationKeyRequest,
-) -> Result<app_pb::DeleteApplicationKeyResponse> {
-    let at = app.remove_app_key(&caller, &req.project_id, &req.application_id, &req.key_id).await?;
-    Ok(app_pb::DeleteApplicationKeyResponse {
-        deletion_date: MessageField::some(timestamp(at)),
-        ..Default::default()
-    })
-}
-
-pub async fn get_application_key(
-    app: Arc<App>,
-    caller: Caller,
-    req: app_pb::GetApplicationKeyRequest,
-) -> Result<app_pb::GetApplicationKeyResponse> {
-    let keys = app.app_keys(&caller).await?;
-    let (_, k) = keys
-        .iter()
-        .find(|(_, k)| k.id == req.key_id)
-        .ok_or_else(|| Error::new(Kind::NotFound, "QUERY-SDf32", "Errors.Project.App.Key.NotFound"))?;
-    Ok(app_pb::GetApplicationKeyResponse {
-        key_id: k.id.clone(),
-        creation_date: MessageField::some(timestamp(k.created_at)),
-        expiration_date: MessageField::some(timestamp(k.expiration)),
-        ..Default::default()
-    })
-}
-
-pub async fn list_application_keys(
-    app: Arc<App>,
-    caller: Caller,
-    req: app_pb::ListApplicationKeysRequest,
-) -> Result<app_pb::ListApplicationKeysResponse> {
-    use passlink_wire::zitadel::application::v2::__buffa::oneof::application_key_search_filter::Filter as KeyFilter;
-    let mut rows = app.app_keys(&caller).await?;
-    for f in &req.filters {
-        match f.filter.as_ref() {
-            Some(KeyFilter::ApplicationIdFilter(x)) => rows.retain(|(a, _)| a.id == x.application_id),
-            Some(KeyFilter::ProjectIdFilter(x)) => {
-                rows.retain(|(a, _)| a.settings.project_id == x.project_id)
-            }
-            Some(KeyFilter::OrganizationIdFilter(x)) => rows.retain(|(a, _)| a.org_id == x.organization_id),
-            None => {
-                return Err(Error::validation(
-                    "invalid ApplicationKeySearchFilter.Filter: value is required",
-                ));
-            }
-        }
-    }
-    rows.sort_by(|a, b| (a.1.created_at, &a.1.id).cmp(&(b.1.created_at, &b.1.id)));
-    let (rows, pagination) = page(rows, req.pagination.as_option());
-    Ok(app_pb::ListApplicationKeysResponse {
-        keys: rows.iter().map(|(a, k)| app_key(a, k)).collect(),
         pagination: MessageField::some(pagination),
         ..Default::default()
     })

@@ -8,8 +8,9 @@
 //! - [`permission_v2beta`] serves zitadel.internal_permission.v2beta.InternalPermissionService;
 //! - [`lookups`] serves the list RPCs a login UI calls (ListUsers, ListAuthenticationMethodTypes,
 //!   ListOrganizations); [`settings_v2`] serves zitadel.settings.v2.SettingsService;
-//! - [`apps_v2`] serves zitadel.project.v2.ProjectService and
-//!   zitadel.application.v2.ApplicationService (Connect/gRPC only, as ZITADEL);
+//! - [`project_v2`] serves zitadel.project.v2.ProjectService and [`apps_v2`]
+//!   zitadel.application.v2.ApplicationService, its keys in [`app_keys_v2`] (Connect/gRPC only,
+//!   as ZITADEL);
 //! - [`oidc_v2`] serves zitadel.oidc.v2.OIDCService (custom login UIs);
 //! - [`enrollment_v1`] serves passlink.enrollment.v1.EnrollmentService, passlink's own RPCs;
 //!   [`admin_v1`] serves passlink.admin.v1.AdminService (GetStatus, for operators).
@@ -19,12 +20,14 @@ use std::sync::Arc;
 use crate::api::{Method, rpc};
 
 pub mod admin_v1;
+pub mod app_keys_v2;
 pub mod apps_v2;
 pub mod enrollment_v1;
 pub mod lookups;
 pub mod oidc_v2;
 pub mod org_v2;
 pub mod permission_v2beta;
+pub mod project_v2;
 pub mod session_v2;
 pub mod settings_v2;
 pub mod user;
@@ -90,13 +93,13 @@ pub fn table() -> Vec<(&'static str, Arc<dyn Method>)> {
             settings_v2::get_hosted_login_translation,
         ),
         // OpenID Connect: projects, applications, and finishing authorization requests.
-        rpc("zitadel.project.v2.ProjectService/CreateProject", apps_v2::create_project),
-        rpc("zitadel.project.v2.ProjectService/UpdateProject", apps_v2::update_project),
-        rpc("zitadel.project.v2.ProjectService/DeleteProject", apps_v2::delete_project),
-        rpc("zitadel.project.v2.ProjectService/GetProject", apps_v2::get_project),
-        rpc("zitadel.project.v2.ProjectService/ListProjects", apps_v2::list_projects),
-        rpc("zitadel.project.v2.ProjectService/DeactivateProject", apps_v2::deactivate_project),
-        rpc("zitadel.project.v2.ProjectService/ActivateProject", apps_v2::activate_project),
+        rpc("zitadel.project.v2.ProjectService/CreateProject", project_v2::create_project),
+        rpc("zitadel.project.v2.ProjectService/UpdateProject", project_v2::update_project),
+        rpc("zitadel.project.v2.ProjectService/DeleteProject", project_v2::delete_project),
+        rpc("zitadel.project.v2.ProjectService/GetProject", project_v2::get_project),
+        rpc("zitadel.project.v2.ProjectService/ListProjects", project_v2::list_projects),
+        rpc("zitadel.project.v2.ProjectService/DeactivateProject", project_v2::deactivate_project),
+        rpc("zitadel.project.v2.ProjectService/ActivateProject", project_v2::activate_project),
         rpc("zitadel.application.v2.ApplicationService/CreateApplication", apps_v2::create_application),
         rpc("zitadel.application.v2.ApplicationService/UpdateApplication", apps_v2::update_application),
         rpc("zitadel.application.v2.ApplicationService/GetApplication", apps_v2::get_application),
@@ -116,14 +119,17 @@ pub fn table() -> Vec<(&'static str, Arc<dyn Method>)> {
         rpc("zitadel.application.v2.ApplicationService/ListApplications", apps_v2::list_applications),
         rpc(
             "zitadel.application.v2.ApplicationService/CreateApplicationKey",
-            apps_v2::create_application_key,
+            app_keys_v2::create_application_key,
         ),
         rpc(
             "zitadel.application.v2.ApplicationService/DeleteApplicationKey",
-            apps_v2::delete_application_key,
+            app_keys_v2::delete_application_key,
         ),
-        rpc("zitadel.application.v2.ApplicationService/GetApplicationKey", apps_v2::get_application_key),
-        rpc("zitadel.application.v2.ApplicationService/ListApplicationKeys", apps_v2::list_application_keys),
+        rpc("zitadel.application.v2.ApplicationService/GetApplicationKey", app_keys_v2::get_application_key),
+        rpc(
+            "zitadel.application.v2.ApplicationService/ListApplicationKeys",
+            app_keys_v2::list_application_keys,
+        ),
         rpc("zitadel.oidc.v2.OIDCService/GetAuthRequest", oidc_v2::get_auth_request),
         rpc("zitadel.oidc.v2.OIDCService/CreateCallback", oidc_v2::create_callback),
     ]
