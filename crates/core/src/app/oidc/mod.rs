@@ -1,4 +1,4 @@
-//! OpenID Connect use cases: `apps` (ProjectService v2, ApplicationService v2) and the
+//! OpenID Connect use cases: `projects` (ProjectService v2), `apps` (ApplicationService v2) and the
 //! authorization code flow with PKCE in two halves: `login` (authorize, GetAuthRequest,
 //! CreateCallback) and `tokens` (client authentication, code exchange, refresh), then `userinfo`
 //! (claims, introspection, end session). The loaders both halves use are here; the read models and pure
@@ -6,6 +6,7 @@
 
 mod apps;
 mod login;
+mod projects;
 #[cfg(test)]
 mod tests;
 mod tokens;
