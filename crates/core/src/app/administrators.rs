@@ -59,25 +59,28 @@ fn decide(
     roles: &[String],
     now: Timestamp,
 ) -> Result<Tx> {
+    let ms = caller.memberships();
+    let permission = permission_for(scope);
+    // The permission first: whether someone is already a member is not for a caller who may
+    // not add members there to learn.
+    match scope {
+        Scope::Instance if !perm::holds_instance_wide(ms, permission) => return Err(perm::denied()),
+        Scope::Instance => {}
+        Scope::Org(org_id) => require_in(ms, permission, org_id, org_not_found)?,
+    }
     if existing.iter().any(|m| m.scope == *scope) {
         return Err(Error::new(Kind::AlreadyExists, "COMMAND-PtXi1", "Errors.Member.AlreadyExists"));
     }
-    let ms = caller.memberships();
-    let permission = permission_for(scope);
     let mut tx = Tx::new(now, caller.user_id());
     let (user_id, roles) = (user.id.clone(), roles.to_vec());
     match (scope, target) {
         (Scope::Instance, Target::Instance(inst)) => {
-            if !perm::holds_instance_wide(ms, permission) {
-                return Err(perm::denied());
-            }
             let inst = inst.ok_or_else(|| Error::internal("no instance"))?;
             let id = inst.id.clone();
             tx.load_instance(inst);
             tx.record(AggregateKind::Instance, &id, &id, Event::InstanceMemberAdded { user_id, roles });
         }
-        (Scope::Org(org_id), Target::Org(org)) => {
-            require_in(ms, permission, org_id, org_not_found)?;
+        (Scope::Org(_), Target::Org(org)) => {
             let org = org.ok_or_else(org_not_found)?;
             let id = org.id.clone();
             tx.load_org(org);
@@ -167,6 +170,19 @@ mod tests {
             decide(&c, &human("u", "A"), &[member], &org("A"), Target::Org(Some(org_view("A"))), &roles, NOW);
         assert_eq!(e.err().map(|e| e.id), Some("COMMAND-PtXi1"));
         let e = decide(&c, &human("u", "A"), &[], &org("B"), Target::Org(Some(org_view("B"))), &roles, NOW);
+        assert_eq!(e.err().map(|e| e.id), Some("ORG-o0Ng9"));
+        // An existing member of another organization is not revealed to this one's owner.
+        let member_b =
+            Membership { user_id: "u".into(), scope: org("B"), roles: roles.clone(), created_at: NOW };
+        let e = decide(
+            &c,
+            &human("u", "B"),
+            &[member_b],
+            &org("B"),
+            Target::Org(Some(org_view("B"))),
+            &roles,
+            NOW,
+        );
         assert_eq!(e.err().map(|e| e.id), Some("ORG-o0Ng9"));
         let org_manager = caller(org("A"), "ORG_OWNER");
         let iam = vec!["IAM_OWNER".to_string()];

@@ -480,6 +480,126 @@ impl Api for Generated {
                     zitadel::application::v2::GetApplicationRequest
                 )
             }
+            ("zitadel.project.v2.ProjectService", "UpdateProject") => {
+                typed!(pr, o, req, update_project_with_options, zitadel::project::v2::UpdateProjectRequest)
+            }
+            ("zitadel.project.v2.ProjectService", "DeleteProject") => {
+                typed!(pr, o, req, delete_project_with_options, zitadel::project::v2::DeleteProjectRequest)
+            }
+            ("zitadel.project.v2.ProjectService", "GetProject") => {
+                typed!(pr, o, req, get_project_with_options, zitadel::project::v2::GetProjectRequest)
+            }
+            ("zitadel.project.v2.ProjectService", "ListProjects") => {
+                typed!(pr, o, req, list_projects_with_options, zitadel::project::v2::ListProjectsRequest)
+            }
+            ("zitadel.project.v2.ProjectService", "DeactivateProject") => {
+                typed!(
+                    pr,
+                    o,
+                    req,
+                    deactivate_project_with_options,
+                    zitadel::project::v2::DeactivateProjectRequest
+                )
+            }
+            ("zitadel.project.v2.ProjectService", "ActivateProject") => {
+                typed!(
+                    pr,
+                    o,
+                    req,
+                    activate_project_with_options,
+                    zitadel::project::v2::ActivateProjectRequest
+                )
+            }
+            ("zitadel.application.v2.ApplicationService", "UpdateApplication") => {
+                typed!(
+                    ap,
+                    o,
+                    req,
+                    update_application_with_options,
+                    zitadel::application::v2::UpdateApplicationRequest
+                )
+            }
+            ("zitadel.application.v2.ApplicationService", "DeleteApplication") => {
+                typed!(
+                    ap,
+                    o,
+                    req,
+                    delete_application_with_options,
+                    zitadel::application::v2::DeleteApplicationRequest
+                )
+            }
+            ("zitadel.application.v2.ApplicationService", "DeactivateApplication") => {
+                typed!(
+                    ap,
+                    o,
+                    req,
+                    deactivate_application_with_options,
+                    zitadel::application::v2::DeactivateApplicationRequest
+                )
+            }
+            ("zitadel.application.v2.ApplicationService", "ReactivateApplication") => {
+                typed!(
+                    ap,
+                    o,
+                    req,
+                    reactivate_application_with_options,
+                    zitadel::application::v2::ReactivateApplicationRequest
+                )
+            }
+            ("zitadel.application.v2.ApplicationService", "GenerateClientSecret") => {
+                typed!(
+                    ap,
+                    o,
+                    req,
+                    generate_client_secret_with_options,
+                    zitadel::application::v2::GenerateClientSecretRequest
+                )
+            }
+            ("zitadel.application.v2.ApplicationService", "ListApplications") => {
+                typed!(
+                    ap,
+                    o,
+                    req,
+                    list_applications_with_options,
+                    zitadel::application::v2::ListApplicationsRequest
+                )
+            }
+            ("zitadel.application.v2.ApplicationService", "CreateApplicationKey") => {
+                typed!(
+                    ap,
+                    o,
+                    req,
+                    create_application_key_with_options,
+                    zitadel::application::v2::CreateApplicationKeyRequest
+                )
+            }
+            ("zitadel.application.v2.ApplicationService", "DeleteApplicationKey") => {
+                typed!(
+                    ap,
+                    o,
+                    req,
+                    delete_application_key_with_options,
+                    zitadel::application::v2::DeleteApplicationKeyRequest
+                )
+            }
+            ("zitadel.application.v2.ApplicationService", "GetApplicationKey") => {
+                typed!(
+                    ap,
+                    o,
+                    req,
+                    get_application_key_with_options,
+                    zitadel::application::v2::GetApplicationKeyRequest
+                )
+            }
+            ("zitadel.application.v2.ApplicationService", "ListApplicationKeys") => {
+                typed!(
+                    ap,
+                    o,
+                    req,
+                    list_application_keys_with_options,
+                    zitadel::application::v2::ListApplicationKeysRequest
+                )
+            }
             ("passlink.enrollment.v1.EnrollmentService", "ListPasskeys") => typed!(
                 en,
                 o,

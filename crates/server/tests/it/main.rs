@@ -13,6 +13,7 @@ mod delivery;
 mod link;
 mod login_page;
 mod lookups;
+mod matrix;
 mod metrics;
 mod oauth;
 mod oidc;

@@ -17,8 +17,8 @@ const CREATE_SESSION: &str = "zitadel.session.v2.SessionService/CreateSession";
 const SET_SESSION: &str = "zitadel.session.v2.SessionService/SetSession";
 const GET_AUTH_REQUEST: &str = "zitadel.oidc.v2.OIDCService/GetAuthRequest";
 const CREATE_CALLBACK: &str = "zitadel.oidc.v2.OIDCService/CreateCallback";
-const REDIRECT: &str = "https://app.example/cb";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(crate) const REDIRECT: &str = "https://app.example/cb";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
 fn challenge_of(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
@@ -29,7 +29,7 @@ fn no_redirects() -> reqwest::Client {
 }
 
 /// A project and an OIDC application created with `api` (a Connect or gRPC client): client id.
-async fn register(api: &dyn Api, admin: &str, org: &str, auth: &str) -> (String, Value) {
+pub(crate) async fn register(api: &dyn Api, admin: &str, org: &str, auth: &str) -> (String, Value) {
     let p = ok(api
         .call(
             "zitadel.project.v2.ProjectService/CreateProject",
@@ -52,7 +52,7 @@ async fn register(api: &dyn Api, admin: &str, org: &str, auth: &str) -> (String,
     (created["oidcConfiguration"]["clientId"].as_str().unwrap().to_string(), created)
 }
 
-fn authorize_url(s: &TestServer, client_id: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_url(s: &TestServer, client_id: &str, extra: &[(&str, &str)]) -> String {
     let challenge = challenge_of(VERIFIER);
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.extend_pairs([
@@ -72,17 +72,17 @@ fn authorize_url(s: &TestServer, client_id: &str, extra: &[(&str, &str)]) -> Str
 }
 
 /// `/authorize` → the Location it redirects to.
-async fn location(url: &str) -> (u16, String) {
+pub(crate) async fn location(url: &str) -> (u16, String) {
     let r = no_redirects().get(url).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.headers().get("location").map(|l| l.to_str().unwrap().to_string()).unwrap_or_default())
 }
 
-fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+pub(crate) fn query_of(url: &str) -> std::collections::HashMap<String, String> {
     url::Url::parse(url).unwrap().query_pairs().into_owned().collect()
 }
 
-async fn token(s: &TestServer, form: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn token(s: &TestServer, form: &[(&str, &str)]) -> (u16, Value) {
     let r =
         reqwest::Client::new().post(format!("{}/oauth/v2/token", s.base)).form(form).send().await.unwrap();
     let status = r.status().as_u16();
