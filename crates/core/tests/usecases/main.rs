@@ -6,7 +6,9 @@
 //! module per area: `auth`, `bootstrap`, `users`, `orgs`, `admins`, `pats`, `links`, `codes`
 //! (the passkey ceremony and code states), `delivery`, `oauth`, `sessions` (sign-in with the passkey), `oidc` (projects, applications, the
 //! authorization code flow),
-//! `lookups` (ListUsers, ListAuthenticationMethodTypes, ListOrganizations, the settings reads).
+//! `lookups` (ListUsers, ListAuthenticationMethodTypes, ListOrganizations, the settings reads),
+//! `properties` (property tests of the parsers and checks an attacker reaches: URL templates,
+//! codes, bearer tokens, JWTs, WebAuthn credentials; `PROPTEST_CASES` sets the cases).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -21,6 +23,7 @@ mod oauth;
 mod oidc;
 mod orgs;
 mod pats;
+mod properties;
 mod sessions;
 mod users;
 mod world;

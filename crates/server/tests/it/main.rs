@@ -20,6 +20,7 @@ mod oidc;
 mod openapi;
 mod ops;
 mod passkey;
+mod properties;
 mod restart;
 mod session;
 mod trust;
