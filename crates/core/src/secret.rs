@@ -1,8 +1,8 @@
 //! Secret values: one-time codes, bearer tokens, client secrets, 256-bit keys and sealed values.
 //!
 //! Every secret is a type whose `Debug` redacts it, so a stray `{:?}` in a log line cannot leak
-//! one, and whose memory is zeroed when it is dropped. Tokens are stored as SHA-256, client secrets as argon2id. The server's keys that hash
-//! and seal codes are in [`crate::keys`].
+//! one, and whose memory is zeroed when it is dropped. Tokens are stored as SHA-256, client
+//! secrets as argon2id. The server's keys that hash and seal codes are in [`crate::keys`].
 
 use std::fmt;
 
