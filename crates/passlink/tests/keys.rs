@@ -32,8 +32,13 @@ struct Running {
 
 /// Start on `port` (the issuer, so the tokens' audience, and the WebAuthn origin name it).
 async fn start(data: &Path, log: &Path, port: u16) -> Running {
+    start_with(data, log, port, &[]).await
+}
+
+async fn start_with(data: &Path, log: &Path, port: u16, more: &[&str]) -> Running {
     let child = Command::new(env!("CARGO_BIN_EXE_passlink"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir", data.to_str().unwrap()])
+        .args(more)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
@@ -234,6 +239,83 @@ async fn rotated_keys_keep_old_links_and_tokens_and_use_new_keys_for_new_ones() 
     let other = link(&c, &r.base, &admin, &users[2]).await;
     let (s, _) = register(&r, &users[2], &(other.0.clone(), "wrongWRONG12".to_string())).await;
     assert_eq!(s, 400, "a wrong code is still refused");
+    stop(r).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A link queued for delivery before a rotation (its code sealed under generation 1) is sent
+/// after it, and its code registers a passkey.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_queued_before_a_rotation_is_sent_after_it() {
+    let dir = temp_dir("queued");
+    let data = dir.join("data");
+    let secret = dir.join("hook.secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let c = reqwest::Client::new();
+    let port = passlink_testkit::free_port();
+    let hook_args = |url: &str| -> Vec<String> {
+        [
+            "--webhook-url",
+            url,
+            "--webhook-secret-file",
+            secret.to_str().unwrap(),
+            "--delivery-retry-min-ms",
+            "50",
+            "--delivery-retry-max-secs",
+            "1",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+
+    // 1. The receiver refuses everything: the link stays queued, sealed.
+    let refusing = passlink_testkit::WebhookReceiver::start(vec![503; 10_000]).await;
+    let args = hook_args(&refusing.url);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = start_with(&data, &dir.join("first.log"), port, &args).await;
+    let admin = std::fs::read_to_string(data.join("admin.pat")).unwrap().trim().to_string();
+    let (s, org) = rest(&c, format!("{}/v2/organizations", r.base), Some(&admin), json!({"name": "q"})).await;
+    assert_eq!(s, 201, "{org}");
+    let (s, u) = rest(
+        &c,
+        format!("{}/v2/users/human", r.base),
+        Some(&admin),
+        json!({"organization": {"orgId": org["organizationId"]}, "profile": {"givenName": "Q", "familyName": "Q"},
+               "email": {"email": "q@example.com", "isVerified": true}}),
+    )
+    .await;
+    assert_eq!(s, 201, "{u}");
+    let user = u["userId"].as_str().unwrap().to_string();
+    let (s, l) = rest(
+        &c,
+        format!("{}/v2beta/users/{user}/passkeys/registration_link", r.base),
+        Some(&admin),
+        json!({"sendLink": {}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{l}");
+    let t = std::time::Instant::now();
+    while refusing.hooks().is_empty() {
+        assert!(t.elapsed() < std::time::Duration::from_secs(30), "no delivery attempt");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop(r).await;
+
+    // 2. Rotate, restart with a receiver that accepts: the queued link is opened with the old
+    // generation and sent.
+    let out = passlink(&["keys", "rotate", "--data-dir", data.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let accepting = passlink_testkit::WebhookReceiver::start(vec![]).await;
+    let args = hook_args(&accepting.url);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = start_with(&data, &dir.join("second.log"), port, &args).await;
+    let hooks = accepting.wait_for_successes(1, std::time::Duration::from_secs(30)).await;
+    let body: Value = serde_json::from_slice(&hooks[0].body).unwrap();
+    let link = url::Url::parse(body["link"].as_str().unwrap()).unwrap();
+    let q = |k: &str| link.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string()).unwrap();
+    assert_eq!(q("codeID"), body["codeId"].as_str().unwrap());
+    let (s, v) = register(&r, &user, &(q("codeID"), q("code"))).await;
+    assert_eq!(s, 200, "the code sealed before the rotation registers a passkey: {v}");
     stop(r).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
