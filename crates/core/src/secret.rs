@@ -1,8 +1,8 @@
 //! Secret values: one-time codes, bearer tokens, client secrets, 256-bit keys and sealed values.
 //!
 //! Every secret is a type whose `Debug` redacts it, so a stray `{:?}` in a log line cannot leak
-//! one. Tokens are stored as SHA-256, client secrets as argon2id. The server's keys that hash
-//! and seal codes are in [`crate::keys`].
+//! one, and whose memory is zeroed when it is dropped. Tokens are stored as SHA-256, client
+//! secrets as argon2id. The server's keys that hash and seal codes are in [`crate::keys`].
 
 use std::fmt;
 
@@ -11,15 +11,25 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroize;
 
 use crate::error::{Error, Result};
 use crate::ports::{Entropy, EntropyRng};
 
 const ALPHABET: &[u8; 62] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
-/// A plaintext secret string (a one-time code or a token). `Debug` and `Display` redact it.
+/// A plaintext secret string (a one-time code, a token, a private key's PEM). `Debug` and
+/// `Display` redact it; its bytes are zeroed on drop.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl zeroize::ZeroizeOnDrop for Secret {}
 
 impl Secret {
     pub fn new(s: impl Into<String>) -> Self {
@@ -43,9 +53,17 @@ impl fmt::Display for Secret {
     }
 }
 
-/// A 256-bit key. `Debug` redacts it.
+/// A 256-bit key. `Debug` redacts it; its bytes are zeroed on drop.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Key(pub [u8; 32]);
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl zeroize::ZeroizeOnDrop for Key {}
 
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -63,11 +81,17 @@ impl Key {
         URL_SAFE_NO_PAD.encode(self.0)
     }
     pub fn from_base64(s: &str) -> Result<Key> {
-        let v = URL_SAFE_NO_PAD
-            .decode(s.trim())
-            .map_err(|e| Error::internal(format!("server key is not base64url: {e}")))?;
-        let arr: [u8; 32] = v.try_into().map_err(|_| Error::internal("server key must be 32 bytes"))?;
-        Ok(Key(arr))
+        let v = zeroize::Zeroizing::new(
+            URL_SAFE_NO_PAD
+                .decode(s.trim())
+                .map_err(|e| Error::internal(format!("server key is not base64url: {e}")))?,
+        );
+        let mut key = Key([0; 32]);
+        if v.len() != key.0.len() {
+            return Err(Error::internal("server key must be 32 bytes"));
+        }
+        key.0.copy_from_slice(&v);
+        Ok(key)
     }
 }
 
@@ -99,6 +123,7 @@ pub fn generate_code(entropy: &dyn Entropy, len: usize) -> Secret {
             }
         }
     }
+    buf.zeroize();
     Secret(out)
 }
 
@@ -106,7 +131,9 @@ pub fn generate_code(entropy: &dyn Entropy, len: usize) -> Secret {
 pub fn generate_token(entropy: &dyn Entropy) -> Secret {
     let mut b = [0u8; 32];
     entropy.fill(&mut b);
-    Secret(URL_SAFE_NO_PAD.encode(b))
+    let token = Secret(URL_SAFE_NO_PAD.encode(b));
+    b.zeroize();
+    token
 }
 
 /// SHA-256 of a token: how tokens are stored and looked up. Tokens carry 256 bits of entropy,

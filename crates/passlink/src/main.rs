@@ -1,6 +1,7 @@
 //! `passlink`: the binary. Parses flags and `PASSLINK_*` variables, sets up logging, binds the
 //! listener and runs [`passlink_server::Server`] until SIGTERM/SIGINT; `passlink events` reads
-//! the store, `passlink backup` copies it, and `admin` holds the commands that talk to a running server (`passlink app`,
+//! the store, `passlink backup` copies it, `passlink keys rotate` adds a key generation
+//! ([`keys`]), and `admin` holds the commands that talk to a running server (`passlink app`,
 //! `user`, `link`, `passkeys`, `status`).
 
 use std::net::SocketAddr;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 mod admin;
+mod keys;
 use passlink_core::secret::Secret;
 use passlink_server::config::{Delivery, DeliveryPolicy, SmtpConfig, SmtpTls};
 use passlink_server::{Config, Server};
@@ -47,6 +49,9 @@ enum Command {
     /// Print a user's events as JSON lines (read-only; works next to a running server), e.g.
     /// to see whether a link was delivered (`…code.sent`) or given up (`…code.send.failed`).
     Events(EventsArgs),
+    /// The server keys file: `passlink keys rotate` adds a new generation of keys (offline;
+    /// restart the server after it).
+    Keys(keys::KeysArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -361,6 +366,7 @@ fn main() -> ExitCode {
         Some(Command::Status(a)) => return exit(admin::run(admin::status::status(a))),
         Some(Command::Events(a)) => return exit(admin::run(events(a))),
         Some(Command::Backup(a)) => return exit(backup(a)),
+        Some(Command::Keys(a)) => return exit(keys::keys(a)),
         None => cli.serve,
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into());

@@ -34,7 +34,7 @@
 //! `GET /metrics` (on the main port, or on `--metrics-listen`'s own listener).
 //!
 //! [`Server::start`] takes an already-bound listener (port 0 in tests) and runs until
-//! [`Server::shutdown`]; `platform` holds the real clock, randomness and key files.
+//! [`Server::shutdown`]; `platform` holds the real clock and randomness, [`keyfile`] the key file (modes, rotation).
 
 pub mod api;
 pub mod auth;
@@ -43,6 +43,7 @@ pub mod config;
 pub mod convert;
 pub mod error;
 pub mod inspect;
+pub mod keyfile;
 pub mod metrics;
 pub mod oauth_endpoints;
 pub mod observe;

@@ -36,7 +36,7 @@ use crate::config::{Backend, Config, Delivery};
 use crate::metrics::Metrics;
 use crate::observe::{self, Observe};
 use crate::platform::{
-    OsEntropy, SystemClock, key_fingerprint, load_or_create_keys, machine_id, write_private,
+    OsEntropy, SystemClock, check_private, key_fingerprint, load_or_create_keys, machine_id, write_private,
 };
 use crate::{oauth_endpoints, oidc_endpoints, ops, rest, rpc, ui, ui_login};
 
@@ -388,8 +388,10 @@ impl Server {
             Some(at) => Some(TcpListener::bind(at).await.map_err(|e| format!("--metrics-listen {at}: {e}"))?),
             None => None,
         };
-        let app = build_app(&cfg, &external_url, clock, &metrics).await?;
+        // The admin token, like the keys file, must be private to passlink's user.
         let admin_token_file = cfg.data_dir.join("admin.pat");
+        check_private(&admin_token_file, "admin token")?;
+        let app = build_app(&cfg, &external_url, clock, &metrics).await?;
         bootstrap(&app, &admin_token_file).await?;
         let worker = start_worker(&cfg, &app, &external_url, &metrics)?;
         let (tx, rx) = oneshot::channel::<()>();
