@@ -8,6 +8,12 @@ something it does not do (CreateAdministrator on a project), grpc-gateway's stat
 must not carry data: no user, session, organization, passkey or link of anyone. Only the
 operations in PUBLIC may answer 2xx (settings any caller may read, as in ZITADEL); an empty
 list and the caller's own user (OPENAPI_SELF, its user id: a user may read itself) are no data.
+
+`no_cross_org_reads`: for the run with the token of another organization's owner
+(OPENAPI_OWN_ORG, its organization), a successful answer must not name any other organization:
+every `resourceOwner`, `organizationId` and `orgId` in it is the caller's own organization
+(the instance-wide settings in PUBLIC excepted). A write into another organization would show
+there too.
 """
 
 import os
@@ -74,3 +80,38 @@ def unprivileged_gets_no_data(ctx, response, case):
     if isinstance(body, dict) and not disclosed(body):
         return None
     raise AssertionError(f"{rpc}: a caller without roles got {response.status_code} with data: {response.text[:300]}")
+
+
+ORG_KEYS = {"resourceOwner", "organizationId", "orgId"}
+
+
+def foreign_orgs(value, own_org):
+    """Every organization id in `value` (at ORG_KEYS) that is not `own_org`."""
+    found = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k in ORG_KEYS and isinstance(v, str) and v and v != own_org:
+                found.append(v)
+            else:
+                found.extend(foreign_orgs(v, own_org))
+    elif isinstance(value, list):
+        for v in value:
+            found.extend(foreign_orgs(v, own_org))
+    return found
+
+
+@schemathesis.check
+def no_cross_org_reads(ctx, response, case):
+    own_org = os.environ.get("OPENAPI_OWN_ORG")
+    if not own_org or not 200 <= response.status_code < 300 or not response.content:
+        return None
+    rpc = case.operation.definition.raw.get("x-rpc", "")
+    if rpc in PUBLIC or case.method.upper() != case.operation.method.upper():
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    foreign = foreign_orgs(body, own_org)
+    if foreign:
+        raise AssertionError(f"{rpc}: another organization's owner got data of {foreign[:3]}: {response.text[:300]}")

@@ -8,7 +8,10 @@ PASSLINK_URL and PASSLINK_TOKEN (an IAM_OWNER's token) name the server. Steps:
 3. a machine user without any role (created here over Connect JSON with the admin token, after
    step 2 so that schemathesis could not grant it roles): schemathesis with its token, every
    operation, no 5xx and no 2xx with data (hooks.py).
-4. DeactivateUser and DeleteUser with the admin token, last: schemathesis reuses ids from
+4. the owner of another organization (created here like the user of step 3, with ORG_OWNER on
+   its own organization): schemathesis with its token, every operation but DeactivateUser and
+   DeleteUser, the checks of step 2 and no answer naming another organization (hooks.py).
+5. DeactivateUser and DeleteUser with the admin token, last: schemathesis reuses ids from
    earlier answers, and deactivates or deletes the admin itself.
 Examples per operation: OPENAPI_EXAMPLES (default 25). Prints PASS lines; schemathesis's own
 report only when it fails (or with OPENAPI_VERBOSE=1).
@@ -88,6 +91,18 @@ def main():
                {"userId": user, "expirationDate": "2099-01-01T00:00:00Z"})["token"]
     os.environ["OPENAPI_SELF"] = user
     schemathesis(pat, "no_server_error,unprivileged_gets_no_data", "token without roles", unprivileged=True)
+
+    other = call("/v2/organizations", {"name": "openapi-other"})["organizationId"]
+    owner = call("/zitadel.user.v2.UserService/CreateUser",
+                 {"organizationId": other, "username": "openapi-owner", "machine": {"name": "owner"}})["id"]
+    call("/zitadel.internal_permission.v2beta.InternalPermissionService/CreateAdministrator",
+         {"userId": owner, "resource": {"organizationId": other}, "roles": ["ORG_OWNER"]})
+    owner_pat = call("/zitadel.user.v2.UserService/AddPersonalAccessToken",
+                     {"userId": owner, "expirationDate": "2099-01-01T00:00:00Z"})["token"]
+    os.environ["OPENAPI_OWN_ORG"] = other
+    schemathesis(owner_pat, CHECKS + ",no_cross_org_reads", "another organization's owner",
+                 select=["--exclude-operation-id-regex", DESTRUCTIVE])
+    del os.environ["OPENAPI_OWN_ORG"]
 
     schemathesis(TOKEN, CHECKS, "admin token, deactivating and deleting users",
                  select=["--include-operation-id-regex", DESTRUCTIVE])
