@@ -161,7 +161,7 @@ fn nested_object(depth: usize) -> String {
 }
 
 #[tokio::test]
-async fn deeply_nested_json_is_a_clear_400_on_rest_and_connect() {
+async fn deeply_nested_json_and_protobuf_are_a_clear_invalid_argument() {
     let s = harness::start("lim-json").await;
     let http = reqwest::Client::new();
     let verify = "zitadel.user.v2.UserService/VerifyPasskeyRegistration";
@@ -197,6 +197,28 @@ async fn deeply_nested_json_is_a_clear_400_on_rest_and_connect() {
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["code"], "invalid_argument", "Connect {what}: {body}");
     }
+    // The same credential 5 000 deep in binary protobuf (gRPC-web): buffa's recursion limit.
+    let r = http
+        .post(format!("{}/{verify}", s.base))
+        .header("content-type", "application/grpc-web+proto")
+        .body(grpc_web_frame(&deep_verify_request(5_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let in_headers = r.headers().get("grpc-status").map(|v| v.to_str().unwrap().to_string());
+    let body = r.bytes().await.unwrap();
+    let status = in_headers.unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(&body).to_lowercase();
+        text.split("grpc-status:")
+            .nth(1)
+            .unwrap_or_default()
+            .trim()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect()
+    });
+    assert_eq!(status, "3", "gRPC-web: {}", String::from_utf8_lossy(&body));
     // Nesting within serde_json's bound (128) is read and reaches the RPC (an unknown user here).
     let fine = format!("{{\"publicKeyCredential\":{},\"passkeyName\":\"k\"}}", nested_object(100));
     let r = http.post(&rest_url).header("content-type", "application/json").body(fine).send().await.unwrap();
@@ -205,6 +227,42 @@ async fn deeply_nested_json_is_a_clear_400_on_rest_and_connect() {
     let r = reqwest::get(format!("{}/healthz", s.base)).await.unwrap();
     assert_eq!(r.status(), 200);
     s.server.shutdown().await.unwrap();
+}
+
+fn varint(mut n: usize, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// `tag` + length + `payload` (a length-delimited field).
+fn field(tag: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    varint(payload.len(), &mut out);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// VerifyPasskeyRegistrationRequest{user_id: "1", passkey_id: "2", public_key_credential: a
+/// Struct `depth` levels deep ({"a": {"a": … 1.0}})}, in binary protobuf.
+fn deep_verify_request(depth: usize) -> Vec<u8> {
+    let mut value = vec![0x11, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f]; // Value.number_value = 1.0
+    let mut strukt = Vec::new();
+    for _ in 0..depth {
+        let entry = [field(0x0a, b"a"), field(0x12, &value)].concat(); // map entry: key, value
+        strukt = field(0x0a, &entry); // Struct.fields
+        value = field(0x2a, &strukt); // Value.struct_value
+    }
+    [field(0x0a, b"1"), field(0x12, b"2"), field(0x1a, &strukt)].concat()
+}
+
+fn grpc_web_frame(message: &[u8]) -> Vec<u8> {
+    let mut out = vec![0];
+    out.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+    out.extend_from_slice(message);
+    out
 }
 
 fn retry_after(r: &reqwest::Response) -> u64 {
@@ -342,5 +400,26 @@ async fn behind_a_trusted_proxy_each_client_address_has_its_own_budget() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    s.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_a_proxy_header_the_socket_peer_is_the_client() {
+    let limits =
+        Limits { per_ip: Rate { per_minute: 1, burst: 2 }, per_target: Rate::OFF, ..Limits::default() };
+    let s = start_with("lim-peer", limits).await;
+    let http = reqwest::Client::new();
+    let guess = |user: &str| {
+        http.post(format!("{}{}", s.base, register_path(user)))
+            // Not configured: a header naming another client changes nothing.
+            .header("x-forwarded-for", format!("198.51.100.{}", user.len()))
+            .json(&json!({"code": {"id": "1", "code": "guess"}}))
+            .send()
+    };
+    assert_ne!(guess("1").await.unwrap().status(), 429);
+    assert_ne!(guess("22").await.unwrap().status(), 429);
+    let r = guess("333").await.unwrap();
+    assert_eq!(r.status(), 429, "the peer 127.0.0.1 spent its budget");
+    assert!(retry_after(&r) >= 1);
     s.server.shutdown().await.unwrap();
 }
