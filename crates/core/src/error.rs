@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 /// What went wrong, coarsely. Transports map this to their status codes in one place each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,16 +40,25 @@ pub struct Error {
     pub key: Cow<'static, str>,
     /// Internal detail for the server log only. Never contains a secret.
     pub cause: Option<String>,
+    /// When the caller may try again ([`Error::rate_limited`]): REST answers it as
+    /// `Retry-After`, gRPC and Connect as a `retry-after` header.
+    pub retry_after: Option<Duration>,
 }
 
 impl Error {
     pub fn new(kind: Kind, id: &'static str, key: &'static str) -> Self {
-        Error { kind, id, key: Cow::Borrowed(key), cause: None }
+        Error { kind, id, key: Cow::Borrowed(key), cause: None, retry_after: None }
     }
 
     /// A request-validation error in protoc-gen-validate's shape: no id, full message.
     pub fn validation(message: impl Into<String>) -> Self {
-        Error { kind: Kind::InvalidArgument, id: "", key: Cow::Owned(message.into()), cause: None }
+        Error {
+            kind: Kind::InvalidArgument,
+            id: "",
+            key: Cow::Owned(message.into()),
+            cause: None,
+            retry_after: None,
+        }
     }
 
     /// Attach an internal cause (for the log, never for the client).
@@ -64,6 +74,14 @@ impl Error {
 
     pub fn unavailable(cause: impl fmt::Display) -> Self {
         Error::new(Kind::Unavailable, "STORE-Unav1", "Errors.Store.Unavailable").with_cause(cause)
+    }
+
+    /// Too many failed attempts from this client or on this target (user, code, session): try
+    /// again after `retry_after` (ResourceExhausted: REST 429 with `Retry-After`).
+    pub fn rate_limited(retry_after: Duration) -> Self {
+        let mut e = Error::new(Kind::ResourceExhausted, "LIMIT-Rate1", "Errors.Limit.TooManyAttempts");
+        e.retry_after = Some(retry_after);
+        e
     }
 
     pub fn conflict() -> Self {
@@ -94,6 +112,7 @@ impl fmt::Debug for Error {
             .field("id", &self.id)
             .field("key", &self.key)
             .field("cause", &self.cause)
+            .field("retry_after", &self.retry_after)
             .finish()
     }
 }
@@ -120,6 +139,7 @@ pub fn translate(key: &str) -> Option<&'static str> {
         "Errors.Invalid.Argument" => "Invalid argument",
         "Errors.Store.Unavailable" => "The store is unavailable, try again",
         "Errors.Concurrency" => "The object was changed concurrently, try again",
+        "Errors.Limit.TooManyAttempts" => "Too many attempts, try again later",
         "Errors.Token.Missing" => "auth header missing",
         "Errors.Token.Invalid" => "Token is invalid",
         "Errors.Permission.Missing" => "No matching permissions found",

@@ -222,6 +222,32 @@ struct ServeArgs {
     /// instead of on the main port.
     #[arg(long, env = "PASSLINK_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Largest request body in bytes: a larger one is answered 413 (REST) / ResourceExhausted
+    /// before it is read.
+    #[arg(long, env = "PASSLINK_MAX_BODY_BYTES", default_value_t = passlink_server::limits::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// Failed attempts a client address may make per minute on what needs no account (code
+    /// redemption, hosted pages, OAuth endpoints); 0 turns the limit off.
+    #[arg(long, env = "PASSLINK_RATE_LIMIT_IP_PER_MINUTE", default_value_t = passlink_server::limits::DEFAULT_PER_IP.per_minute)]
+    rate_limit_ip_per_minute: u32,
+    /// Failed attempts a client address may make at once before the per-minute rate applies.
+    #[arg(long, env = "PASSLINK_RATE_LIMIT_IP_BURST", default_value_t = passlink_server::limits::DEFAULT_PER_IP.burst)]
+    rate_limit_ip_burst: u32,
+    /// Failed attempts per minute on one target (a user, code, session, authorization request or
+    /// OAuth client), from any address; 0 turns the limit off.
+    #[arg(long, env = "PASSLINK_RATE_LIMIT_TARGET_PER_MINUTE", default_value_t = passlink_server::limits::DEFAULT_PER_TARGET.per_minute)]
+    rate_limit_target_per_minute: u32,
+    /// Failed attempts on one target at once before the per-minute rate applies.
+    #[arg(long, env = "PASSLINK_RATE_LIMIT_TARGET_BURST", default_value_t = passlink_server::limits::DEFAULT_PER_TARGET.burst)]
+    rate_limit_target_burst: u32,
+    /// Behind a reverse proxy: the header it puts the client address in (e.g. X-Forwarded-For;
+    /// the rightmost hop that is not a --trusted-proxy is the client). Unset: the socket peer.
+    #[arg(long, env = "PASSLINK_TRUSTED_PROXY_HEADER")]
+    trusted_proxy_header: Option<String>,
+    /// Networks of the trusted proxies (repeatable or comma-separated, e.g. 10.0.0.0/8): only
+    /// their requests' header is believed, and their hops are skipped.
+    #[arg(long = "trusted-proxy", env = "PASSLINK_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<passlink_server::limits::IpNet>,
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "passlink=debug"; one line per
     /// request: "info,passlink::request=debug".
     #[arg(long, env = "PASSLINK_LOG", default_value = "info")]
@@ -324,6 +350,22 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     cfg.delivery_worker = args.delivery_worker;
     cfg.metrics_listen = args.metrics_listen;
     cfg.shutdown_timeout = Duration::from_secs(args.shutdown_timeout_secs);
+    cfg.limits = passlink_server::limits::Limits {
+        max_body_bytes: args.max_body_bytes,
+        per_ip: passlink_server::limits::Rate {
+            per_minute: args.rate_limit_ip_per_minute,
+            burst: args.rate_limit_ip_burst,
+        },
+        per_target: passlink_server::limits::Rate {
+            per_minute: args.rate_limit_target_per_minute,
+            burst: args.rate_limit_target_burst,
+        },
+        proxy: passlink_server::limits::ProxyConfig {
+            header: args.trusted_proxy_header.clone().filter(|h| !h.trim().is_empty()),
+            trusted: args.trusted_proxies.clone(),
+        },
+        ..passlink_server::limits::Limits::default()
+    };
     cfg.delivery_policy = DeliveryPolicy {
         lease: Duration::from_secs(args.delivery_lease_secs.max(1)),
         max_attempts: args.delivery_max_attempts.max(1),

@@ -12,6 +12,10 @@
 //!   request message (with the query string's fields, [`rest::decode_request`]), set the path
 //!   parameters on it, authenticate, handle; the response is the
 //!   message's JSON, a core error grpc-gateway's status JSON ([`error::to_rest`]).
+//!
+//! An entry made with [`limited`] is rate limited ([`crate::limits`]): the targets its request
+//! names take a token before the handler runs, kept when the handler fails on the client's
+//! mistake, given back otherwise.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -36,6 +40,7 @@ use passlink_core::error::{Error, Result};
 use passlink_wire::PathParams;
 
 use crate::auth::{Access, authenticate};
+use crate::limits::{self, Throttle};
 use crate::observe::RequestInfo;
 use crate::{error, rest};
 
@@ -69,12 +74,14 @@ pub trait Method: Send + Sync {
     fn rpc(&self, app: Arc<App>, ctx: RequestContext, request: Payload, format: CodecFormat) -> UnaryResult;
     /// REST: the HTTP response (`success` with the response JSON, or the error's status JSON).
     /// `query` is the raw query string (grpc-gateway: request fields a GET binding carries).
-    /// `info` (from the request layer) learns the caller and the outcome.
+    /// `info` (from the request layer) learns the caller and the outcome; `throttle` (from the
+    /// limits layer) limits a rate-limited entry.
     #[allow(clippy::too_many_arguments)]
     fn rest(
         &self,
         app: Arc<App>,
         info: Option<RequestInfo>,
+        throttle: Option<Throttle>,
         headers: HeaderMap,
         body: Bytes,
         params: HashMap<String, String>,
@@ -83,9 +90,14 @@ pub trait Method: Send + Sync {
     ) -> BoxFuture<Response>;
 }
 
+/// The rate-limit targets a request names (`user:<id>`, `session:<id>`, …).
+pub type Targets<Req> = fn(&Req) -> Vec<String>;
+
 /// A typed entry: a handler for requests `Req` from callers `A`.
 pub struct Rpc<Req, A, H> {
     handler: Arc<H>,
+    /// Rate limited: the targets of a request ([`limited`]).
+    targets: Option<Targets<Req>>,
     _types: PhantomData<fn(Req, A)>,
 }
 
@@ -94,7 +106,20 @@ pub fn rpc<Req, A, H>(path: &'static str, handler: H) -> (&'static str, Arc<dyn 
 where
     Rpc<Req, A, H>: Method + 'static,
 {
-    (path, Arc::new(Rpc { handler: Arc::new(handler), _types: PhantomData }))
+    (path, Arc::new(Rpc { handler: Arc::new(handler), targets: None, _types: PhantomData }))
+}
+
+/// The table entry for `path` served by `handler`, rate limited on the `targets` of each request
+/// (and on the client's address when the request carries no token).
+pub fn limited<Req, A, H>(
+    path: &'static str,
+    handler: H,
+    targets: Targets<Req>,
+) -> (&'static str, Arc<dyn Method>)
+where
+    Rpc<Req, A, H>: Method + 'static,
+{
+    (path, Arc::new(Rpc { handler: Arc::new(handler), targets: Some(targets), _types: PhantomData }))
 }
 
 impl<Req, A, H> Method for Rpc<Req, A, H>
@@ -106,8 +131,10 @@ where
 {
     fn rpc(&self, app: Arc<App>, ctx: RequestContext, request: Payload, format: CodecFormat) -> UnaryResult {
         let handler = self.handler.clone();
+        let targets = self.targets;
         Box::pin(async move {
             let info = ctx.extensions().get::<RequestInfo>().cloned();
+            let throttle = ctx.extensions().get::<Throttle>().cloned();
             let served = async {
                 let caller =
                     authenticate::<A>(&app, ctx.headers()).await.map_err(|e| error::to_connect(&e))?;
@@ -115,7 +142,13 @@ where
                     info.set_caller(c);
                 }
                 let request: Req = request.take_message()?;
-                let response = handler.call(app, caller, request).await.map_err(|e| error::to_connect(&e))?;
+                let attempt = limits::begin(throttle.as_ref(), ctx.headers(), targets.map(|t| t(&request)))
+                    .map_err(|e| error::to_connect(&e))?;
+                let response = handler.call(app, caller, request).await;
+                if let Some(a) = attempt {
+                    a.end_with(&response);
+                }
+                let response = response.map_err(|e| error::to_connect(&e))?;
                 connectrpc::Response::new(response).encode::<H::Response>(format)
             };
             let result = served.await;
@@ -130,6 +163,7 @@ where
         &self,
         app: Arc<App>,
         info: Option<RequestInfo>,
+        throttle: Option<Throttle>,
         headers: HeaderMap,
         body: Bytes,
         params: HashMap<String, String>,
@@ -137,6 +171,7 @@ where
         success: StatusCode,
     ) -> BoxFuture<Response> {
         let handler = self.handler.clone();
+        let targets = self.targets;
         Box::pin(async move {
             let served = async {
                 let mut request: Req = rest::decode_request(&body, query.as_deref())?;
@@ -147,8 +182,12 @@ where
                 if let (Some(info), Some(c)) = (&info, caller.caller()) {
                     info.set_caller(c);
                 }
-                let response = handler.call(app, caller, request).await?;
-                serde_json::to_vec(&response).map_err(Error::internal)
+                let attempt = limits::begin(throttle.as_ref(), &headers, targets.map(|t| t(&request)))?;
+                let response = handler.call(app, caller, request).await;
+                if let Some(a) = attempt {
+                    a.end_with(&response);
+                }
+                serde_json::to_vec(&response?).map_err(Error::internal)
             };
             let result = served.await;
             if let Some(info) = &info {
@@ -156,10 +195,7 @@ where
             }
             match result {
                 Ok(json) => rest::json_response(success, Bytes::from(json)),
-                Err(e) => {
-                    let (status, json) = error::to_rest(&e);
-                    rest::json_response(status, Bytes::from(json.to_string()))
-                }
+                Err(e) => error::rest_response(&e),
             }
         })
     }
@@ -216,6 +252,7 @@ impl Api {
             let handler = move |params: std::result::Result<Path<HashMap<String, String>>, PathRejection>,
                                 RawQuery(query): RawQuery,
                                 info: Option<Extension<RequestInfo>>,
+                                throttle: Option<Extension<Throttle>>,
                                 headers: HeaderMap,
                                 body: std::result::Result<Bytes, BytesRejection>| {
                 let info = info.map(|Extension(info)| {
@@ -229,10 +266,11 @@ impl Api {
                     .and_then(|p| body.map(|b| (p, b)).map_err(|r| (r.status(), r.body_text())));
                 let entry = entry.clone();
                 let app = app.clone();
+                let throttle = throttle.map(|Extension(t)| t);
                 async move {
                     match request {
                         Ok((params, body)) => {
-                            entry.rest(app, info, headers, body, params, query, success).await
+                            entry.rest(app, info, throttle, headers, body, params, query, success).await
                         }
                         Err((status, message)) => {
                             let (status, json) = error::rest_rejection(status, message);

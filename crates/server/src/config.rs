@@ -68,6 +68,8 @@ pub struct Config {
     /// An external login UI for OIDC authorization requests (`<url>/login?authRequest=…`);
     /// `None`: the hosted page `/ui/login`.
     pub login_ui_url: Option<String>,
+    /// Body size limit, rate limits of failed attempts, where the client address comes from.
+    pub limits: crate::limits::Limits,
 }
 
 /// The delivery provider.
@@ -100,6 +102,7 @@ impl Config {
             delivery_worker: true,
             login_ui_url: None,
             metrics_listen: None,
+            limits: crate::limits::Limits::default(),
         }
     }
 

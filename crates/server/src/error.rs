@@ -7,11 +7,16 @@
 //!   grpc-gateway's HTTP status ([`http_status`]).
 //!
 //! [`rest_rejection`] gives a request axum turned down before any RPC the same REST shape.
+//! A rate-limited request ([`Error::rate_limited`]) carries when to try again: REST answers it
+//! as `Retry-After` ([`rest_response`]), gRPC, gRPC-web and Connect as a `retry-after` response
+//! header (whole seconds, rounded up).
 //!
 //! Both take the core error itself (no protocol error is decoded again), and both log it the same
 //! way ([`log`]).
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
 use connectrpc::{ConnectError, ErrorCode};
 use passlink_core::error::{Error, Kind};
 use passlink_wire::zitadel::v1::ErrorDetail;
@@ -64,10 +69,20 @@ fn log(e: &Error) {
     }
 }
 
+/// `Retry-After` of a rate-limited error: whole seconds, rounded up, at least 1.
+pub fn retry_after(e: &Error) -> Option<HeaderValue> {
+    let after = e.retry_after?;
+    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    Some(HeaderValue::from(secs.max(1)))
+}
+
 /// The core error as a Connect/gRPC error.
 pub fn to_connect(e: &Error) -> ConnectError {
     log(e);
-    let err = ConnectError::new(code(e.kind), e.message());
+    let mut err = ConnectError::new(code(e.kind), e.message());
+    if let Some(after) = retry_after(e) {
+        err.response_headers_mut().insert(header::RETRY_AFTER, after);
+    }
     if e.id.is_empty() {
         return err; // request validation: no details, as protoc-gen-validate in ZITADEL
     }
@@ -95,6 +110,17 @@ pub fn to_rest(e: &Error) -> (StatusCode, serde_json::Value) {
         body.insert("details".into(), vec![detail].into());
     }
     (http_status(e.kind), serde_json::Value::Object(body))
+}
+
+/// The core error as a REST response: [`to_rest`]'s status and JSON, and `Retry-After` when the
+/// error says when to try again.
+pub fn rest_response(e: &Error) -> Response {
+    let (status, json) = to_rest(e);
+    let mut r = crate::rest::json_response(status, Bytes::from(json.to_string()));
+    if let Some(after) = retry_after(e) {
+        r.headers_mut().insert(header::RETRY_AFTER, after);
+    }
+    r
 }
 
 /// A REST request axum turned down before it reached an RPC (a path parameter that is not
@@ -168,6 +194,22 @@ mod tests {
             (detail.id.as_str(), detail.message.as_str()),
             ("AUTH-5mWD2", "No matching permissions found")
         );
+    }
+
+    #[test]
+    fn a_rate_limited_error_says_when_to_retry_on_every_protocol() {
+        let e = Error::rate_limited(std::time::Duration::from_millis(4_200));
+        let r = rest_response(&e);
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "5");
+        let c = to_connect(&e);
+        assert_eq!(c.code, ErrorCode::ResourceExhausted);
+        assert_eq!(c.response_headers()[header::RETRY_AFTER], "5");
+        assert_eq!(c.message.as_deref(), Some("Too many attempts, try again later (LIMIT-Rate1)"));
+        let (_, json) = to_rest(&e);
+        assert_eq!(json["code"], 8);
+        let short = Error::rate_limited(std::time::Duration::from_millis(10));
+        assert_eq!(retry_after(&short).unwrap(), "1");
     }
 
     #[test]

@@ -30,7 +30,10 @@
 //!   3. to 5. as for REST.
 //!
 //! Around every route, [`observe`] gives each response its `x-request-id`, records the request
-//! metrics and logs one line per request; [`metrics`] holds every metric and renders
+//! metrics and logs one line per request; inside it, [`limits`] refuses a body over the limit
+//! by its `Content-Length`, tells the routes the client's address, and rate limits failed
+//! attempts on the hosted pages and OAuth endpoints (the RPC entries that redeem codes or check
+//! sessions are limited in [`api`], where their targets are known); [`metrics`] holds every metric and renders
 //! `GET /metrics` (on the main port, or on `--metrics-listen`'s own listener).
 //!
 //! [`Server::start`] takes an already-bound listener (port 0 in tests) and runs until
@@ -44,6 +47,7 @@ pub mod convert;
 pub mod error;
 pub mod inspect;
 pub mod keyfile;
+pub mod limits;
 pub mod metrics;
 pub mod oauth_endpoints;
 pub mod observe;

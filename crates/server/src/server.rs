@@ -33,6 +33,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::Api;
 use crate::config::{Backend, Config, Delivery};
+use crate::limits::{Limiter, Limits};
 use crate::metrics::Metrics;
 use crate::observe::{self, Observe};
 use crate::platform::{
@@ -128,14 +129,16 @@ pub fn metrics_router(app: Arc<App>, metrics: Arc<Metrics>) -> Router {
 /// gRPC-web, Connect through connectrpc) as the fallback. REST and the RPC protocols serve the
 /// same table of RPCs ([`rpc::table`]); the RPC protocols also serve gRPC health and reflection
 /// ([`ops`]), whose Watch streams end when `stopping` turns true. `GET /metrics` is on it when
-/// `serve_metrics`; the request layer ([`observe`]) wraps every route, CORS included.
+/// `serve_metrics`; the request layer ([`observe`]) wraps every route, CORS included, and
+/// the limits layer ([`crate::limits`]) every route inside it.
 pub fn router(
     app: Arc<App>,
     metrics: Arc<Metrics>,
     serve_metrics: bool,
     stopping: watch::Receiver<bool>,
+    limits: &Limits,
 ) -> Result<Router, String> {
-    router_draining(app, metrics, serve_metrics, stopping, Arc::default())
+    router_draining(app, metrics, serve_metrics, stopping, Arc::default(), limits)
 }
 
 /// [`router`] with the drain state of a [`Server`]: /readyz answers 503 once it drains, and the
@@ -146,6 +149,7 @@ fn router_draining(
     serve_metrics: bool,
     stopping: watch::Receiver<bool>,
     drain: Arc<Drain>,
+    limits: &Limits,
 ) -> Result<Router, String> {
     let table = rpc::table();
     let services = ops::served_services(table.iter().map(|(path, _)| *path));
@@ -153,7 +157,13 @@ fn router_draining(
     let rest = api.rest_routes();
     let openapi = api.openapi();
     let ops = ops::dispatcher(app.clone(), services, stopping)?;
-    let connect = connectrpc::ConnectRpcService::new(connectrpc::Chain(api, ops));
+    let limiter = Limiter::new(limits);
+    let max_body = limiter.max_body_bytes();
+    // A body without a Content-Length is counted while it is read: by connectrpc for the RPC
+    // protocols, by axum's body limit for the other routes.
+    let connect = connectrpc::ConnectRpcService::new(connectrpc::Chain(api, ops)).with_limits(
+        connectrpc::Limits::default().with_max_request_body_size(max_body).with_max_message_size(max_body),
+    );
     let observe = Observe::new(metrics.clone());
     let mut router = rest
         .merge(ui::routes(app.clone()))
@@ -168,6 +178,8 @@ fn router_draining(
     }
     Ok(router
         .fallback_service(connect)
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(limiter, crate::limits::layer))
         .layer(cors())
         .layer(axum::middleware::from_fn_with_state(drain, count_requests))
         .layer(axum::middleware::from_fn_with_state(observe, observe::layer)))
@@ -378,6 +390,10 @@ impl Server {
         clock: Arc<dyn Clock>,
     ) -> Result<Server, String> {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        if let Some(h) = &cfg.limits.proxy.header {
+            axum::http::HeaderName::from_bytes(h.as_bytes())
+                .map_err(|_| format!("--trusted-proxy-header {h:?} is not a header name"))?;
+        }
         let external_url = cfg.external_url(addr);
         let store_kind = match cfg.backend()? {
             Backend::Sqlite(_) => "sqlite",
@@ -424,9 +440,12 @@ impl Server {
             metrics_addr.is_none(),
             stopping_rx,
             drain.clone(),
+            &cfg.limits,
         )?;
         let task = tokio::spawn(async move {
-            let served = axum::serve(listener, router)
+            // The peer's address reaches the limits layer as `ConnectInfo` (the client address
+            // when no trusted proxy header is configured).
+            let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(async {
                     let _ = rx.await;
                 })
@@ -435,6 +454,13 @@ impl Server {
             served
         });
         tracing::info!(%addr, %external_url, "passlink is serving REST, gRPC, gRPC-web and Connect");
+        tracing::info!(
+            max_body_bytes = cfg.limits.max_body_bytes,
+            per_ip = %cfg.limits.per_ip,
+            per_target = %cfg.limits.per_target,
+            client_address = cfg.limits.proxy.header.as_deref().unwrap_or("socket peer"),
+            "limits of failed attempts"
+        );
         Ok(Server {
             addr,
             metrics_addr,

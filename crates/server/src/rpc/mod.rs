@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use crate::api::{Method, rpc};
+use crate::api::{Method, limited, rpc};
 
 pub mod admin_v1;
 pub mod app_keys_v2;
@@ -32,7 +32,8 @@ pub mod session_v2;
 pub mod settings_v2;
 pub mod user;
 
-/// Every RPC: its path and its handler (whose caller type says whether it needs a token).
+/// Every RPC: its path and its handler (whose caller type says whether it needs a token); code
+/// redemption and session checks are rate limited on the targets they name ([`limited`]).
 pub fn table() -> Vec<(&'static str, Arc<dyn Method>)> {
     use user::{v2, v2beta};
     vec![
@@ -44,8 +45,16 @@ pub fn table() -> Vec<(&'static str, Arc<dyn Method>)> {
             "zitadel.user.v2beta.UserService/CreatePasskeyRegistrationLink",
             v2beta::create_passkey_registration_link,
         ),
-        rpc("zitadel.user.v2beta.UserService/RegisterPasskey", v2beta::register_passkey),
-        rpc("zitadel.user.v2beta.UserService/VerifyPasskeyRegistration", v2beta::verify_passkey_registration),
+        limited(
+            "zitadel.user.v2beta.UserService/RegisterPasskey",
+            v2beta::register_passkey,
+            v2beta::register_passkey_targets,
+        ),
+        limited(
+            "zitadel.user.v2beta.UserService/VerifyPasskeyRegistration",
+            v2beta::verify_passkey_registration,
+            v2beta::verify_passkey_registration_targets,
+        ),
         rpc("zitadel.user.v2.UserService/AddHumanUser", v2::add_human_user),
         rpc("zitadel.user.v2.UserService/CreateUser", v2::create_user),
         rpc("zitadel.user.v2.UserService/GetUserByID", v2::get_user_by_id),
@@ -56,8 +65,16 @@ pub fn table() -> Vec<(&'static str, Arc<dyn Method>)> {
             "zitadel.user.v2.UserService/CreatePasskeyRegistrationLink",
             v2::create_passkey_registration_link,
         ),
-        rpc("zitadel.user.v2.UserService/RegisterPasskey", v2::register_passkey),
-        rpc("zitadel.user.v2.UserService/VerifyPasskeyRegistration", v2::verify_passkey_registration),
+        limited(
+            "zitadel.user.v2.UserService/RegisterPasskey",
+            v2::register_passkey,
+            v2::register_passkey_targets,
+        ),
+        limited(
+            "zitadel.user.v2.UserService/VerifyPasskeyRegistration",
+            v2::verify_passkey_registration,
+            v2::verify_passkey_registration_targets,
+        ),
         rpc("zitadel.user.v2.UserService/ListPasskeys", v2::list_passkeys),
         rpc("zitadel.user.v2.UserService/RemovePasskey", v2::remove_passkey),
         rpc("passlink.enrollment.v1.EnrollmentService/ListPasskeys", enrollment_v1::list_passkeys),
@@ -69,8 +86,16 @@ pub fn table() -> Vec<(&'static str, Arc<dyn Method>)> {
             "zitadel.internal_permission.v2beta.InternalPermissionService/CreateAdministrator",
             permission_v2beta::create_administrator,
         ),
-        rpc("zitadel.session.v2.SessionService/CreateSession", session_v2::create_session),
-        rpc("zitadel.session.v2.SessionService/SetSession", session_v2::set_session),
+        limited(
+            "zitadel.session.v2.SessionService/CreateSession",
+            session_v2::create_session,
+            session_v2::create_session_targets,
+        ),
+        limited(
+            "zitadel.session.v2.SessionService/SetSession",
+            session_v2::set_session,
+            session_v2::set_session_targets,
+        ),
         rpc("zitadel.session.v2.SessionService/GetSession", session_v2::get_session),
         rpc("zitadel.session.v2.SessionService/ListSessions", session_v2::list_sessions),
         rpc("zitadel.session.v2.SessionService/DeleteSession", session_v2::delete_session),

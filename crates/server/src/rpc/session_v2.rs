@@ -152,6 +152,20 @@ fn token(t: Option<&String>) -> Option<Secret> {
     t.filter(|t| !t.is_empty()).map(|t| Secret::new(t.clone()))
 }
 
+/// Rate-limit targets of CreateSession: the user its checks name.
+pub fn create_session_targets(req: &pb::CreateSessionRequest) -> Vec<String> {
+    match req.checks.as_option().and_then(|c| c.user.as_option()).and_then(|u| u.search.as_ref()) {
+        Some(Search::UserId(id)) => vec![format!("user:{id}")],
+        Some(Search::LoginName(name)) => vec![format!("login:{}", name.to_lowercase())],
+        None => vec![],
+    }
+}
+
+/// Rate-limit targets of SetSession: the session.
+pub fn set_session_targets(req: &pb::SetSessionRequest) -> Vec<String> {
+    vec![format!("session:{}", req.session_id)]
+}
+
 pub async fn create_session(
     app: Arc<App>,
     caller: Caller,

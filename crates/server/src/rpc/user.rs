@@ -107,6 +107,19 @@ macro_rules! shared_rpcs {
             })
         }
 
+        /// Rate-limit targets of RegisterPasskey: the user and the code.
+        pub fn register_passkey_targets(req: &pb::RegisterPasskeyRequest) -> Vec<String> {
+            let code = req.code.as_option().map(|c| format!("code:{}", c.id));
+            std::iter::once(format!("user:{}", req.user_id)).chain(code).collect()
+        }
+
+        /// Rate-limit targets of VerifyPasskeyRegistration: the user.
+        pub fn verify_passkey_registration_targets(
+            req: &pb::VerifyPasskeyRegistrationRequest,
+        ) -> Vec<String> {
+            vec![format!("user:{}", req.user_id)]
+        }
+
         /// A registration code may authorize this RPC instead of a token.
         pub async fn register_passkey(
             app: Arc<App>,
