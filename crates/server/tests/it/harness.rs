@@ -39,9 +39,16 @@ pub fn config(addr: std::net::SocketAddr, dir: &std::path::Path) -> Config {
 }
 
 pub async fn start_in(dir: PathBuf) -> TestServer {
+    start_configured(dir, |_| {}).await
+}
+
+/// [`start_in`] with the configuration changed by `change`.
+pub async fn start_configured(dir: PathBuf, change: impl FnOnce(&mut Config)) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = Server::start(config(addr, &dir), listener).await.unwrap();
+    let mut cfg = config(addr, &dir);
+    change(&mut cfg);
+    let server = Server::start(cfg, listener).await.unwrap();
     let admin_token = std::fs::read_to_string(dir.join("admin.pat")).unwrap().trim().to_string();
     TestServer { base: format!("http://{addr}"), server, admin_token, dir }
 }
