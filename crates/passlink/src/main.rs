@@ -130,7 +130,7 @@ struct ServeArgs {
     #[arg(long, env = "PASSLINK_DATABASE")]
     database: Option<String>,
     /// Public origin of default links and the WebAuthn relying party (default http://localhost:<port>
-    /// on loopback, else http://<listen>).
+    /// on loopback, else http://<listen>; https with --tls-cert-file).
     #[arg(long, env = "PASSLINK_EXTERNAL_URL")]
     external_url: Option<String>,
     /// Server keys file (default <data-dir>/keys.json, generated with mode 0600 on first start).
@@ -217,6 +217,13 @@ struct ServeArgs {
     /// instead of on the main port.
     #[arg(long, env = "PASSLINK_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Serve HTTPS and gRPC over TLS on --listen with this PEM certificate chain (leaf first);
+    /// needs --tls-key-file. Reloaded from the file on SIGHUP.
+    #[arg(long, env = "PASSLINK_TLS_CERT_FILE")]
+    tls_cert_file: Option<PathBuf>,
+    /// The PEM private key of --tls-cert-file (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "PASSLINK_TLS_KEY_FILE")]
+    tls_key_file: Option<PathBuf>,
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "passlink=debug"; one line per
     /// request: "info,passlink::request=debug".
     #[arg(long, env = "PASSLINK_LOG", default_value = "info")]
@@ -303,6 +310,25 @@ async fn shutdown_signal() {
     tokio::select! { () = ctrl_c => {}, () = term => {} }
 }
 
+/// Serve until SIGTERM/SIGINT; on SIGHUP reload the TLS certificate (a failed reload keeps the
+/// one in use and logs why).
+async fn serve(server: Server) -> Result<(), String> {
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| format!("installing the SIGHUP handler: {e}"))?;
+    let mut stop = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            _ = hangup.recv() => match server.reload_tls() {
+                Ok(true) => {}
+                Ok(false) => tracing::info!("SIGHUP: no TLS certificate to reload (no --tls-cert-file)"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: the TLS certificate was not reloaded; the previous one stays in use"),
+            },
+        }
+    }
+    server.wait_for(std::future::ready(())).await
+}
+
 async fn run(args: ServeArgs) -> Result<(), String> {
     let mut cfg = Config::new(args.listen, args.data_dir.clone());
     cfg.database = args.database.clone();
@@ -319,6 +345,8 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     cfg.delivery_worker = args.delivery_worker;
     cfg.metrics_listen = args.metrics_listen;
     cfg.shutdown_timeout = Duration::from_secs(args.shutdown_timeout_secs);
+    cfg.tls =
+        passlink_server::tls::TlsFiles::from_flags(args.tls_cert_file.clone(), args.tls_key_file.clone())?;
     cfg.delivery_policy = DeliveryPolicy {
         lease: Duration::from_secs(args.delivery_lease_secs.max(1)),
         max_attempts: args.delivery_max_attempts.max(1),
@@ -330,7 +358,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("listen on {}: {e}", cfg.listen))?;
     let server = Server::start(cfg, listener).await?;
-    server.wait_for(shutdown_signal()).await
+    serve(server).await
 }
 
 /// mimalloc instead of glibc malloc: many small, short-lived allocations per request (JSON,

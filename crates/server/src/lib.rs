@@ -33,6 +33,10 @@
 //! metrics and logs one line per request; [`metrics`] holds every metric and renders
 //! `GET /metrics` (on the main port, or on `--metrics-listen`'s own listener).
 //!
+//! Before the router: [`listen`] accepts the connections of the main port (plain TCP, or TLS
+//! with [`tls`]: ALPN h2/http/1.1, a certificate reloaded on SIGHUP) and serves each with hyper
+//! (HTTP/1.1 or HTTP/2).
+//!
 //! [`Server::start`] takes an already-bound listener (port 0 in tests) and runs until
 //! [`Server::shutdown`]; `platform` holds the real clock, randomness and key files.
 
@@ -43,6 +47,7 @@ pub mod config;
 pub mod convert;
 pub mod error;
 pub mod inspect;
+pub mod listen;
 pub mod metrics;
 pub mod oauth_endpoints;
 pub mod observe;
@@ -52,6 +57,7 @@ pub mod platform;
 pub mod rest;
 pub mod rpc;
 pub mod server;
+pub mod tls;
 pub mod trust;
 pub mod ui;
 pub mod ui_login;

@@ -38,6 +38,7 @@ use crate::observe::{self, Observe};
 use crate::platform::{
     OsEntropy, SystemClock, key_fingerprint, load_or_create_keys, machine_id, write_private,
 };
+use crate::tls::Tls;
 use crate::{oauth_endpoints, oidc_endpoints, ops, rest, rpc, ui, ui_login};
 
 /// A running server.
@@ -60,6 +61,8 @@ pub struct Server {
     worker: Option<RunningWorker>,
     drain: Arc<Drain>,
     shutdown_timeout: Duration,
+    /// The main port's TLS (its certificate is reloaded by [`Server::reload_tls`]).
+    tls: Option<Arc<Tls>>,
 }
 
 /// What the router and [`Server::shutdown`] share: is the server draining, and how many requests
@@ -135,18 +138,21 @@ pub fn router(
     serve_metrics: bool,
     stopping: watch::Receiver<bool>,
 ) -> Result<Router, String> {
-    router_draining(app, metrics, serve_metrics, stopping, Arc::default())
+    router_draining(app, metrics, serve_metrics, stopping, Arc::default(), false)
 }
 
 /// [`router`] with the drain state of a [`Server`]: /readyz answers 503 once it drains, and the
-/// requests in flight are counted.
+/// requests in flight are counted. With `tls`, the hosted pages (registration, sign-in, OAuth2
+/// and OpenID Connect) send HSTS.
 fn router_draining(
     app: Arc<App>,
     metrics: Arc<Metrics>,
     serve_metrics: bool,
     stopping: watch::Receiver<bool>,
     drain: Arc<Drain>,
+    tls: bool,
 ) -> Result<Router, String> {
+    let pages = |r: Router| if tls { r.layer(axum::middleware::map_response(hsts)) } else { r };
     let table = rpc::table();
     let services = ops::served_services(table.iter().map(|(path, _)| *path));
     let api = Api::new(app.clone(), table);
@@ -156,10 +162,10 @@ fn router_draining(
     let connect = connectrpc::ConnectRpcService::new(connectrpc::Chain(api, ops));
     let observe = Observe::new(metrics.clone());
     let mut router = rest
-        .merge(ui::routes(app.clone()))
-        .merge(ui_login::routes(app.clone()))
-        .merge(oauth_endpoints::routes(app.clone(), metrics.clone()))
-        .merge(oidc_endpoints::routes(app.clone()))
+        .merge(pages(ui::routes(app.clone())))
+        .merge(pages(ui_login::routes(app.clone())))
+        .merge(pages(oauth_endpoints::routes(app.clone(), metrics.clone())))
+        .merge(pages(oidc_endpoints::routes(app.clone())))
         .route("/openapi.json", get(move || async move { rest::json_response(StatusCode::OK, openapi) }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz).with_state((app.clone(), drain.clone())));
@@ -171,6 +177,13 @@ fn router_draining(
         .layer(cors())
         .layer(axum::middleware::from_fn_with_state(drain, count_requests))
         .layer(axum::middleware::from_fn_with_state(observe, observe::layer)))
+}
+
+/// `Strict-Transport-Security` on a hosted page served over TLS: browsers use HTTPS for the
+/// host for a year.
+async fn hsts(mut r: Response) -> Response {
+    r.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    r
 }
 
 /// Browsers on other origins may call the API (a customer's own registration page calls
@@ -378,6 +391,8 @@ impl Server {
         clock: Arc<dyn Clock>,
     ) -> Result<Server, String> {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        // A bad certificate or key fails the start before anything else is opened.
+        let tls = cfg.tls.as_ref().map(Tls::new).transpose()?.map(Arc::new);
         let external_url = cfg.external_url(addr);
         let store_kind = match cfg.backend()? {
             Backend::Sqlite(_) => "sqlite",
@@ -422,17 +437,19 @@ impl Server {
             metrics_addr.is_none(),
             stopping_rx,
             drain.clone(),
+            tls.is_some(),
         )?;
+        let tls_config = tls.as_ref().map(|t| t.config());
         let task = tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
+            let served = crate::listen::serve(listener, router, tls_config, async {
+                let _ = rx.await;
+            })
+            .await;
             let _ = stop_metrics.send(true);
             served
         });
-        tracing::info!(%addr, %external_url, "passlink is serving REST, gRPC, gRPC-web and Connect");
+        let over = if tls.is_some() { "TLS" } else { "plain HTTP" };
+        tracing::info!(%addr, %external_url, over, "passlink is serving REST, gRPC, gRPC-web and Connect");
         Ok(Server {
             addr,
             metrics_addr,
@@ -446,7 +463,23 @@ impl Server {
             worker,
             drain,
             shutdown_timeout: cfg.shutdown_timeout,
+            tls,
         })
+    }
+
+    /// Read the TLS certificate and key files again (SIGHUP in the binary): new handshakes get
+    /// the new certificate, open connections keep theirs. On an error the certificate in use
+    /// stays and the error says why. Without TLS there is nothing to reload (`Ok(false)`).
+    pub fn reload_tls(&self) -> Result<bool, String> {
+        let Some(tls) = &self.tls else { return Ok(false) };
+        tls.reload()?;
+        let files = tls.files();
+        tracing::info!(
+            cert_file = %files.cert_file.display(),
+            key_file = %files.key_file.display(),
+            "reloaded the TLS certificate: new connections use it"
+        );
+        Ok(true)
     }
 
     /// Drain and stop (see the module note), within the shutdown timeout.

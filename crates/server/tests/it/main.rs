@@ -21,4 +21,5 @@ mod ops;
 mod passkey;
 mod restart;
 mod session;
+mod tls;
 mod trust;
