@@ -224,6 +224,24 @@ struct ServeArgs {
     /// The PEM private key of --tls-cert-file (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "PASSLINK_TLS_KEY_FILE")]
     tls_key_file: Option<PathBuf>,
+    /// Close a connection whose request head (or TLS handshake, or first HTTP/2 request) has not
+    /// arrived within this many seconds; also the idle time of an HTTP/1 keep-alive connection.
+    #[arg(long, env = "PASSLINK_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    header_read_timeout_secs: u64,
+    /// Fail a request whose body has not arrived whole this many seconds after its head (gRPC
+    /// and Connect streaming requests excepted).
+    #[arg(long, env = "PASSLINK_BODY_READ_TIMEOUT_SECS", default_value_t = 30)]
+    body_read_timeout_secs: u64,
+    /// Largest request head in bytes (HTTP/1 request line and headers: 431 past it; HTTP/2
+    /// header list).
+    #[arg(long, env = "PASSLINK_MAX_HEADER_BYTES", default_value_t = 65_536)]
+    max_header_bytes: usize,
+    /// Most header fields of an HTTP/1 request (431 past it).
+    #[arg(long, env = "PASSLINK_MAX_HEADERS", default_value_t = 100)]
+    max_headers: usize,
+    /// HTTP/2 streams a connection may have open at once.
+    #[arg(long, env = "PASSLINK_HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = 100)]
+    http2_max_concurrent_streams: u32,
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "passlink=debug"; one line per
     /// request: "info,passlink::request=debug".
     #[arg(long, env = "PASSLINK_LOG", default_value = "info")]
@@ -347,6 +365,14 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     cfg.shutdown_timeout = Duration::from_secs(args.shutdown_timeout_secs);
     cfg.tls =
         passlink_server::tls::TlsFiles::from_flags(args.tls_cert_file.clone(), args.tls_key_file.clone())?;
+    cfg.limits = passlink_server::listen::ConnLimits {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
+        body_read_timeout: Duration::from_secs(args.body_read_timeout_secs.max(1)),
+        max_header_bytes: args.max_header_bytes,
+        max_headers: args.max_headers,
+        h2_max_concurrent_streams: args.http2_max_concurrent_streams.max(1),
+        ..passlink_server::listen::ConnLimits::default()
+    };
     cfg.delivery_policy = DeliveryPolicy {
         lease: Duration::from_secs(args.delivery_lease_secs.max(1)),
         max_attempts: args.delivery_max_attempts.max(1),

@@ -68,6 +68,9 @@ pub struct Config {
     /// Serve HTTPS (and gRPC over TLS) on the main port with this certificate and key
     /// (`--tls-cert-file` / `--tls-key-file`); `None`: plain HTTP.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Connection-level limits of the main port: header and body read timeouts, header size and
+    /// count, HTTP/2 streams and resets.
+    pub limits: crate::listen::ConnLimits,
     /// An external login UI for OIDC authorization requests (`<url>/login?authRequest=…`);
     /// `None`: the hosted page `/ui/login`.
     pub login_ui_url: Option<String>,
@@ -104,6 +107,7 @@ impl Config {
             login_ui_url: None,
             metrics_listen: None,
             tls: None,
+            limits: crate::listen::ConnLimits::default(),
         }
     }
 

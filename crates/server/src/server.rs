@@ -440,8 +440,9 @@ impl Server {
             tls.is_some(),
         )?;
         let tls_config = tls.as_ref().map(|t| t.config());
+        let limits = cfg.limits.clone();
         let task = tokio::spawn(async move {
-            let served = crate::listen::serve(listener, router, tls_config, async {
+            let served = crate::listen::serve(listener, router, tls_config, limits, async {
                 let _ = rx.await;
             })
             .await;

@@ -10,6 +10,7 @@ mod setup;
 
 mod admin;
 mod delivery;
+mod limits;
 mod link;
 mod login_page;
 mod lookups;
