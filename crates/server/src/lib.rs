@@ -35,7 +35,8 @@
 //!
 //! Before the router: [`listen`] accepts the connections of the main port (plain TCP, or TLS
 //! with [`tls`]: ALPN h2/http/1.1, a certificate reloaded on SIGHUP) and serves each with hyper
-//! (HTTP/1.1 or HTTP/2).
+//! (HTTP/1.1 or HTTP/2) under the connection limits ([`listen::ConnLimits`]: header and body
+//! read timeouts, header size and count, HTTP/2 streams and resets).
 //!
 //! [`Server::start`] takes an already-bound listener (port 0 in tests) and runs until
 //! [`Server::shutdown`]; `platform` holds the real clock, randomness and key files.

@@ -152,7 +152,7 @@ fn router_draining(
     drain: Arc<Drain>,
     tls: bool,
 ) -> Result<Router, String> {
-    let pages = |r: Router| if tls { r.layer(axum::middleware::map_response(hsts)) } else { r };
+    let pages = |r: Router| if tls { r.layer(axum::middleware::map_response(crate::tls::hsts)) } else { r };
     let table = rpc::table();
     let services = ops::served_services(table.iter().map(|(path, _)| *path));
     let api = Api::new(app.clone(), table);
@@ -177,13 +177,6 @@ fn router_draining(
         .layer(cors())
         .layer(axum::middleware::from_fn_with_state(drain, count_requests))
         .layer(axum::middleware::from_fn_with_state(observe, observe::layer)))
-}
-
-/// `Strict-Transport-Security` on a hosted page served over TLS: browsers use HTTPS for the
-/// host for a year.
-async fn hsts(mut r: Response) -> Response {
-    r.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
-    r
 }
 
 /// Browsers on other origins may call the API (a customer's own registration page calls

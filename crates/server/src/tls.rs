@@ -14,6 +14,14 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+/// `Strict-Transport-Security` on a hosted page served over TLS (the router adds it to the
+/// pages' routes when TLS is on): browsers use HTTPS for the host for a year.
+pub async fn hsts(mut r: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    r.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    r
+}
+
 /// The PEM files of the server's certificate chain and private key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
