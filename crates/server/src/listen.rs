@@ -184,8 +184,11 @@ impl Conn {
             let started = started.clone();
             let body_timeout = self.limits.body_read_timeout;
             let router = self.router.clone();
-            tower::service_fn(move |req: Request<Incoming>| {
+            tower::service_fn(move |mut req: Request<Incoming>| {
                 started.store(true, Ordering::Relaxed);
+                // The client's address for handlers and layers (`ConnectInfo<SocketAddr>`), as
+                // axum's `into_make_service_with_connect_info` gives it.
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
                 let (req, expired) = with_deadline(req, body_timeout);
                 let answer = router.clone().oneshot(req);
                 async move {

@@ -234,3 +234,29 @@ async fn http2_advertises_its_limits_and_ends_a_rapid_reset_flood() {
     others_are_served(&s.base, 1).await;
     s.server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_accept_loop_gives_handlers_the_client_address() {
+    use axum::extract::ConnectInfo;
+    use std::net::SocketAddr;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().route(
+        "/peer",
+        axum::routing::get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served =
+        tokio::spawn(passlink_server::listen::serve(listener, router, None, ConnLimits::default(), async {
+            let _ = stopped.await;
+        }));
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    let me = c.local_addr().unwrap();
+    c.write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let (out, closed) = read_until_closed(&mut c, Duration::from_secs(5)).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(closed && text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.ends_with(&me.to_string()), "{text} does not end with {me}");
+    stop.send(()).unwrap();
+    served.await.unwrap().unwrap();
+}
