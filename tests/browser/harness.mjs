@@ -3,7 +3,10 @@
 //
 // Environment: PASSLINK_URL (http://localhost:PORT — the WebAuthn relying party id is
 // `localhost`), PASSLINK_TOKEN (an IAM_OWNER PAT), ARTIFACTS_DIR (screenshots, default
-// tests/browser/artifacts), CHROMIUM (default /usr/bin/chromium).
+// tests/browser/artifacts), CHROMIUM (default /usr/bin/chromium), CHROMIUM_SPKI (for a passlink
+// serving TLS with a test certificate: base64 SHA-256 of the leaf's public key, which Chromium then
+// trusts through --ignore-certificate-errors-spki-list; node's fetch trusts the CA through
+// NODE_EXTRA_CA_CERTS).
 
 import { chromium } from 'playwright-core';
 import crypto from 'node:crypto';
@@ -18,6 +21,7 @@ export const BASE = (process.env.PASSLINK_URL || '').replace(/\/+$/, '');
 export const TOKEN = process.env.PASSLINK_TOKEN || '';
 export const ARTIFACTS = path.resolve(process.env.ARTIFACTS_DIR || path.join(here, 'artifacts'));
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+export const CHROMIUM_SPKI = process.env.CHROMIUM_SPKI || '';
 export const UI_TIMEOUT = 20_000;
 
 if (!BASE || !TOKEN) {
@@ -113,6 +117,7 @@ export async function launchChromium() {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...(CHROMIUM_SPKI ? [`--ignore-certificate-errors-spki-list=${CHROMIUM_SPKI}`] : []),
     ],
   });
   return {

@@ -135,7 +135,7 @@ struct ServeArgs {
     #[arg(long, env = "PASSLINK_DATABASE")]
     database: Option<String>,
     /// Public origin of default links and the WebAuthn relying party (default http://localhost:<port>
-    /// on loopback, else http://<listen>).
+    /// on loopback, else http://<listen>; https with --tls-cert-file).
     #[arg(long, env = "PASSLINK_EXTERNAL_URL")]
     external_url: Option<String>,
     /// Server keys file (default <data-dir>/keys.json, generated with mode 0600 on first start).
@@ -248,6 +248,31 @@ struct ServeArgs {
     /// their requests' header is believed, and their hops are skipped.
     #[arg(long = "trusted-proxy", env = "PASSLINK_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<passlink_server::limits::IpNet>,
+    /// Serve HTTPS and gRPC over TLS on --listen with this PEM certificate chain (leaf first);
+    /// needs --tls-key-file. Reloaded from the file on SIGHUP.
+    #[arg(long, env = "PASSLINK_TLS_CERT_FILE")]
+    tls_cert_file: Option<PathBuf>,
+    /// The PEM private key of --tls-cert-file (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "PASSLINK_TLS_KEY_FILE")]
+    tls_key_file: Option<PathBuf>,
+    /// Close a connection whose request head (or TLS handshake, or first HTTP/2 request) has not
+    /// arrived within this many seconds; also the idle time of an HTTP/1 keep-alive connection.
+    #[arg(long, env = "PASSLINK_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    header_read_timeout_secs: u64,
+    /// Fail a request whose body has not arrived whole this many seconds after its head (gRPC
+    /// and Connect streaming requests excepted).
+    #[arg(long, env = "PASSLINK_BODY_READ_TIMEOUT_SECS", default_value_t = 30)]
+    body_read_timeout_secs: u64,
+    /// Largest request head in bytes (HTTP/1 request line and headers: 431 past it; HTTP/2
+    /// header list).
+    #[arg(long, env = "PASSLINK_MAX_HEADER_BYTES", default_value_t = 65_536)]
+    max_header_bytes: usize,
+    /// Most header fields of an HTTP/1 request (431 past it).
+    #[arg(long, env = "PASSLINK_MAX_HEADERS", default_value_t = 100)]
+    max_headers: usize,
+    /// HTTP/2 streams a connection may have open at once.
+    #[arg(long, env = "PASSLINK_HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = 100)]
+    http2_max_concurrent_streams: u32,
     /// Log filter (tracing EnvFilter syntax), e.g. "info" or "passlink=debug"; one line per
     /// request: "info,passlink::request=debug".
     #[arg(long, env = "PASSLINK_LOG", default_value = "info")]
@@ -334,6 +359,25 @@ async fn shutdown_signal() {
     tokio::select! { () = ctrl_c => {}, () = term => {} }
 }
 
+/// Serve until SIGTERM/SIGINT; on SIGHUP reload the TLS certificate (a failed reload keeps the
+/// one in use and logs why).
+async fn serve(server: Server) -> Result<(), String> {
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| format!("installing the SIGHUP handler: {e}"))?;
+    let mut stop = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            _ = hangup.recv() => match server.reload_tls() {
+                Ok(true) => {}
+                Ok(false) => tracing::info!("SIGHUP: no TLS certificate to reload (no --tls-cert-file)"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: the TLS certificate was not reloaded; the previous one stays in use"),
+            },
+        }
+    }
+    server.wait_for(std::future::ready(())).await
+}
+
 async fn run(args: ServeArgs) -> Result<(), String> {
     let mut cfg = Config::new(args.listen, args.data_dir.clone());
     cfg.database = args.database.clone();
@@ -366,6 +410,16 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         },
         ..passlink_server::limits::Limits::default()
     };
+    cfg.tls =
+        passlink_server::tls::TlsFiles::from_flags(args.tls_cert_file.clone(), args.tls_key_file.clone())?;
+    cfg.connection = passlink_server::listen::ConnLimits {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
+        body_read_timeout: Duration::from_secs(args.body_read_timeout_secs.max(1)),
+        max_header_bytes: args.max_header_bytes,
+        max_headers: args.max_headers,
+        h2_max_concurrent_streams: args.http2_max_concurrent_streams.max(1),
+        ..passlink_server::listen::ConnLimits::default()
+    };
     cfg.delivery_policy = DeliveryPolicy {
         lease: Duration::from_secs(args.delivery_lease_secs.max(1)),
         max_attempts: args.delivery_max_attempts.max(1),
@@ -377,7 +431,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("listen on {}: {e}", cfg.listen))?;
     let server = Server::start(cfg, listener).await?;
-    server.wait_for(shutdown_signal()).await
+    serve(server).await
 }
 
 /// mimalloc instead of glibc malloc: many small, short-lived allocations per request (JSON,

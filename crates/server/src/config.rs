@@ -65,6 +65,12 @@ pub struct Config {
     pub delivery_worker: bool,
     /// Serve `GET /metrics` on its own listener at this address instead of the main port.
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve HTTPS (and gRPC over TLS) on the main port with this certificate and key
+    /// (`--tls-cert-file` / `--tls-key-file`); `None`: plain HTTP.
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// Connection-level limits of the main port: header and body read timeouts, header size and
+    /// count, HTTP/2 streams and resets.
+    pub connection: crate::listen::ConnLimits,
     /// An external login UI for OIDC authorization requests (`<url>/login?authRequest=…`);
     /// `None`: the hosted page `/ui/login`.
     pub login_ui_url: Option<String>,
@@ -102,6 +108,8 @@ impl Config {
             delivery_worker: true,
             login_ui_url: None,
             metrics_listen: None,
+            tls: None,
+            connection: crate::listen::ConnLimits::default(),
             limits: crate::limits::Limits::default(),
         }
     }
@@ -124,13 +132,15 @@ impl Config {
     }
 
     /// The configured external URL, else `http://localhost:<port>` on a loopback or unspecified
-    /// address (WebAuthn refuses IP addresses as relying party ids), else `http://<addr>`.
+    /// address (WebAuthn refuses IP addresses as relying party ids), else `http://<addr>`; `https`
+    /// instead of `http` when TLS is on.
     pub fn external_url(&self, bound: SocketAddr) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         let default = || {
             if bound.ip().is_loopback() || bound.ip().is_unspecified() {
-                format!("http://localhost:{}", bound.port())
+                format!("{scheme}://localhost:{}", bound.port())
             } else {
-                format!("http://{bound}")
+                format!("{scheme}://{bound}")
             }
         };
         self.external_url.clone().unwrap_or_else(default).trim_end_matches('/').to_string()

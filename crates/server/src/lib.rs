@@ -36,6 +36,11 @@
 //! sessions are limited in [`api`], where their targets are known); [`metrics`] holds every metric and renders
 //! `GET /metrics` (on the main port, or on `--metrics-listen`'s own listener).
 //!
+//! Before the router: [`listen`] accepts the connections of the main port (plain TCP, or TLS
+//! with [`tls`]: ALPN h2/http/1.1, a certificate reloaded on SIGHUP) and serves each with hyper
+//! (HTTP/1.1 or HTTP/2) under the connection limits ([`listen::ConnLimits`]: header and body
+//! read timeouts, header size and count, HTTP/2 streams and resets).
+//!
 //! [`Server::start`] takes an already-bound listener (port 0 in tests) and runs until
 //! [`Server::shutdown`]; `platform` holds the real clock and randomness, [`keyfile`] the key file (modes, rotation).
 
@@ -48,6 +53,7 @@ pub mod error;
 pub mod inspect;
 pub mod keyfile;
 pub mod limits;
+pub mod listen;
 pub mod metrics;
 pub mod oauth_endpoints;
 pub mod observe;
@@ -57,6 +63,7 @@ pub mod platform;
 pub mod rest;
 pub mod rpc;
 pub mod server;
+pub mod tls;
 pub mod trust;
 pub mod ui;
 pub mod ui_login;

@@ -39,6 +39,7 @@ use crate::observe::{self, Observe};
 use crate::platform::{
     OsEntropy, SystemClock, check_private, key_fingerprint, load_or_create_keys, machine_id, write_private,
 };
+use crate::tls::Tls;
 use crate::{oauth_endpoints, oidc_endpoints, ops, rest, rpc, ui, ui_login};
 
 /// A running server.
@@ -61,6 +62,8 @@ pub struct Server {
     worker: Option<RunningWorker>,
     drain: Arc<Drain>,
     shutdown_timeout: Duration,
+    /// The main port's TLS (its certificate is reloaded by [`Server::reload_tls`]).
+    tls: Option<Arc<Tls>>,
 }
 
 /// What the router and [`Server::shutdown`] share: is the server draining, and how many requests
@@ -138,11 +141,12 @@ pub fn router(
     stopping: watch::Receiver<bool>,
     limits: &Limits,
 ) -> Result<Router, String> {
-    router_draining(app, metrics, serve_metrics, stopping, Arc::default(), limits)
+    router_draining(app, metrics, serve_metrics, stopping, Arc::default(), limits, false)
 }
 
 /// [`router`] with the drain state of a [`Server`]: /readyz answers 503 once it drains, and the
-/// requests in flight are counted.
+/// requests in flight are counted. With `tls`, the hosted pages (registration, sign-in, OAuth2
+/// and OpenID Connect) send HSTS.
 fn router_draining(
     app: Arc<App>,
     metrics: Arc<Metrics>,
@@ -150,7 +154,9 @@ fn router_draining(
     stopping: watch::Receiver<bool>,
     drain: Arc<Drain>,
     limits: &Limits,
+    tls: bool,
 ) -> Result<Router, String> {
+    let pages = |r: Router| if tls { r.layer(axum::middleware::map_response(crate::tls::hsts)) } else { r };
     let table = rpc::table();
     let services = ops::served_services(table.iter().map(|(path, _)| *path));
     let api = Api::new(app.clone(), table);
@@ -166,10 +172,10 @@ fn router_draining(
     );
     let observe = Observe::new(metrics.clone());
     let mut router = rest
-        .merge(ui::routes(app.clone()))
-        .merge(ui_login::routes(app.clone()))
-        .merge(oauth_endpoints::routes(app.clone(), metrics.clone()))
-        .merge(oidc_endpoints::routes(app.clone()))
+        .merge(pages(ui::routes(app.clone())))
+        .merge(pages(ui_login::routes(app.clone())))
+        .merge(pages(oauth_endpoints::routes(app.clone(), metrics.clone())))
+        .merge(pages(oidc_endpoints::routes(app.clone())))
         .route("/openapi.json", get(move || async move { rest::json_response(StatusCode::OK, openapi) }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz).with_state((app.clone(), drain.clone())));
@@ -394,6 +400,8 @@ impl Server {
             axum::http::HeaderName::from_bytes(h.as_bytes())
                 .map_err(|_| format!("--trusted-proxy-header {h:?} is not a header name"))?;
         }
+        // A bad certificate or key fails the start before anything else is opened.
+        let tls = cfg.tls.as_ref().map(Tls::new).transpose()?.map(Arc::new);
         let external_url = cfg.external_url(addr);
         let store_kind = match cfg.backend()? {
             Backend::Sqlite(_) => "sqlite",
@@ -441,19 +449,21 @@ impl Server {
             stopping_rx,
             drain.clone(),
             &cfg.limits,
+            tls.is_some(),
         )?;
+        let tls_config = tls.as_ref().map(|t| t.config());
+        let connection = cfg.connection.clone();
         let task = tokio::spawn(async move {
-            // The peer's address reaches the limits layer as `ConnectInfo` (the client address
-            // when no trusted proxy header is configured).
-            let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
+            // The peer's address reaches the limits layer as `ConnectInfo` (set by the accept loop).
+            let served = crate::listen::serve(listener, router, tls_config, connection, async {
+                let _ = rx.await;
+            })
+            .await;
             let _ = stop_metrics.send(true);
             served
         });
-        tracing::info!(%addr, %external_url, "passlink is serving REST, gRPC, gRPC-web and Connect");
+        let over = if tls.is_some() { "TLS" } else { "plain HTTP" };
+        tracing::info!(%addr, %external_url, over, "passlink is serving REST, gRPC, gRPC-web and Connect");
         tracing::info!(
             max_body_bytes = cfg.limits.max_body_bytes,
             per_ip = %cfg.limits.per_ip,
@@ -474,7 +484,23 @@ impl Server {
             worker,
             drain,
             shutdown_timeout: cfg.shutdown_timeout,
+            tls,
         })
+    }
+
+    /// Read the TLS certificate and key files again (SIGHUP in the binary): new handshakes get
+    /// the new certificate, open connections keep theirs. On an error the certificate in use
+    /// stays and the error says why. Without TLS there is nothing to reload (`Ok(false)`).
+    pub fn reload_tls(&self) -> Result<bool, String> {
+        let Some(tls) = &self.tls else { return Ok(false) };
+        tls.reload()?;
+        let files = tls.files();
+        tracing::info!(
+            cert_file = %files.cert_file.display(),
+            key_file = %files.key_file.display(),
+            "reloaded the TLS certificate: new connections use it"
+        );
+        Ok(true)
     }
 
     /// Drain and stop (see the module note), within the shutdown timeout.

@@ -7,6 +7,8 @@
 //!   with the statuses it is told to.
 //! - [`authenticator::Passkey`]: a software ES256 passkey building the browser's WebAuthn JSON
 //!   (also the bench's authenticator), with settable flags and counter.
+//! - [`tls::TestCa`]: a test certificate authority issuing passlink's server certificates
+//!   (`--tls-cert-file`), with the leaf's SPKI hash for Chromium.
 //! - [`free_port`], [`wait_healthy`], and [`postgres_url`] / [`test_schema`] for the
 //!   PostgreSQL tests.
 //! - `src/bin/external-suites/`: the runner `scripts/test` calls after `cargo test` for the suites
@@ -16,6 +18,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)] // test support: waits on real processes and sockets
 
 pub mod authenticator;
+pub mod tls;
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -88,7 +91,11 @@ impl Drop for PgRun {
 
 /// Wait until `GET {base}/healthz` answers 200 (panics after 10 s).
 pub async fn wait_healthy(base: &str) {
-    let c = reqwest::Client::new();
+    wait_healthy_with(&reqwest::Client::new(), base).await
+}
+
+/// [`wait_healthy`] with a client of the caller's (an `https://` base with a test CA).
+pub async fn wait_healthy_with(c: &reqwest::Client, base: &str) {
     for _ in 0..400 {
         if let Ok(r) = c.get(format!("{base}/healthz")).send().await
             && r.status() == 200

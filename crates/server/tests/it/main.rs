@@ -9,6 +9,7 @@ mod harness;
 mod setup;
 
 mod admin;
+mod connection;
 mod delivery;
 mod limits;
 mod link;
@@ -24,4 +25,5 @@ mod passkey;
 mod properties;
 mod restart;
 mod session;
+mod tls;
 mod trust;

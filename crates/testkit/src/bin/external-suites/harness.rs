@@ -110,6 +110,17 @@ impl Ctx {
     /// `<work>/<name>.log`, and `args` after those (`{port}` in them replaced by the port);
     /// returns once `/healthz` answers.
     pub fn start_passlink(&self, name: &str, args: &[String]) -> Result<Passlink, Failure> {
+        self.start_passlink_tls(name, args, None)
+    }
+
+    /// [`Ctx::start_passlink`] for a passlink serving TLS (`--tls-cert-file` among `args`):
+    /// `/healthz` is waited for over HTTPS, trusting the CA certificate `ca_pem`.
+    pub fn start_passlink_tls(
+        &self,
+        name: &str,
+        args: &[String],
+        ca_pem: Option<&str>,
+    ) -> Result<Passlink, Failure> {
         let port = passlink_testkit::free_port();
         let data_dir = self.path(&format!("{name}-data"));
         let log = self.path(&format!("{name}.log"));
@@ -129,9 +140,20 @@ impl Ctx {
         .map_err(|e| format!("starting {}: {e}", self.passlink.display()))?;
         let mut p = Passlink { child: Some(child), port, data_dir, log };
         // wait_healthy panics after 10 s; as a task its panic becomes an error here.
-        let base = format!("http://127.0.0.1:{port}");
+        let (base, client) = match ca_pem {
+            None => (format!("http://127.0.0.1:{port}"), reqwest::Client::new()),
+            Some(pem) => {
+                let ca = reqwest::Certificate::from_pem(pem.as_bytes())
+                    .map_err(|e| format!("the test CA: {e}"))?;
+                let client = reqwest::Client::builder()
+                    .tls_certs_only([ca])
+                    .build()
+                    .map_err(|e| format!("an HTTPS client: {e}"))?;
+                (format!("https://127.0.0.1:{port}"), client)
+            }
+        };
         let healthy = self.block_on(async {
-            tokio::spawn(async move { passlink_testkit::wait_healthy(&base).await }).await
+            tokio::spawn(async move { passlink_testkit::wait_healthy_with(&client, &base).await }).await
         });
         if healthy.is_err() {
             let why = match p.child.as_mut().map(|c| c.0.try_wait()) {

@@ -50,6 +50,12 @@ const SUITES: &[Suite] = &[
         run: suites::browser,
     },
     Suite {
+        name: "browser-tls",
+        banner: "browser over native TLS: passlink with --tls-cert-file (a test CA), the hosted registration page on \
+                 https://localhost in Debian's Chromium: HSTS, a secure context, a passkey created (tests/browser/tls.mjs)",
+        run: suites::browser_tls,
+    },
+    Suite {
         name: "sdk",
         banner: "SDK compatibility: ZITADEL's official SDKs, unchanged (zitadel-client from PyPI, @zitadel/client \
                  from npm), in every auth mode (PAT, client credentials, private-key JWT) against a running \

@@ -118,6 +118,40 @@ pub fn browser(ctx: &Ctx) -> Outcome {
     Ok(())
 }
 
+/// The hosted registration page over native TLS (tests/browser/tls.mjs): passlink serves HTTPS
+/// with a certificate of a test CA made here (`--tls-cert-file`, default external URL
+/// `https://localhost:<port>`); Chromium trusts the leaf's key through
+/// `--ignore-certificate-errors-spki-list`, node's fetch the CA through `NODE_EXTRA_CA_CERTS`.
+pub fn browser_tls(ctx: &Ctx) -> Outcome {
+    let chromium =
+        which("chromium").ok_or_else(|| Failure::new("chromium is not installed: run scripts/setup"))?;
+    let ca = passlink_testkit::tls::TestCa::new();
+    let cert = ca.issue(1, "localhost");
+    let dir = ctx.path("browser-tls-certs");
+    let (cert_file, key_file) = cert.write(&dir);
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).map_err(|e| format!("writing {}: {e}", ca_file.display()))?;
+    let args: Vec<String> = vec![
+        "--tls-cert-file".into(),
+        cert_file.display().to_string(),
+        "--tls-key-file".into(),
+        key_file.display().to_string(),
+    ];
+    let passlink = ctx.start_passlink_tls("passlink-browser-tls", &args, Some(&ca.pem))?;
+    run_filtered(
+        Command::new("node")
+            .arg("tests/browser/tls.mjs")
+            .env("PASSLINK_URL", format!("https://localhost:{}", passlink.port))
+            .env("PASSLINK_TOKEN", passlink.admin_token()?)
+            .env("NODE_EXTRA_CA_CERTS", &ca_file)
+            .env("CHROMIUM", &chromium)
+            .env("CHROMIUM_SPKI", &cert.spki_sha256)
+            .env("ARTIFACTS_DIR", "tests/browser/artifacts"),
+    )
+    .map_err(|f| f.with_log(&passlink.log))?;
+    passlink.stop()
+}
+
 /// ZITADEL's Python and Node SDKs against one passlink. The JWT assertion's audience is the host
 /// the SDK is given: the SDKs use the external URL.
 pub fn sdk(ctx: &Ctx) -> Outcome {
