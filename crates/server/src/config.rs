@@ -68,6 +68,12 @@ pub struct Config {
     /// An external login UI for OIDC authorization requests (`<url>/login?authRequest=…`);
     /// `None`: the hosted page `/ui/login`.
     pub login_ui_url: Option<String>,
+    /// A verified passkey registration revokes the user's other outstanding registration codes
+    /// (and cancels their pending deliveries). Default off.
+    pub revoke_codes_on_registration: bool,
+    /// An AAGUID list (the community list's JSON format) instead of the one shipped with
+    /// passlink: names and icons of authenticators, read at start.
+    pub aaguid_file: Option<PathBuf>,
 }
 
 /// The delivery provider.
@@ -100,6 +106,8 @@ impl Config {
             delivery_worker: true,
             login_ui_url: None,
             metrics_listen: None,
+            revoke_codes_on_registration: false,
+            aaguid_file: None,
         }
     }
 

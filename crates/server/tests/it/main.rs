@@ -9,6 +9,7 @@ mod harness;
 mod setup;
 
 mod admin;
+mod authenticators;
 mod delivery;
 mod link;
 mod login_page;
@@ -20,5 +21,6 @@ mod openapi;
 mod ops;
 mod passkey;
 mod restart;
+mod revoke;
 mod session;
 mod trust;
