@@ -268,7 +268,7 @@ impl App {
             let mut tx = decide_verify(&user, &pending, code, verified, name, creator(caller), now);
             if self.cfg.revoke_codes_on_registration {
                 // The user's other outstanding codes (the one consumed here is not among them).
-                let (mut codes, jobs) = self.codes_and_jobs_of(&user).await?;
+                let (mut codes, jobs) = self.codes_and_jobs_of(&user, now).await?;
                 codes.retain(|c| pending.code_id.as_ref() != Some(&c.id));
                 decide_revoke(&mut tx, &user, codes, &jobs, Which::All, REVOKED_ON_REGISTRATION, now)?;
             }

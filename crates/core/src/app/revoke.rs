@@ -42,8 +42,8 @@ fn code_not_found() -> Error {
     Error::new(Kind::NotFound, "CODE-rv404", "Errors.User.Code.NotFound")
 }
 
-/// Which codes to revoke: all outstanding ones, or the one named (else NotFound), all but one
-/// (the code a registration just consumed; it is not outstanding anyway once consumed).
+/// Which codes to revoke: all outstanding ones, or the one named (NotFound unless it is one of
+/// the user's codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Which<'a> {
     All,
@@ -97,15 +97,20 @@ pub(super) fn decide_revoke(
 }
 
 impl App {
-    /// The user's codes (any state), oldest first, and the outbox jobs that deliver them.
-    pub(super) async fn codes_and_jobs_of(&self, user: &UserView) -> Result<(Vec<CodeView>, Vec<JobStatus>)> {
+    /// The user's codes (any state), oldest first, and the outbox jobs of those outstanding at
+    /// `now` (the only ones a revocation cancels).
+    pub(super) async fn codes_and_jobs_of(
+        &self,
+        user: &UserView,
+        now: Timestamp,
+    ) -> Result<(Vec<CodeView>, Vec<JobStatus>)> {
         let events = self.deps.store.events_of(AggregateKind::User, &user.id).await?;
         let mut codes = Vec::new();
         let mut jobs = Vec::new();
         for r in events {
             let Event::PasskeyCodeRequested(c) = r.event else { continue };
             let Some(code) = self.deps.store.code(&c.id).await? else { continue };
-            if let Some(job_id) = &code.job_id
+            if let Some(job_id) = code.job_id.as_ref().filter(|_| code.outstanding(now))
                 && let Some(job) = self.deps.store.job(job_id).await?
             {
                 jobs.push(job);
@@ -133,8 +138,8 @@ impl App {
         retry!(self, async {
             let user = self.visible_user(user_id).await?;
             require_in(caller.memberships(), perm::USER_PASSKEY_WRITE, &user.org_id, user_not_found)?;
-            let (codes, jobs) = self.codes_and_jobs_of(&user).await?;
             let now = self.now();
+            let (codes, jobs) = self.codes_and_jobs_of(&user, now).await?;
             let mut tx = Tx::on_user(now, caller.user_id(), &user);
             let (code_ids, cancelled_deliveries) =
                 decide_revoke(&mut tx, &user, codes, &jobs, which, REVOKED_ON_REQUEST, now)?;
