@@ -220,7 +220,33 @@ async function main() {
     await page.close();
   }
 
-  // ---- 6. a browser without WebAuthn ----
+  // ---- 6. the prefilled name gives way to the authenticator's provider ----
+  // The suite's server names authenticators from tests/browser/aaguid.json, which knows the fixed
+  // AAGUID of Chromium's virtual authenticator (01020304-0506-0708-0102-030405060708).
+  {
+    const dora = await newUser(orgId, 'Dora', 'Default');
+    const d = await newLink(dora.userId);
+    secrets.push(d.code);
+    const { page } = await openPage();
+    await page.goto(linkURL({ userId: dora.userId, orgId, codeId: d.id, code: d.code }));
+    await visible(page, '#ready');
+    await page.getByRole('button', { name: 'Create passkey' }).click();
+    await step('default name: the passkey is named after its authenticator (AAGUID list)', async () => {
+      await waitForOutcome(page);
+      const ours = await rest('GET', `/passlink/v1/users/${dora.userId}/passkeys`);
+      const p = (ours.result || [])[0] || {};
+      const want = 'Chromium virtual authenticator';
+      const got = { aaguid: p.aaguid, providerName: p.providerName, name: p.name };
+      if (got.aaguid !== '01020304-0506-0708-0102-030405060708' || got.providerName !== want || got.name !== want) {
+        throw new Error(JSON.stringify(got));
+      }
+      const shown = await page.locator('#success-name').innerText();
+      if (!shown.includes(want)) throw new Error(`success screen names ${shown}`);
+    });
+    await page.close();
+  }
+
+  // ---- 7. a browser without WebAuthn ----
   {
     const { page } = await openPage();
     await page.addInitScript(() => {

@@ -3,7 +3,7 @@
 //! ```text
 //! requested ──sent──▶ active ──check.succeeded──▶ consumed
 //!     │ (returned)      │ ──3 × check.failed──▶ locked
-//!     └──────────────▶  └── user.removed ──▶ revoked        (any state, also expiry by time)
+//!     └──────────────▶  └── user.removed, code.revoked ──▶ revoked   (also expiry by time)
 //! ```
 //!
 //! A code is consumed when a passkey is verified with it, not when registration starts; wrong
@@ -42,6 +42,9 @@ pub struct CodeView {
     pub expires_at: Timestamp,
     pub url_template: Option<String>,
     pub returned: bool,
+    /// The outbox job delivering a sent code (none for returned codes and older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
 }
 
 /// Why a code was refused. Internal only: the client always sees "Code is invalid".
@@ -71,6 +74,7 @@ impl CodeView {
             expires_at: r.created_at.plus(std::time::Duration::from_secs(c.expiry_secs)),
             url_template: c.url_template.clone(),
             returned: c.code_returned,
+            job_id: c.job_id.clone(),
         }
     }
 
@@ -89,9 +93,16 @@ impl CodeView {
             Event::PasskeyCodeCheckSucceeded { id } if *id == self.id => {
                 self.state = CodeState::Consumed;
             }
+            Event::PasskeyCodeRevoked { id, .. } if *id == self.id => self.state = CodeState::Revoked,
             Event::UserRemoved {} => self.state = CodeState::Revoked,
             _ => {}
         }
+    }
+
+    /// Is the code outstanding at `now`: requested or usable, not redeemed, locked, revoked or
+    /// expired (what RevokeRegistrationCodes revokes)?
+    pub fn outstanding(&self, now: Timestamp) -> bool {
+        matches!(self.state, CodeState::Requested | CodeState::Active) && now < self.expires_at
     }
 
     /// May this code be used by `user_id` at `now`, given whether the presented value matched?
@@ -137,6 +148,7 @@ mod tests {
             expiry_secs: 3600,
             url_template: None,
             code_returned: returned,
+            job_id: None,
         };
         let r = Recorded {
             aggregate_kind: AggregateKind::User,
@@ -200,6 +212,19 @@ mod tests {
         let mut w = requested(true);
         w.apply(&Event::UserRemoved {});
         assert_eq!(w.check("u1", T0, true), Err(Rejection::Revoked));
+    }
+
+    #[test]
+    fn a_revoked_code_is_refused_and_no_longer_outstanding() {
+        let mut v = requested(false);
+        assert!(v.outstanding(T0));
+        v.apply(&Event::PasskeyCodeRevoked { id: "c2".into(), reason: "r".into() });
+        assert_eq!(v.state, CodeState::Requested, "another code's revocation");
+        v.apply(&Event::PasskeyCodeRevoked { id: "c1".into(), reason: "r".into() });
+        assert_eq!(v.check("u1", T0, true), Err(Rejection::Revoked));
+        assert!(!v.outstanding(T0));
+        let w = requested(true);
+        assert!(!w.outstanding(T0.plus(Duration::from_secs(3600))), "expired");
     }
 
     #[test]

@@ -117,6 +117,10 @@ pub struct CodeRequested {
     pub url_template: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub code_returned: bool,
+    /// For a sent code: the outbox job that delivers it (so a revocation can cancel it). Codes
+    /// requested before passlink recorded it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +166,10 @@ pub enum Event {
     PasskeyCodeCheckFailed { id: String },
     #[serde(rename = "user.human.passwordless.initialization.code.check.succeeded")]
     PasskeyCodeCheckSucceeded { id: String },
+    /// passlink's own: an outstanding code was revoked before it was redeemed (`reason`: by a
+    /// RevokeRegistrationCodes request, or because a passkey was registered).
+    #[serde(rename = "user.human.passwordless.initialization.code.revoked")]
+    PasskeyCodeRevoked { id: String, reason: String },
     /// A registration started: the pending passkey and its server-side ceremony state.
     #[serde(rename = "user.human.passwordless.token.added")]
     PasskeyAdded { id: String, rp_id: String, code_id: Option<String>, registration_state: String },
@@ -176,6 +184,10 @@ pub enum Event {
         backup_eligible: bool,
         #[serde(default)]
         backup_state: bool,
+        /// The authenticator's AAGUID (lower-case UUID) from the attested credential data; none
+        /// when it sent zeros, and for passkeys registered before passlink recorded it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        aaguid: Option<String>,
     },
     #[serde(rename = "user.human.passwordless.token.removed")]
     PasskeyRemoved { id: String },
@@ -290,6 +302,7 @@ impl Event {
             Event::PasskeyCodeCheckSucceeded { .. } => {
                 "user.human.passwordless.initialization.code.check.succeeded"
             }
+            Event::PasskeyCodeRevoked { .. } => "user.human.passwordless.initialization.code.revoked",
             Event::PasskeyAdded { .. } => "user.human.passwordless.token.added",
             Event::PasskeyVerified { .. } => "user.human.passwordless.token.verified",
             Event::PasskeyRemoved { .. } => "user.human.passwordless.token.removed",
@@ -378,8 +391,10 @@ mod tests {
                 expiry_secs: 3600,
                 url_template: None,
                 code_returned: true,
+                job_id: None,
             }),
             Event::PasskeyCodeCheckSucceeded { id: "1".into() },
+            Event::PasskeyCodeRevoked { id: "1".into(), reason: "r".into() },
         ];
         for e in all {
             let v = serde_json::to_value(&e).unwrap_or_default();

@@ -10,6 +10,8 @@
 //! - [`view`]: read models and how events fold into them; [`code`]: the registration code
 //!   state machine; [`passkey`]: the passkeys read model (folded from a user's events), the WebAuthn
 //!   ceremony (webauthn-rs) and the sign-in assertion check (`passkey/assertion.rs`, ring for ES256).
+//! - [`aaguid`]: which authenticator made a passkey (its AAGUID → provider name and icons, from
+//!   a catalog in the community list's format).
 //! - [`session`]: sign-in sessions (SessionService v2) folded from their events, the store's
 //!   session filter and the credential → user index of username-less sign-in.
 //! - [`event`]: the facts passlink records, with ZITADEL's event type names.
@@ -24,6 +26,7 @@
 //! - `tests/usecases`: given/when/then tests of every use case on `passlink-store-memory`.
 //!   The storage contract suite every [`store::Store`] adapter runs is `passlink-store-contract`.
 
+pub mod aaguid;
 pub mod app;
 pub mod code;
 pub mod error;

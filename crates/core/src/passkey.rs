@@ -64,6 +64,9 @@ pub struct PasskeyView {
     /// The last successful sign-in with this passkey.
     #[serde(default)]
     pub last_used: Option<Timestamp>,
+    /// The authenticator's AAGUID (lower-case UUID), once READY, if it told one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aaguid: Option<String>,
 }
 
 impl PasskeyView {
@@ -85,6 +88,7 @@ impl PasskeyView {
             backup_eligible: false,
             backup_state: false,
             last_used: None,
+            aaguid: None,
         })
     }
 
@@ -106,8 +110,17 @@ impl PasskeyView {
             return;
         }
         match &r.event {
-            Event::PasskeyVerified { name, cred_id, credential, backup_eligible, backup_state, .. } => {
+            Event::PasskeyVerified {
+                name,
+                cred_id,
+                credential,
+                backup_eligible,
+                backup_state,
+                aaguid,
+                ..
+            } => {
                 self.state = PasskeyState::Ready;
+                self.aaguid = aaguid.clone();
                 self.name = name.clone();
                 self.cred_id = Some(cred_id.clone());
                 self.credential = Some(credential.clone());
@@ -154,6 +167,26 @@ pub struct Verified {
     pub credential: String,
     pub backup_eligible: bool,
     pub backup_state: bool,
+    /// The authenticator's AAGUID, if it told one (see [`attested_aaguid`]).
+    pub aaguid: Option<String>,
+}
+
+/// The AAGUID in a registration's attestation object: its `authData` is rpIdHash (32 bytes),
+/// flags (1), signCount (4), then, with the AT flag, the attested credential data, which starts
+/// with the 16-byte AAGUID. `None` without attested data or for all zeros (what an authenticator
+/// that does not tell, or a browser that hides it, sends).
+pub fn attested_aaguid(attestation_object: &[u8]) -> Option<String> {
+    use serde_cbor_2::Value;
+    let Value::Map(top) = serde_cbor_2::from_slice::<Value>(attestation_object).ok()? else {
+        return None;
+    };
+    let Value::Bytes(auth_data) = top.get(&Value::Text("authData".into()))? else { return None };
+    const AT: u8 = 0x40;
+    if auth_data.get(32)? & AT == 0 {
+        return None;
+    }
+    let aaguid: &[u8; 16] = auth_data.get(37..53)?.try_into().ok()?;
+    crate::aaguid::from_bytes(aaguid)
 }
 
 /// A sign-in assertion that verified: what the authenticator reported.
@@ -324,7 +357,9 @@ impl Ceremony {
         })?;
         let id_bytes: &[u8] = cred.cred_id.as_ref();
         let cred_id = URL_SAFE_NO_PAD.encode(id_bytes);
+        let aaguid = attested_aaguid(reg.response.attestation_object.as_ref());
         Ok(Verified {
+            aaguid,
             cred_id,
             credential: serde_json::to_string(&cred).map_err(Error::internal)?,
             backup_eligible: cred.backup_eligible,

@@ -2,7 +2,7 @@
 //! listener and runs [`passlink_server::Server`] until SIGTERM/SIGINT; `passlink events` reads
 //! the store, `passlink backup` copies it, `passlink keys rotate` adds a key generation
 //! ([`keys`]), and `admin` holds the commands that talk to a running server (`passlink app`,
-//! `user`, `link`, `passkeys`, `status`).
+//! `user`, `link`, `passkeys`, `revoke`, `status`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,8 +38,11 @@ enum Command {
     /// Make a one-time passkey registration link for a user and print it (`--qr`: also as a QR
     /// code), or have passlink send it (`--send`).
     Link(admin::user::LinkArgs),
-    /// List a user's passkeys: name, registration, last use, backup state.
+    /// List a user's passkeys: name, registration, last use, backup state, authenticator.
     Passkeys(admin::user::PasskeysArgs),
+    /// Revoke a user's outstanding registration codes (all, or `--code-id ID`): their links stop
+    /// working at once and unsent deliveries are cancelled.
+    Revoke(admin::user::RevokeArgs),
     /// Is the running server healthy and ready; its version, store, uptime and delivery outbox
     /// (pending / in flight / failed). Exits 1 when it is not ready.
     Status(admin::status::StatusArgs),
@@ -147,6 +150,15 @@ struct ServeArgs {
     /// Lifetime of passkey registration codes in seconds.
     #[arg(long, env = "PASSLINK_CODE_LIFETIME_SECS", default_value_t = passlink_core::app::DEFAULT_CODE_LIFETIME_SECS)]
     code_lifetime_secs: u64,
+    /// Registering a passkey revokes the user's other outstanding registration codes (their
+    /// links stop working, unsent deliveries are cancelled).
+    #[arg(long, env = "PASSLINK_REVOKE_CODES_ON_REGISTRATION")]
+    revoke_codes_on_registration: bool,
+    /// Name authenticators (ListPasskeys, the hosted page's default passkey name) from this AAGUID
+    /// list instead of the shipped one: JSON as the community list of passkey provider AAGUIDs,
+    /// `{"<aaguid>": {"name": …, "icon_light": …, "icon_dark": …}}`.
+    #[arg(long, env = "PASSLINK_AAGUID_FILE")]
+    aaguid_file: Option<PathBuf>,
     /// More WebAuthn origins (besides --external-url) whose hosts may be relying party ids;
     /// repeat the flag or separate with commas.
     #[arg(long = "webauthn-origin", env = "PASSLINK_WEBAUTHN_ORIGINS", value_delimiter = ',')]
@@ -385,6 +397,8 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     cfg.keys_file = args.keys_file.clone();
     cfg.machine_id = args.machine_id;
     cfg.code_lifetime = Duration::from_secs(args.code_lifetime_secs);
+    cfg.revoke_codes_on_registration = args.revoke_codes_on_registration;
+    cfg.aaguid_file = args.aaguid_file.clone();
     cfg.webauthn_origins = args.webauthn_origins.clone();
     cfg.trust_issuers = args.trust_issuers.clone();
     cfg.login_ui_url = args.login_ui_url.clone();
@@ -459,6 +473,7 @@ fn main() -> ExitCode {
         Some(Command::User(a)) => return exit(admin::run(admin::user::user(a))),
         Some(Command::Link(a)) => return exit(admin::run(admin::user::link(a))),
         Some(Command::Passkeys(a)) => return exit(admin::run(admin::user::passkeys(a))),
+        Some(Command::Revoke(a)) => return exit(admin::run(admin::user::revoke(a))),
         Some(Command::Status(a)) => return exit(admin::run(admin::status::status(a))),
         Some(Command::Events(a)) => return exit(admin::run(events(a))),
         Some(Command::Backup(a)) => return exit(backup(a)),

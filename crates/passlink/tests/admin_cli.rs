@@ -1,7 +1,7 @@
 //! The admin commands against a running binary: `passlink user add`, `passlink link USER --qr`
 //! (the printed link registers a passkey), `passlink passkeys USER` before and after a sign-in
 //! (the last use), `passlink link --send` without a delivery provider, a wrong token and a server
-//! that is down.
+//! that is down; `passlink revoke USER [--code-id ID]` and `--revoke-codes-on-registration`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -76,9 +76,14 @@ impl Drop for Serving {
 }
 
 fn serve(data: &Path, port: u16) -> Serving {
+    serve_with(data, port, &[])
+}
+
+fn serve_with(data: &Path, port: u16, flags: &[&str]) -> Serving {
     Serving(
         Command::new(env!("CARGO_BIN_EXE_passlink"))
             .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir", data.to_str().unwrap()])
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -253,5 +258,80 @@ async fn status_reports_health_store_and_outbox() {
     drop(child);
     let err = cli.fails(&["status"], &[]);
     assert!(err.contains("cannot reach passlink"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The printed link's (user, code id, code).
+fn link_parts(printed: &str) -> (String, String, String) {
+    let url = url::Url::parse(printed.lines().next().unwrap()).unwrap();
+    let param = |n: &str| url.query_pairs().find(|(k, _)| k == n).map(|(_, v)| v.to_string()).unwrap();
+    (param("userID"), param("codeID"), param("code"))
+}
+
+/// The hosted page's look-up of a link: 200 while it works, 400 once revoked or used.
+async fn link_status(base: &str, (user, code_id, code): &(String, String, String)) -> u16 {
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("userID", user), ("codeID", code_id), ("code", code)])
+        .finish();
+    reqwest::get(format!("{base}/ui/passkey/register/info?{q}")).await.unwrap().status().as_u16()
+}
+
+/// `passlink revoke`: one link by code id, then all; with `--revoke-codes-on-registration`,
+/// registering with one link kills the user's other links.
+#[tokio::test]
+async fn revoke_one_link_then_all_and_on_registration() {
+    let dir = data_dir("revoke");
+    let port = passlink_testkit::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _child = serve_with(&dir, port, &["--revoke-codes-on-registration"]);
+    passlink_testkit::wait_healthy(&base).await;
+    let cli = Cli { base: base.clone(), data: dir.clone() };
+    let added =
+        cli.ok(&["user", "add", "--email", "rev@example.com", "--given-name", "R", "--family-name", "V"]);
+    let user = field(&added, "user_id").to_string();
+    let links: Vec<_> = (0..3).map(|_| link_parts(&cli.ok(&["link", &user]))).collect();
+    for l in &links {
+        assert_eq!(link_status(&base, l).await, 200);
+    }
+
+    let out = cli.ok(&["revoke", &user, "--code-id", &links[0].1]);
+    assert_eq!(
+        out.trim(),
+        format!("revoked 1 registration code(s): {} (0 unsent deliveries cancelled)", links[0].1)
+    );
+    assert_eq!(link_status(&base, &links[0]).await, 400);
+    assert_eq!(link_status(&base, &links[1]).await, 200, "the others still work");
+
+    // Registering with the second link revokes the third (the setting is on).
+    let external = format!("http://localhost:{port}");
+    let (_, code_id, code) = &links[1];
+    let started = call(
+        &base,
+        "",
+        "zitadel.user.v2.UserService/RegisterPasskey",
+        json!({"userId": user, "code": {"id": code_id, "code": code}}),
+    )
+    .await;
+    let cred =
+        Passkey::new().unwrap().register(&started["publicKeyCredentialCreationOptions"], &external).unwrap();
+    call(
+        &base,
+        "",
+        "zitadel.user.v2.UserService/VerifyPasskeyRegistration",
+        json!({"userId": user, "passkeyId": started["passkeyId"], "publicKeyCredential": cred, "passkeyName": "Key"}),
+    )
+    .await;
+    assert_eq!(link_status(&base, &links[2]).await, 400, "revoked by the registration");
+
+    let fresh = link_parts(&cli.ok(&["link", &user]));
+    let out = cli.ok(&["revoke", &user]);
+    assert_eq!(
+        out.trim(),
+        format!("revoked 1 registration code(s): {} (0 unsent deliveries cancelled)", fresh.1)
+    );
+    assert_eq!(link_status(&base, &fresh).await, 400);
+    assert_eq!(cli.ok(&["revoke", &user]).trim(), "no outstanding registration codes: nothing revoked");
+    let err = cli.fails(&["revoke", &user, "--code-id", "404"], &[]);
+    assert!(err.contains("RevokeRegistrationCodes") && err.contains("HTTP 404"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }

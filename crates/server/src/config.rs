@@ -76,6 +76,12 @@ pub struct Config {
     pub login_ui_url: Option<String>,
     /// Body size limit, rate limits of failed attempts, where the client address comes from.
     pub limits: crate::limits::Limits,
+    /// A verified passkey registration revokes the user's other outstanding registration codes
+    /// (and cancels their pending deliveries). Default off.
+    pub revoke_codes_on_registration: bool,
+    /// An AAGUID list (the community list's JSON format) instead of the one shipped with
+    /// passlink: names and icons of authenticators, read at start.
+    pub aaguid_file: Option<PathBuf>,
 }
 
 /// The delivery provider.
@@ -111,6 +117,8 @@ impl Config {
             tls: None,
             connection: crate::listen::ConnLimits::default(),
             limits: crate::limits::Limits::default(),
+            revoke_codes_on_registration: false,
+            aaguid_file: None,
         }
     }
 

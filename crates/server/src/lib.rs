@@ -2,7 +2,7 @@
 //!
 //! Where a request goes (read in this order):
 //! 1. [`server::router`]: one axum router. REST paths (from the protos' HTTP bindings) go to
-//!    [`rest`]; `/openapi.json` (the REST routes' OpenAPI document, [`api::Api::openapi`]), `/healthz`, `/readyz` answer directly; [`ui`] serves the hosted registration page,
+//!    [`rest`]; `/openapi.json` (the REST routes' OpenAPI document, [`api::Api::openapi`]), `/healthz`, `/readyz` answer directly; [`ui`] serves the hosted registration page (and [`aaguid`] its authenticator look-up),
 //!    [`ui_login`] the hosted sign-in pages (`/ui/login` for OIDC, the demo page; an in-process login client), [`oauth_endpoints`] the OAuth2 endpoints and [`oidc_endpoints`] OpenID Connect's authorize, userinfo and end-session; everything else is connectrpc's service (gRPC,
 //!    gRPC-web, Connect) over [`api::Api`], and after it [`ops`]: gRPC health checking and server
 //!    reflection (no token, no REST routes).
@@ -44,6 +44,7 @@
 //! [`Server::start`] takes an already-bound listener (port 0 in tests) and runs until
 //! [`Server::shutdown`]; `platform` holds the real clock and randomness, [`keyfile`] the key file (modes, rotation).
 
+pub mod aaguid;
 pub mod api;
 pub mod auth;
 pub mod backup;

@@ -284,6 +284,8 @@ async fn build_app(
         delivery: cfg.delivery_policy.clone(),
         login_ui_url: cfg.login_ui_url.clone(),
         store_kind,
+        revoke_codes_on_registration: cfg.revoke_codes_on_registration,
+        authenticators: Arc::new(crate::aaguid::catalog(cfg.aaguid_file.as_deref())?),
         ..AppConfig::default()
     };
     Ok(Arc::new(App::new(deps, app_cfg).with_observer(metrics.clone())))

@@ -4,7 +4,9 @@
 //! Static, dependency-free HTML/CSS/JS (in `crates/server/ui/`) that calls the public API; the
 //! code in the link is its only authorization. `/ui/passkey/register/info` tells the page who is
 //! enrolling (and counts a wrong code like any other check); `/ui/passkey/register/qr.svg` draws
-//! the page's own link as a QR code, to enroll on another device (a phone).
+//! the page's own link as a QR code, to enroll on another device (a phone);
+//! `/ui/passkey/register/authenticator` names the authenticator of an AAGUID ([`crate::aaguid`]),
+//! which the page uses as the passkey's default name.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -101,5 +103,6 @@ pub fn routes(app: Arc<App>) -> Router {
         .route("/ui/passkey/register.css", get(|| async { asset(CSS, "text/css; charset=utf-8") }))
         .route("/ui/passkey/register/info", get(info))
         .route("/ui/passkey/register/qr.svg", get(qr))
+        .route("/ui/passkey/register/authenticator", get(crate::aaguid::lookup))
         .with_state(app)
 }

@@ -58,6 +58,8 @@
   var infoURL = new URL("register/info", window.location.href);
 
   var retryAction = null;
+  // The name the page prefilled: kept by the person, it gives way to the provider's name.
+  var prefilledName = "";
 
   function $(id) {
     return document.getElementById(id);
@@ -253,6 +255,82 @@
     return "generic";
   }
 
+  // ---- Which authenticator -------------------------------------------------------------------
+
+  // authData inside the CBOR attestation object: the byte string after the text key "authData".
+  function authDataOf(att) {
+    var key = [0x68, 0x61, 0x75, 0x74, 0x68, 0x44, 0x61, 0x74, 0x61]; // text(8) "authData"
+    for (var i = 0; i + key.length < att.length; i++) {
+      var j = 0;
+      while (j < key.length && att[i + j] === key[j]) j++;
+      if (j < key.length) continue;
+      var p = i + key.length;
+      var head = att[p];
+      var len;
+      if (head >= 0x40 && head <= 0x57) {
+        len = head - 0x40;
+        p += 1;
+      } else if (head === 0x58) {
+        len = att[p + 1];
+        p += 2;
+      } else if (head === 0x59) {
+        len = (att[p + 1] << 8) | att[p + 2];
+        p += 3;
+      } else {
+        return null;
+      }
+      return att.subarray(p, p + len);
+    }
+    return null;
+  }
+
+  // The new credential's AAGUID as a lower-case UUID: authData is rpIdHash (32 bytes), flags,
+  // signCount (4), then (AT flag 0x40) the AAGUID. "" when absent or all zeros.
+  function aaguidOf(response) {
+    var data = null;
+    if (typeof response.getAuthenticatorData === "function") {
+      try {
+        data = new Uint8Array(response.getAuthenticatorData());
+      } catch (e) {
+        data = null;
+      }
+    }
+    if (!data) data = authDataOf(new Uint8Array(response.attestationObject));
+    if (!data || data.length < 53 || (data[32] & 0x40) === 0) return "";
+    var hex = "";
+    var zero = true;
+    for (var i = 37; i < 53; i++) {
+      hex += (data[i] < 16 ? "0" : "") + data[i].toString(16);
+      if (data[i]) zero = false;
+    }
+    if (zero) return "";
+    return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
+  }
+
+  // What passlink's AAGUID list calls the authenticator ("" when it does not know it).
+  function providerName(aaguid) {
+    if (!aaguid) return Promise.resolve("");
+    var url = new URL("register/authenticator", window.location.href);
+    url.searchParams.set("aaguid", aaguid);
+    return request(url.toString()).then(
+      function (p) {
+        return typeof p.name === "string" ? p.name.trim().slice(0, 200) : "";
+      },
+      function () {
+        return "";
+      }
+    );
+  }
+
+  // The passkey's name: the person's own, or, for the prefilled platform name, the provider's
+  // ("Google Password Manager", "YubiKey 5 Series") when the list knows the authenticator.
+  function passkeyName(name, cred) {
+    if (name !== prefilledName) return Promise.resolve(name);
+    return providerName(aaguidOf(cred.response)).then(function (provider) {
+      return provider || name;
+    });
+  }
+
   // ---- Flow ----------------------------------------------------------------------------------
 
   function defaultPasskeyName() {
@@ -300,6 +378,7 @@
       enroll(name);
     };
     var passkeyId;
+    var savedName = name;
 
     startRegistration()
       .then(
@@ -311,9 +390,12 @@
               if (!cred) throw { name: "NotAllowedError" };
               $("progress-text").textContent = "Saving your passkey…";
               $("status").textContent = "Saving your passkey…";
-              return finishRegistration(passkeyId, credentialJSON(cred), name).then(null, function (err) {
-                showError(classifyApiError(err, "finish"), retry);
-                return null;
+              return passkeyName(name, cred).then(function (chosen) {
+                savedName = chosen;
+                return finishRegistration(passkeyId, credentialJSON(cred), chosen).then(null, function (err) {
+                  showError(classifyApiError(err, "finish"), retry);
+                  return null;
+                });
               });
             },
             function (err) {
@@ -329,8 +411,8 @@
       )
       .then(function (done) {
         if (!done) return;
-        $("success-name").textContent = "\u201c" + name + "\u201d";
-        show("success", "Your passkey is ready. You can now sign in with the passkey " + name + ".");
+        $("success-name").textContent = "\u201c" + savedName + "\u201d";
+        show("success", "Your passkey is ready. You can now sign in with the passkey " + savedName + ".");
       })
       .catch(function () {
         showError("generic", retry);
@@ -347,7 +429,8 @@
         $("who-login").textContent = login;
         $("who-login-wrap").hidden = !display || !login || display === login;
         var input = $("passkey-name");
-        if (!input.value) input.value = defaultPasskeyName();
+        prefilledName = defaultPasskeyName();
+        if (!input.value) input.value = prefilledName;
         show("ready", "Create a passkey for " + (display || login || "your account") + (login && display && login !== display ? " (" + login + ")" : "") + ".");
       },
       function (err) {

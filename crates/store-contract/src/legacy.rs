@@ -38,6 +38,7 @@ pub fn passkey_history() -> Vec<Recorded> {
         credential: "{}".into(),
         backup_eligible: true,
         backup_state: true,
+        aaguid: None,
     };
     let used = Event::PasskeySignCountChanged {
         id: "p1".into(),

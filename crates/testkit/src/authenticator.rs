@@ -34,6 +34,8 @@ pub struct Passkey {
     pub flags: u8,
     /// Report no counter (0 every time), as most synced passkeys do.
     pub without_counter: bool,
+    /// The AAGUID its registrations report (zeros: none, as before).
+    pub aaguid: [u8; 16],
 }
 
 impl Passkey {
@@ -54,6 +56,7 @@ impl Passkey {
             counter: 0,
             flags: UP | UV,
             without_counter: false,
+            aaguid: [0; 16],
         })
     }
 
@@ -93,7 +96,7 @@ impl Passkey {
         cose.extend_from_slice(&[0x22, 0x58, 0x20]);
         cose.extend_from_slice(y);
         let mut auth_data = Self::auth_data(rp_id, self.flags | AT, 0);
-        auth_data.extend_from_slice(&[0; 16]); // AAGUID zero
+        auth_data.extend_from_slice(&self.aaguid);
         auth_data.extend_from_slice(
             &u16::try_from(self.cred_id.len()).map_err(|_| "credential id too long")?.to_be_bytes(),
         );

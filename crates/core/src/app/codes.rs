@@ -118,6 +118,7 @@ mod tests {
             expiry_secs: 3600,
             url_template: None,
             code_returned: true,
+            job_id: None,
         };
         let r = Recorded {
             aggregate_kind: AggregateKind::User,

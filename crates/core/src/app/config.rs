@@ -55,6 +55,11 @@ pub struct AppConfig {
     /// Which store adapter serves this app (`sqlite`, `postgres`, `memory`): reported by
     /// GetStatus.
     pub store_kind: &'static str,
+    /// Does a verified passkey registration revoke the user's other outstanding registration
+    /// codes (and cancel their pending deliveries)? Off by default.
+    pub revoke_codes_on_registration: bool,
+    /// AAGUID → provider name and icons, for ListPasskeys and the hosted page (empty: none known).
+    pub authenticators: std::sync::Arc<crate::aaguid::Catalog>,
 }
 
 impl Default for AppConfig {
@@ -70,6 +75,8 @@ impl Default for AppConfig {
             delivery: DeliveryPolicy::default(),
             login_ui_url: None,
             store_kind: "memory",
+            revoke_codes_on_registration: false,
+            authenticators: std::sync::Arc::default(),
         }
     }
 }

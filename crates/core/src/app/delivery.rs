@@ -339,6 +339,7 @@ mod tests {
             expiry_secs: 3600,
             url_template: None,
             code_returned: false,
+            job_id: None,
         };
         let r = crate::event::Recorded {
             aggregate_kind: crate::event::AggregateKind::User,

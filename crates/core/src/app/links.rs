@@ -128,6 +128,7 @@ fn decide(
         expiry_secs: policy.code_lifetime.as_secs(),
         url_template: url_template.clone(),
         code_returned: *medium == LinkMedium::Return,
+        job_id: code.job.as_ref().map(|(job_id, _)| job_id.clone()),
     };
     tx.set_creator(caller.user_id());
     tx.record_user(&user.id, Event::PasskeyCodeRequested(requested));

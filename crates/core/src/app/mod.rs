@@ -18,7 +18,8 @@
 //!   issuers) and AddPersonalAccessToken.
 //! - `bootstrap`, `orgs`, `users`, `administrators`: instance, organizations, users, members.
 //! - `links`: CreatePasskeyRegistrationLink (and the hosted page's link); `codes`: checks of a
-//!   presented registration code, the hosted page's look-up; `passkeys`: the passkey ceremony;
+//!   presented registration code, the hosted page's look-up; `revoke`: RevokeRegistrationCodes
+//!   (and revoking on registration); `passkeys`: the passkey ceremony;
 //!   `delivery`: the outbox worker's use cases; `sessions`: sign-in sessions (SessionService v2)
 //!   with the passkey challenge and check, username-less included.
 //! - `lookups`: what a login UI reads before a sign-in: ListUsers, ListAuthenticationMethodTypes,
@@ -55,6 +56,7 @@ mod machine_credentials;
 mod oidc;
 mod orgs;
 mod passkeys;
+mod revoke;
 mod sessions;
 mod status;
 #[cfg(test)]
@@ -83,6 +85,7 @@ pub use oidc::{
 };
 pub use orgs::{OrgAdmin, OrgCreated};
 pub use passkeys::{PasskeyListed, PasskeyStarted, RegisterPasskey};
+pub use revoke::{CodesRevoked, REVOKED_ON_REGISTRATION, REVOKED_ON_REQUEST};
 pub use sessions::{
     CHALLENGE_LIFETIME, ChallengeRequest, DateMethod, SessionChange, SessionList, SessionQuery,
     SessionWritten, UserCheck, query_invalid,

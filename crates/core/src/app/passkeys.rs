@@ -6,8 +6,10 @@
 //! `user.credential.write` in the user's organization.
 
 use super::codes::authorize_on_user;
+use super::revoke::{REVOKED_ON_REGISTRATION, Which, decide_revoke};
 use super::tx::Tx;
 use super::{App, Caller, Details, not_active, not_human, unauthenticated};
+use crate::aaguid::Provider;
 use crate::code::{CodeView, Rejection, invalid_code_error};
 use crate::error::{Error, Kind, Result};
 use crate::event::{Event, HumanProfile};
@@ -50,6 +52,10 @@ pub struct PasskeyListed {
     pub backup_eligible: bool,
     pub backup_state: bool,
     pub sign_count: u32,
+    /// The authenticator's AAGUID, if it told one at registration.
+    pub aaguid: Option<String>,
+    /// What the AAGUID catalog calls that authenticator, if it knows it.
+    pub provider: Option<Provider>,
 }
 
 fn passkey_not_found() -> Error {
@@ -125,6 +131,7 @@ fn decide_verify(
             credential: verified.credential,
             backup_eligible: verified.backup_eligible,
             backup_state: verified.backup_state,
+            aaguid: verified.aaguid,
         },
     );
     if let Some(code) = code {
@@ -219,7 +226,9 @@ impl App {
     }
 
     /// VerifyPasskeyRegistration: check the browser's credential and store the passkey as READY.
-    /// A registration started with a code consumes the code here, in the same commit.
+    /// A registration started with a code consumes the code here, in the same commit; with
+    /// [`AppConfig::revoke_codes_on_registration`](super::AppConfig) the user's other
+    /// outstanding codes are revoked in it too.
     pub async fn verify_passkey(
         &self,
         caller: Option<&Caller>,
@@ -255,7 +264,14 @@ impl App {
             };
             let verified =
                 self.deps.webauthn.finish(&pending.rp_id, credential, &pending.registration_state)?;
-            let tx = decide_verify(&user, &pending, code, verified, name, creator(caller), self.now());
+            let now = self.now();
+            let mut tx = decide_verify(&user, &pending, code, verified, name, creator(caller), now);
+            if self.cfg.revoke_codes_on_registration {
+                // The user's other outstanding codes (the one consumed here is not among them).
+                let (mut codes, jobs) = self.codes_and_jobs_of(&user, now).await?;
+                codes.retain(|c| pending.code_id.as_ref() != Some(&c.id));
+                decide_revoke(&mut tx, &user, codes, &jobs, Which::All, REVOKED_ON_REGISTRATION, now)?;
+            }
             let details = tx.user_details(&user.id);
             self.deps.store.commit(tx.into_commit()).await?;
             Ok::<_, Error>(details)
@@ -286,9 +302,16 @@ impl App {
                 backup_eligible: p.backup_eligible,
                 backup_state: p.backup_state,
                 sign_count: p.sign_count,
+                provider: p.aaguid.as_deref().and_then(|a| self.authenticator(a)),
+                aaguid: p.aaguid,
             })
             .collect();
         Ok((listed, user.sequence))
+    }
+
+    /// The provider the AAGUID catalog names for an AAGUID, if any.
+    pub fn authenticator(&self, aaguid: &str) -> Option<Provider> {
+        self.cfg.authenticators.get(aaguid).cloned()
     }
 
     /// RemovePasskey: a pending or READY passkey of the user.

@@ -301,6 +301,7 @@ mod tests {
             expiry_secs: 60,
             url_template: None,
             code_returned: true,
+            job_id: None,
         };
         tx.record_user("u", Event::PasskeyCodeRequested(code));
         let changes = tx.into_commit().changes;

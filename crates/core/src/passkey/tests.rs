@@ -35,6 +35,7 @@ fn fold_tracks_each_passkey() {
                 credential: "{}".into(),
                 backup_eligible: true,
                 backup_state: false,
+                aaguid: None,
             },
         ),
         rec(4, Event::PasskeyRemoved { id: "p2".into() }),
@@ -98,6 +99,7 @@ fn events_of_other_passkeys_leave_a_passkey_unchanged_and_verification_drops_the
         credential: "{}".into(),
         backup_eligible: false,
         backup_state: false,
+        aaguid: None,
     };
     p.apply(&rec(3, verified));
     assert_eq!(p.state, PasskeyState::Ready);
@@ -144,6 +146,7 @@ mod assertions {
             backup_eligible: v.backup_eligible,
             backup_state: v.backup_state,
             last_used: None,
+            aaguid: None,
         };
         key.flags = UP | UV;
         (key, view)
@@ -289,5 +292,22 @@ mod assertions {
         let (ours, theirs) = sign_in(&c, &mut key, &pk, |_| {});
         assert_eq!(ours.map(|a| a.sign_count), Ok(0));
         assert!(theirs);
+    }
+
+    #[test]
+    fn a_registration_records_the_authenticators_aaguid_unless_it_is_zero() {
+        let c = ceremony();
+        let yubikey =
+            [0xcb, 0x69, 0x48, 0x1e, 0x8f, 0xf7, 0x40, 0x39, 0x93, 0xec, 0x0a, 0x27, 0x29, 0xa1, 0x54, 0xa8];
+        for (aaguid, want) in [(yubikey, Some("cb69481e-8ff7-4039-93ec-0a2729a154a8")), ([0; 16], None)] {
+            let (options, state) = c.start("localhost", &[7; 32], "ada", "Ada", vec![], None).unwrap();
+            let mut key = Passkey::new().unwrap();
+            key.aaguid = aaguid;
+            let credential = key.register(&options, ORIGIN).unwrap();
+            let v = c.finish("localhost", &credential, &state).unwrap();
+            assert_eq!(v.aaguid.as_deref(), want);
+        }
+        assert_eq!(attested_aaguid(b"not cbor"), None);
+        assert_eq!(attested_aaguid(&[0xa0]), None, "an empty map");
     }
 }

@@ -1,7 +1,8 @@
 //! Commands that talk to a running passlink with the admin token, over Connect's JSON (as
 //! ZITADEL's SDKs call it):
 //! - [`app`]: `passlink app add` registers an OpenID Connect application;
-//! - [`user`]: `passlink user add`, `passlink link USER [--send] [--qr]`, `passlink passkeys USER`;
+//! - [`user`]: `passlink user add`, `passlink link USER [--send] [--qr]`, `passlink passkeys USER`,
+//!   `passlink revoke USER [--code-id ID]`;
 //! - [`status`]: `passlink status` (health, readiness, GetStatus).
 //!
 //! [`Target`] (server URL, token) is shared by all; [`Client`] makes the calls and turns HTTP

@@ -1,6 +1,7 @@
-//! `passlink user add`, `passlink link USER [--send] [--qr]` and `passlink passkeys USER`: enroll
-//! a user from the terminal (AddHumanUser, CreatePasskeyRegistrationLink, and passlink's own
-//! ListPasskeys, which shows each passkey's last use).
+//! `passlink user add`, `passlink link USER [--send] [--qr]`, `passlink passkeys USER` and
+//! `passlink revoke USER [--code-id ID]`: enroll a user from the terminal (AddHumanUser,
+//! CreatePasskeyRegistrationLink, and passlink's own ListPasskeys, which shows each passkey's
+//! last use, and RevokeRegistrationCodes).
 
 use serde_json::{Value, json};
 
@@ -62,6 +63,17 @@ pub struct PasskeysArgs {
     /// Print the answer as JSON (passlink.enrollment.v1.ListPasskeysResponse) instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct RevokeArgs {
+    /// The user's id.
+    user: String,
+    /// Revoke only this code (the code id of the link); default: every outstanding one.
+    #[arg(long)]
+    code_id: Option<String>,
     #[command(flatten)]
     target: Target,
 }
@@ -131,6 +143,33 @@ pub async fn passkeys(args: PasskeysArgs) -> Result<(), String> {
     Ok(())
 }
 
+pub async fn revoke(args: RevokeArgs) -> Result<(), String> {
+    let client = Client::new(&args.target)?;
+    let mut body = json!({"userId": args.user});
+    if let Some(id) = &args.code_id {
+        body["codeId"] = json!(id);
+    }
+    let revoked =
+        client.call("passlink.enrollment.v1.EnrollmentService/RevokeRegistrationCodes", body).await?;
+    let ids: Vec<&str> =
+        revoked["revokedCodeIds"].as_array().map(|a| a.iter().map(text).collect()).unwrap_or_default();
+    let cancelled = revoked["cancelledDeliveries"].as_u64().unwrap_or(0);
+    println!("{}", revoke_summary(&ids, cancelled));
+    Ok(())
+}
+
+/// What `passlink revoke` did, in one line.
+fn revoke_summary(ids: &[&str], cancelled: u64) -> String {
+    match ids {
+        [] => "no outstanding registration codes: nothing revoked".to_string(),
+        _ => format!(
+            "revoked {} registration code(s): {} ({cancelled} unsent deliveries cancelled)",
+            ids.len(),
+            ids.join(", ")
+        ),
+    }
+}
+
 /// The hosted registration page's link for a returned code (what a sent link points to).
 fn hosted_link(external: &str, user: &str, org: &str, code_id: &str, code: &str) -> String {
     let mut url = format!("{external}/ui/passkey/register?");
@@ -160,7 +199,7 @@ fn qr(link: &str) -> Result<String, String> {
 }
 
 fn table(keys: &[Value]) -> String {
-    let rows: Vec<[String; 5]> = keys
+    let rows: Vec<[String; 6]> = keys
         .iter()
         .map(|k| {
             let backup = match (k["backupEligible"].as_bool(), k["backedUp"].as_bool()) {
@@ -174,10 +213,11 @@ fn table(keys: &[Value]) -> String {
                 text(&k["creationDate"]).to_string(),
                 k["lastUsed"].as_str().unwrap_or("never").to_string(),
                 backup.to_string(),
+                authenticator(k),
             ]
         })
         .collect();
-    let header = ["ID", "NAME", "REGISTERED", "LAST USED", "BACKUP"];
+    let header = ["ID", "NAME", "REGISTERED", "LAST USED", "BACKUP", "AUTHENTICATOR"];
     let mut widths = header.map(str::len);
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -191,6 +231,16 @@ fn table(keys: &[Value]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The provider the AAGUID list names, else the AAGUID, else "-" (none reported).
+fn authenticator(k: &Value) -> String {
+    [&k["providerName"], &k["aaguid"]]
+        .into_iter()
+        .map(text)
+        .find(|s| !s.is_empty())
+        .unwrap_or("-")
+        .to_string()
 }
 
 fn text(v: &Value) -> &str {
@@ -209,11 +259,29 @@ mod tests {
 
     #[test]
     fn the_table_names_unused_passkeys_never_used() {
-        let t = table(&[json!({"id": "7", "name": "Phone", "creationDate": "2026-01-01T00:00:00Z",
-                               "backupEligible": true, "backedUp": true})]);
+        let t = table(&[
+            json!({"id": "7", "name": "Phone", "creationDate": "2026-01-01T00:00:00Z",
+                   "backupEligible": true, "backedUp": true, "aaguid": "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4",
+                   "providerName": "Google Password Manager"}),
+            json!({"id": "8", "name": "Key", "creationDate": "2026-01-01T00:00:00Z",
+                   "aaguid": "01020304-0506-0708-0102-030405060708"}),
+            json!({"id": "9", "name": "Old", "creationDate": "2026-01-01T00:00:00Z"}),
+        ]);
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("ID") && lines[0].contains("LAST USED"), "{t}");
         assert!(lines[1].contains("never") && lines[1].contains("synced"), "{t}");
+        assert!(lines[1].ends_with("Google Password Manager"), "{t}");
+        assert!(lines[2].ends_with("01020304-0506-0708-0102-030405060708"), "{t}");
+        assert!(lines[3].ends_with(" -"), "{t}");
+    }
+
+    #[test]
+    fn the_revoke_summary_counts() {
+        assert_eq!(revoke_summary(&[], 0), "no outstanding registration codes: nothing revoked");
+        assert_eq!(
+            revoke_summary(&["1", "2"], 1),
+            "revoked 2 registration code(s): 1, 2 (1 unsent deliveries cancelled)"
+        );
     }
 
     #[test]

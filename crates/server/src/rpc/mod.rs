@@ -78,6 +78,10 @@ pub fn table() -> Vec<(&'static str, Arc<dyn Method>)> {
         rpc("zitadel.user.v2.UserService/ListPasskeys", v2::list_passkeys),
         rpc("zitadel.user.v2.UserService/RemovePasskey", v2::remove_passkey),
         rpc("passlink.enrollment.v1.EnrollmentService/ListPasskeys", enrollment_v1::list_passkeys),
+        rpc(
+            "passlink.enrollment.v1.EnrollmentService/RevokeRegistrationCodes",
+            enrollment_v1::revoke_registration_codes,
+        ),
         rpc("passlink.admin.v1.AdminService/GetStatus", admin_v1::get_status),
         rpc("zitadel.user.v2.UserService/AddSecret", v2::add_secret),
         rpc("zitadel.user.v2.UserService/AddKey", v2::add_key),

@@ -607,6 +607,13 @@ impl Api for Generated {
                 list_passkeys_with_options,
                 passlink_wire::passlink::enrollment::v1::ListPasskeysRequest
             ),
+            ("passlink.enrollment.v1.EnrollmentService", "RevokeRegistrationCodes") => typed!(
+                en,
+                o,
+                req,
+                revoke_registration_codes_with_options,
+                passlink_wire::passlink::enrollment::v1::RevokeRegistrationCodesRequest
+            ),
             ("passlink.admin.v1.AdminService", "GetStatus") => {
                 typed!(
                     ad,

@@ -19,7 +19,7 @@ use crate::harness::{self, TestServer};
 
 const TEMPLATE: &str = "https://app.example.com/passkey?u={{.UserID}}&o={{.OrgID}}&c={{.CodeID}}&k={{.Code}}";
 
-fn smtp(port: u16) -> Delivery {
+pub(crate) fn smtp(port: u16) -> Delivery {
     Delivery::Smtp(SmtpConfig {
         host: "127.0.0.1".into(),
         port,
@@ -44,7 +44,7 @@ fn fast_policy() -> DeliveryPolicy {
     }
 }
 
-async fn start_with(
+pub(crate) async fn start_with(
     dir: &Path,
     delivery: Delivery,
     worker: bool,
@@ -95,7 +95,7 @@ async fn post(s: &TestServer, path: &str, body: Value) -> (u16, Value) {
 }
 
 /// A human in the admin's organization, with an email address.
-async fn human(s: &TestServer, name: &str, display: &str, lang: &str, email: &str) -> String {
+pub(crate) async fn human(s: &TestServer, name: &str, display: &str, lang: &str, email: &str) -> String {
     let (status, r) = post(
         s,
         "/v2/users/human",
@@ -107,11 +107,11 @@ async fn human(s: &TestServer, name: &str, display: &str, lang: &str, email: &st
     r["userId"].as_str().unwrap().to_string()
 }
 
-async fn link(s: &TestServer, user: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn link(s: &TestServer, user: &str, body: Value) -> (u16, Value) {
     post(s, &format!("/v2beta/users/{user}/passkeys/registration_link"), body).await
 }
 
-async fn events(s: &TestServer, user: &str) -> Vec<Event> {
+pub(crate) async fn events(s: &TestServer, user: &str) -> Vec<Event> {
     s.server
         .app
         .store()
@@ -124,7 +124,7 @@ async fn events(s: &TestServer, user: &str) -> Vec<Event> {
 }
 
 /// The code id of the user's newest code request.
-async fn last_code_id(s: &TestServer, user: &str) -> String {
+pub(crate) async fn last_code_id(s: &TestServer, user: &str) -> String {
     events(s, user)
         .await
         .into_iter()
@@ -136,7 +136,7 @@ async fn last_code_id(s: &TestServer, user: &str) -> String {
         .unwrap()
 }
 
-async fn job_of(s: &TestServer, code_id: &str) -> passlink_core::store::JobStatus {
+pub(crate) async fn job_of(s: &TestServer, code_id: &str) -> passlink_core::store::JobStatus {
     // Jobs are found by code id through the pending list while pending; afterwards by id.
     let store = s.server.app.store();
     for j in store.pending_jobs(10_000).await.unwrap() {
@@ -147,7 +147,7 @@ async fn job_of(s: &TestServer, code_id: &str) -> passlink_core::store::JobStatu
     panic!("no pending job for code {code_id}")
 }
 
-async fn wait_job(
+pub(crate) async fn wait_job(
     s: &TestServer,
     job_id: &str,
     state: JobState,
@@ -165,13 +165,13 @@ async fn wait_job(
 }
 
 /// The query value of `key` in `url`.
-fn query(url: &str, key: &str) -> String {
+pub(crate) fn query(url: &str, key: &str) -> String {
     let u = url::Url::parse(url).unwrap();
     u.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.to_string()).unwrap()
 }
 
 /// RegisterPasskey with the code from a delivered link: 200 once delivered.
-async fn redeem(s: &TestServer, user: &str, code_id: &str, code: &str) -> u16 {
+pub(crate) async fn redeem(s: &TestServer, user: &str, code_id: &str, code: &str) -> u16 {
     let r = reqwest::Client::new()
         .post(format!("{}/v2/users/{user}/passkeys", s.base))
         .json(&json!({"code": {"id": code_id, "code": code}}))

@@ -9,6 +9,7 @@ mod harness;
 mod setup;
 
 mod admin;
+mod authenticators;
 mod connection;
 mod delivery;
 mod limits;
@@ -24,6 +25,7 @@ mod ops;
 mod passkey;
 mod properties;
 mod restart;
+mod revoke;
 mod session;
 mod tls;
 mod trust;

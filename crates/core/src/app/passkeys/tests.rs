@@ -22,6 +22,7 @@ fn passkey(id: &str, state: PasskeyState, code_id: Option<&str>, cred: Option<&s
         backup_eligible: false,
         backup_state: false,
         last_used: None,
+        aaguid: None,
     }
 }
 
@@ -63,6 +64,7 @@ fn verifying_with_a_code_consumes_it_and_claims_the_credential() {
         expiry_secs: 60,
         url_template: None,
         code_returned: true,
+        job_id: None,
     };
     let r = Recorded {
         aggregate_kind: AggregateKind::User,
@@ -80,6 +82,7 @@ fn verifying_with_a_code_consumes_it_and_claims_the_credential() {
         credential: "{}".into(),
         backup_eligible: false,
         backup_state: false,
+        aaguid: Some("cb69481e-8ff7-4039-93ec-0a2729a154a8".into()),
     };
     let commit = decide_verify(&human("u", "A"), &p, Some(code), verified, "key", "", NOW).into_commit();
     assert_eq!(commit.events.len(), 2);

@@ -104,6 +104,7 @@ fn ready(id: &str, cred: &str) -> PasskeyView {
         backup_eligible: false,
         backup_state: false,
         last_used: None,
+        aaguid: None,
     }
 }
 

@@ -99,6 +99,8 @@ pub fn browser(ctx: &Ctx) -> Outcome {
             .map(String::from),
     );
     args.extend(["--smtp-from", "passlink@localhost"].map(String::from));
+    // An AAGUID list that knows Chromium's virtual authenticator: the page names passkeys after it.
+    args.extend(["--aaguid-file", "tests/browser/aaguid.json"].map(String::from));
     let passlink = ctx.start_passlink("passlink-browser", &args)?;
     let token = passlink.admin_token()?;
     for script in ["tests/browser/enroll.mjs", "tests/browser/login.mjs", "tests/browser/oidc.mjs"] {
