@@ -356,31 +356,36 @@ fn delivery(args: &ServeArgs) -> Result<Delivery, String> {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
+/// The process signals `serve` reacts to, installed before the server starts: a SIGTERM that
+/// arrives as soon as the server answers drains it instead of killing the process.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, String> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| format!("installing the {name} handler: {e}"))
+        };
+        Ok(Signals {
+            term: install(SignalKind::terminate(), "SIGTERM")?,
+            interrupt: install(SignalKind::interrupt(), "SIGINT")?,
+            hangup: install(SignalKind::hangup(), "SIGHUP")?,
+        })
+    }
 }
 
 /// Serve until SIGTERM/SIGINT; on SIGHUP reload the TLS certificate (a failed reload keeps the
 /// one in use and logs why).
-async fn serve(server: Server) -> Result<(), String> {
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|e| format!("installing the SIGHUP handler: {e}"))?;
-    let mut stop = std::pin::pin!(shutdown_signal());
+async fn serve(server: Server, mut signals: Signals) -> Result<(), String> {
     loop {
         tokio::select! {
-            () = &mut stop => break,
-            _ = hangup.recv() => match server.reload_tls() {
+            _ = signals.term.recv() => break,
+            _ = signals.interrupt.recv() => break,
+            _ = signals.hangup.recv() => match server.reload_tls() {
                 Ok(true) => {}
                 Ok(false) => tracing::info!("SIGHUP: no TLS certificate to reload (no --tls-cert-file)"),
                 Err(e) => tracing::error!(error = %e, "SIGHUP: the TLS certificate was not reloaded; the previous one stays in use"),
@@ -444,8 +449,9 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| format!("listen on {}: {e}", cfg.listen))?;
+    let signals = Signals::install()?;
     let server = Server::start(cfg, listener).await?;
-    serve(server).await
+    serve(server, signals).await
 }
 
 /// mimalloc instead of glibc malloc: many small, short-lived allocations per request (JSON,
