@@ -12,6 +12,7 @@ mod admin;
 mod authenticators;
 mod connection;
 mod delivery;
+mod headers;
 mod limits;
 mod link;
 mod login_page;

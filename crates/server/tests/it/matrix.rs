@@ -105,6 +105,7 @@ fn rows(t: &Targets) -> Vec<(&'static str, Value, Scope)> {
         ("zitadel.user.v2.UserService/ListPasskeys", user(), Org),
         ("zitadel.user.v2.UserService/RemovePasskey", json!({"userId": t.user, "passkeyId": t.passkey}), Org),
         ("passlink.enrollment.v1.EnrollmentService/ListPasskeys", user(), Org),
+        ("passlink.enrollment.v1.EnrollmentService/RevokeRegistrationCodes", user(), Org),
         ("passlink.admin.v1.AdminService/GetStatus", json!({}), Instance),
         ("zitadel.user.v2.UserService/AddSecret", json!({"userId": t.machine}), Org),
         (

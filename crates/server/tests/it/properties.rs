@@ -203,3 +203,82 @@ fn arbitrary_oauth_forms_and_page_queries_never_cause_a_server_error_or_a_token(
         })
         .unwrap();
 }
+
+/// Sign-in assertions for a real challenge and a real passkey with one part replaced by random
+/// bytes (client data, authenticator data, signature, user handle, credential id): refused as a
+/// client error on every attempt, never a sign-in, never a 5xx. Each case gets a fresh challenge
+/// (a failed check uses the challenge up); rate limits are off (the failures are on purpose).
+#[test]
+fn tampered_sign_in_assertions_are_refused() {
+    use passlink_server::limits::Rate;
+    use serde_json::json;
+
+    use crate::clients::{Api, ConnectJson};
+    use crate::session::{assertion, enroll};
+    use crate::setup::{caller, ok, world};
+
+    let rt = runtime();
+    let s = rt.block_on(harness::start_configured(harness::temp_dir("prop-assert"), |cfg| {
+        cfg.limits.per_ip = Rate::OFF;
+        cfg.limits.per_target = Rate::OFF;
+    }));
+    let w = rt.block_on(world(&s, "pa"));
+    let api = ConnectJson { base: s.base.clone(), http: reqwest::Client::new() };
+    let (_, ui) = rt.block_on(caller(&api, &w.admin, &w.org_a, "pa-ui", &["IAM_LOGIN_CLIENT"]));
+    let mut e = rt.block_on(enroll(&s, &w.admin, &w.org_a, "pa-ada"));
+    let origin = s.server.external_url.clone();
+    let rp = url::Url::parse(&origin).unwrap().host_str().unwrap().to_string();
+    let challenge = json!({"webAuthN": {"domain": rp, "userVerificationRequirement": "USER_VERIFICATION_REQUIREMENT_REQUIRED"}});
+    let start = |user: &str| {
+        let created = ok(rt.block_on(api.call(
+            "zitadel.session.v2.SessionService/CreateSession",
+            json!({"checks": {"user": {"userId": user}}, "challenges": challenge.clone()}),
+            Some(&ui),
+            None,
+        )));
+        let id = created["sessionId"].as_str().unwrap().to_string();
+        (id, created["challenges"]["webAuthN"]["publicKeyCredentialRequestOptions"].clone())
+    };
+    let set = |id: &str, data: Value| {
+        rt.block_on(api.call(
+            "zitadel.session.v2.SessionService/SetSession",
+            json!({"sessionId": id, "checks": {"webAuthN": {"credentialAssertionData": data}}}),
+            Some(&ui),
+            None,
+        ))
+    };
+    // The untampered assertion signs in: the property's refusals are the tampering's.
+    let (id, options) = start(&e.user);
+    assert!(set(&id, assertion(&mut e.key, &origin, &options)).is_ok());
+    let key = std::cell::RefCell::new(e.key);
+    let user = e.user.clone();
+    let fields = ["clientDataJSON", "authenticatorData", "signature", "userHandle", "id"];
+    let mut runner = TestRunner::default();
+    runner
+        .run(&(0..fields.len(), proptest::collection::vec(any::<u8>(), 0..200)), |(f, bytes)| {
+            let (id, options) = start(&user);
+            let mut data = assertion(&mut key.borrow_mut(), &origin, &options);
+            let random = base64url(&bytes);
+            if fields[f] == "id" {
+                data["id"] = json!(random.clone());
+                data["rawId"] = json!(random);
+            } else {
+                data["response"][fields[f]] = json!(random);
+            }
+            match set(&id, data) {
+                Ok(v) => prop_assert!(false, "a tampered {} signed in: {v}", fields[f]),
+                Err(failure) => {
+                    prop_assert!(![2, 13, 14].contains(&failure.code), "tampered {}: {failure:?}", fields[f]);
+                    prop_assert!(failure.http.is_none_or(|h| h < 500), "{failure:?}");
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// base64url without padding.
+fn base64url(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
