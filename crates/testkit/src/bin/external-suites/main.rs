@@ -72,7 +72,7 @@ const SUITES: &[Suite] = &[
     Suite {
         name: "openapi",
         banner: "OpenAPI: the served document (GET /openapi.json) checked with schemathesis against a running passlink, \
-                 with the admin token and with a token without roles (tests/openapi)",
+                 with the admin token, a token without roles and another organization's owner (tests/openapi)",
         run: suites::openapi,
     },
 ];
