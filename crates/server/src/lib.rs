@@ -42,10 +42,13 @@
 //! read timeouts, header size and count, HTTP/2 streams and resets).
 //!
 //! [`Server::start`] takes an already-bound listener (port 0 in tests) and runs until
-//! [`Server::shutdown`]; `platform` holds the real clock and randomness, [`keyfile`] the key file (modes, rotation).
+//! [`Server::shutdown`]; [`assemble`] builds what it serves (the core app on the configured
+//! store, the first start's bootstrap, the delivery worker); `platform` holds the real clock and
+//! randomness, [`keyfile`] the key file (modes, rotation).
 
 pub mod aaguid;
 pub mod api;
+pub mod assemble;
 pub mod auth;
 pub mod backup;
 pub mod config;
