@@ -104,32 +104,14 @@ impl App {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{NOW, caller, human, org};
+    use super::super::testing::{self, NOW, caller, human, org};
     use super::*;
     use crate::code::CodeState;
-    use crate::event::{AggregateKind, CodeRequested, Recorded};
     use crate::permission as perm;
     use crate::view::{Change, Scope};
 
     fn code(user: &str, state: CodeState, failed: u32) -> CodeView {
-        let c = CodeRequested {
-            id: "c1".into(),
-            code_hash: "h".into(),
-            expiry_secs: 3600,
-            url_template: None,
-            code_returned: true,
-            job_id: None,
-        };
-        let r = Recorded {
-            aggregate_kind: AggregateKind::User,
-            aggregate_id: user.into(),
-            sequence: 2,
-            created_at: NOW,
-            resource_owner: "A".into(),
-            creator: String::new(),
-            event: Event::PasskeyCodeRequested(c.clone()),
-        };
-        CodeView { state, failed_checks: failed, ..CodeView::requested(&r, &c) }
+        CodeView { state, failed_checks: failed, ..testing::code("c1", user, None) }
     }
 
     #[test]
