@@ -291,6 +291,7 @@ async function main() {
         const title = await page.title();
         if (title !== 'Ihr Passkey ist bereit · Passkey') throw new Error(`title: ${title}`);
       });
+      await page.screenshot({ path: path.join(ARTIFACTS, 'enrollment-success-de.png'), fullPage: true });
     }
     await page.close();
   }

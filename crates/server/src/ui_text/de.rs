@@ -96,7 +96,7 @@ pub const REGISTER: RegisterTexts = RegisterTexts {
     lead_before: "Erstellen Sie einen Passkey für ",
     lead_after: ".",
     your_account: "Ihr Konto",
-    explain: "Mit einem Passkey melden Sie sich mit Fingerabdruck, Gesichtserkennung, Bildschirmsperre oder Sicherheitsschlüssel an statt mit einem Passwort.",
+    explain: "Mit einem Passkey melden Sie sich per Fingerabdruck, Gesichtserkennung, Bildschirmsperre oder Sicherheitsschlüssel an – ohne Passwort.",
     name_label: "Name des Passkeys",
     name_hint: "Daran erkennen Sie diesen Passkey später wieder.",
     name_missing: "Geben Sie einen Namen für den Passkey ein.",
