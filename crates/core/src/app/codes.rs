@@ -19,6 +19,8 @@ use crate::view::UserView;
 pub struct RegistrationInfo {
     pub display_name: String,
     pub login_name: String,
+    /// The profile's `preferredLanguage` (a language tag, or empty), for the page's language.
+    pub preferred_language: String,
 }
 
 /// A refused code: the error, and for a wrong value the `check.failed` to record first.
@@ -98,6 +100,7 @@ impl App {
         Ok(RegistrationInfo {
             display_name: human.effective_display_name(),
             login_name: user.username.clone(),
+            preferred_language: human.preferred_language.clone(),
         })
     }
 }
