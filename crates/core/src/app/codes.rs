@@ -119,6 +119,7 @@ mod tests {
             url_template: None,
             code_returned: true,
             job_id: None,
+            idempotency_key: None,
         };
         let r = Recorded {
             aggregate_kind: AggregateKind::User,

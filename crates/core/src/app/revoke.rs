@@ -171,6 +171,7 @@ mod tests {
             url_template: None,
             code_returned: job.is_none(),
             job_id: job.map(str::to_string),
+            idempotency_key: None,
         };
         let r = Recorded {
             aggregate_kind: AggregateKind::User,
