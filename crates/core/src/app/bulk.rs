@@ -115,6 +115,8 @@ pub(crate) fn parse_page_token(org_id: &str, token: &str) -> Result<String> {
 /// The whole request's checks (before any user is read): `user.passkey.write` somewhere, exactly
 /// one selection, at most [`MAX_BULK_USERS`] ids, the key's length, the template once.
 fn check_request(caller: &Caller, req: &BulkRequest) -> Result<()> {
+    // The single-user checks (permission somewhere, the template's length); each user id is
+    // checked per user (`link_one`), so a placeholder stands in for it here.
     check(caller, "bulk", &req.medium)?;
     match &req.selection {
         BulkSelection::Users(ids) if ids.is_empty() => {
@@ -195,9 +197,12 @@ impl App {
             return Err(org_not_found());
         }
         let limit = if page_size == 0 { MAX_BULK_USERS } else { page_size.min(MAX_BULK_USERS) };
-        let page = self.deps.store.org_users_after(org_id, &after, limit).await?;
+        // One user more than the page tells whether another page follows (no empty last page).
+        let mut page = self.deps.store.org_users_after(org_id, &after, limit + 1).await?;
+        let more = page.len() > limit;
+        page.truncate(limit);
         let next = match page.last() {
-            Some(last) if page.len() == limit => Some(page_token(org_id, &last.id)),
+            Some(last) if more => Some(page_token(org_id, &last.id)),
             _ => None,
         };
         let mut ids = Vec::with_capacity(page.len());

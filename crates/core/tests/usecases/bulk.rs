@@ -125,6 +125,19 @@ async fn an_organization_goes_through_in_pages_in_id_order() {
         }
     }
     assert_eq!((pages, skipped), (3, 1), "8 users in pages of 3");
+    // A page that ends the organization exactly has no next token (no empty page after it).
+    let exact = BulkRequest {
+        selection: BulkSelection::Org {
+            org_id: org.clone(),
+            only_without_passkey: false,
+            page_size: 8,
+            page_token: String::new(),
+        },
+        medium: LinkMedium::Return,
+        idempotency_key: "pages".into(),
+    };
+    let r = w.app.create_registration_links(&w.admin, exact).await.unwrap();
+    assert_eq!((r.results.len(), r.next_page_token.is_none()), (7, true));
     assert_eq!(seen, humans);
     assert!(!seen.contains(&machine));
 
