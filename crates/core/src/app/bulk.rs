@@ -63,11 +63,13 @@ pub struct BulkRequest {
 pub enum BulkOutcome {
     /// A new code, returned to the caller.
     Code { code_id: String, code: Secret },
-    /// A new code, to be delivered (an outbox job written with it).
-    Delivery { code_id: String },
+    /// A new code, to be delivered by the outbox job `job_id` (written with it).
+    Delivery { code_id: String, job_id: String },
     /// The code an earlier request with the same idempotency key created for this user: nothing
     /// new was written; the plaintext is not available again.
-    Replayed { code_id: String, delivered: bool },
+    /// `job_id`: its delivery job, for a sent code (codes requested before passlink recorded
+    /// job ids have none).
+    Replayed { code_id: String, delivered: bool, job_id: Option<String> },
 }
 
 /// The result for one user: its outcome, or the error CreatePasskeyRegistrationLink would answer.
@@ -156,7 +158,11 @@ fn selected(user: &UserView, has_passkey: bool, only_without_passkey: bool) -> b
 fn replayed(events: &[crate::event::Recorded], key: &str) -> Option<BulkOutcome> {
     events.iter().find_map(|r| match &r.event {
         Event::PasskeyCodeRequested(c) if c.idempotency_key.as_deref() == Some(key) => {
-            Some(BulkOutcome::Replayed { code_id: c.id.clone(), delivered: !c.code_returned })
+            Some(BulkOutcome::Replayed {
+                code_id: c.id.clone(),
+                delivered: !c.code_returned,
+                job_id: c.job_id.clone(),
+            })
         }
         _ => None,
     })
@@ -279,11 +285,13 @@ impl App {
         }
         let (fresh, code): (FreshCode, Secret) = self.fresh_code(medium)?;
         let code_id = fresh.code_id.clone();
-        let delivered = fresh.job.is_some();
+        let job_id = fresh.job.as_ref().map(|(id, _)| id.clone());
         let mut tx = Tx::on_user(now, "", &user);
         decide_keyed(&mut tx, caller, &user, medium, policy, now, fresh, key)?;
-        let outcome =
-            if delivered { BulkOutcome::Delivery { code_id } } else { BulkOutcome::Code { code_id, code } };
+        let outcome = match job_id {
+            Some(job_id) => BulkOutcome::Delivery { code_id, job_id },
+            None => BulkOutcome::Code { code_id, code },
+        };
         Ok((outcome, Some(tx.into_commit())))
     }
 }

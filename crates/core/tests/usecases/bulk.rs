@@ -54,12 +54,16 @@ async fn each_user_gets_its_own_result_and_a_retry_with_the_key_writes_nothing()
     assert_eq!(c.idempotency_key.as_deref(), Some("k1"));
     let jobs = w.store.pending_jobs(100).await.unwrap();
     assert!(jobs.iter().any(|j| j.code_id == c.id), "the job is written with the code");
+    let Ok(BulkOutcome::Delivery { code_id, job_id }) = &r.results[0].outcome else { panic!() };
+    assert_eq!((code_id, Some(job_id)), (&c.id, c.job_id.as_ref()));
 
     // The retry: the same code ids, replayed, and no new event or job.
     let before = (w.user_events(&a).await.len(), w.user_events(&b).await.len(), jobs.len());
     let again = w.app.create_registration_links(&owner, req).await.unwrap();
     match &again.results[0].outcome {
-        Ok(BulkOutcome::Replayed { code_id, delivered: true }) => assert_eq!(code_id, &c.id),
+        Ok(BulkOutcome::Replayed { code_id, delivered: true, job_id }) => {
+            assert_eq!((code_id, job_id), (&c.id, &c.job_id));
+        }
         o => panic!("{o:?}"),
     }
     assert_eq!(outcome_kind(&again.results[5].outcome), "replayed:true");
@@ -81,7 +85,9 @@ async fn each_user_gets_its_own_result_and_a_retry_with_the_key_writes_nothing()
     assert_eq!(code.expose().len(), 12);
     let second = w.app.create_registration_links(&owner, ret("k2")).await.unwrap();
     match &second.results[0].outcome {
-        Ok(BulkOutcome::Replayed { code_id: again, delivered: false }) => assert_eq!(again, code_id),
+        Ok(BulkOutcome::Replayed { code_id: again, delivered: false, job_id: None }) => {
+            assert_eq!(again, code_id)
+        }
         o => panic!("{o:?}"),
     }
     // Without a key nothing is deduplicated.

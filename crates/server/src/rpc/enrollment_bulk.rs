@@ -60,15 +60,16 @@ pub async fn create_registration_links(
                         ..Default::default()
                     })
                 }
-                Ok(BulkOutcome::Delivery { code_id }) => {
+                Ok(BulkOutcome::Delivery { code_id, job_id }) => {
                     summary.delivered += 1;
-                    Outcome::from(pb::RegistrationLinkDelivery { code_id, ..Default::default() })
+                    Outcome::from(pb::RegistrationLinkDelivery { code_id, job_id, ..Default::default() })
                 }
-                Ok(BulkOutcome::Replayed { code_id, delivered }) => {
+                Ok(BulkOutcome::Replayed { code_id, delivered, job_id }) => {
                     summary.replayed += 1;
                     out.replayed = true;
                     if delivered {
-                        Outcome::from(pb::RegistrationLinkDelivery { code_id, ..Default::default() })
+                        let job_id = job_id.unwrap_or_default();
+                        Outcome::from(pb::RegistrationLinkDelivery { code_id, job_id, ..Default::default() })
                     } else {
                         Outcome::from(user_pb::PasskeyRegistrationCode { id: code_id, ..Default::default() })
                     }

@@ -211,6 +211,10 @@ async fn sent_links_reach_a_real_smtp_server_once() {
     assert_eq!(count(&r, "delivered"), 2, "{r}");
     let code_ids: Vec<String> =
         results(&r).iter().map(|x| x["delivery"]["codeId"].as_str().unwrap().to_string()).collect();
+    for (x, code_id) in results(&r).iter().zip(&code_ids) {
+        let job = s.server.app.store().job(x["delivery"]["jobId"].as_str().unwrap()).await.unwrap().unwrap();
+        assert_eq!(&job.job.code_id, code_id, "{r}");
+    }
     let msgs = sink.wait_for(2, Duration::from_secs(15)).await;
     let mut rcpts: Vec<String> = msgs.iter().flat_map(|m| m.rcpt_tos.clone()).collect();
     rcpts.sort();
@@ -221,6 +225,7 @@ async fn sent_links_reach_a_real_smtp_server_once() {
     let again_ids: Vec<String> =
         results(&again).iter().map(|x| x["delivery"]["codeId"].as_str().unwrap().to_string()).collect();
     assert_eq!(again_ids, code_ids);
+    assert_eq!(results(&again)[0]["delivery"]["jobId"], results(&r)[0]["delivery"]["jobId"]);
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(sink.messages().len(), 2);
     s.server.shutdown().await.unwrap();

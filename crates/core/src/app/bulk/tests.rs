@@ -86,7 +86,10 @@ fn a_key_finds_the_code_it_created_and_only_that() {
         requested("c3", Some("k2"), false),
     ];
     let code = |o: Option<BulkOutcome>| match o {
-        Some(BulkOutcome::Replayed { code_id, delivered }) => Some((code_id, delivered)),
+        Some(BulkOutcome::Replayed { code_id, delivered, job_id }) => {
+            assert_eq!(job_id.is_some(), delivered);
+            Some((code_id, delivered))
+        }
         _ => None,
     };
     assert_eq!(code(replayed(&events, "k1")), Some(("c2".to_string(), false)));
