@@ -121,6 +121,11 @@ pub struct CodeRequested {
     /// requested before passlink recorded it have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
+    /// passlink's own: the idempotency key of the bulk request (CreateRegistrationLinks) that
+    /// asked for this code; a retry with the same key answers this code again instead of
+    /// creating another. Codes requested without a key (and older events) have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -392,6 +397,7 @@ mod tests {
                 url_template: None,
                 code_returned: true,
                 job_id: None,
+                idempotency_key: None,
             }),
             Event::PasskeyCodeCheckSucceeded { id: "1".into() },
             Event::PasskeyCodeRevoked { id: "1".into(), reason: "r".into() },

@@ -116,6 +116,22 @@ pub trait Store: Send + Sync + 'static {
     /// Every user (in any state) the narrowing admits ([`UserNarrowing::admits`]), in no
     /// particular order. The list RPCs filter, sort and page these in the core.
     async fn users_matching(&self, narrowing: &UserNarrowing) -> Result<Vec<UserView>>;
+    /// Up to `limit` users (in any state) of organization `org_id` whose id sorts after `after`
+    /// (byte order; `""` for the first page), in id order: paging through an organization
+    /// (CreateRegistrationLinks). The default filters [`Store::users_matching`]; the database
+    /// adapters read the page through their index.
+    async fn org_users_after(&self, org_id: &str, after: &str, limit: usize) -> Result<Vec<UserView>> {
+        let narrowing = UserNarrowing { org_ids: Some(vec![org_id.to_string()]), ..Default::default() };
+        let mut users: Vec<UserView> = self
+            .users_matching(&narrowing)
+            .await?
+            .into_iter()
+            .filter(|u| u.org_id == org_id && u.id.as_str() > after)
+            .collect();
+        users.sort_by(|a, b| a.id.cmp(&b.id));
+        users.truncate(limit);
+        Ok(users)
+    }
     /// Every organization, in no particular order.
     async fn orgs(&self) -> Result<Vec<OrgView>>;
     async fn pat_by_hash(&self, hash: &[u8; 32]) -> Result<Option<PatView>>;

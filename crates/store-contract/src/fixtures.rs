@@ -96,6 +96,7 @@ pub(crate) fn code_requested(
         url_template: (!returned).then(|| "https://example.com/p?u={{.UserID}}&c={{.Code}}&ü=1".to_string()),
         code_returned: returned,
         job_id: None,
+        idempotency_key: None,
     };
     let r =
         rec(AggregateKind::User, &user.id, &user.org_id, sequence, Event::PasskeyCodeRequested(c.clone()));

@@ -80,6 +80,7 @@ macro_rules! contract_tests {
             users_matching_admits_exactly_its_narrowing,
             orgs_lists_every_organization,
             events_of_kind_lists_every_aggregate_of_a_kind,
+            org_users_after_pages_an_organization_in_id_order,
         );
 
         #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,6 +132,7 @@ mod tests {
             include_str!("suite/durability.rs"),
             include_str!("suite/failures.rs"),
             include_str!("suite/lookups.rs"),
+            include_str!("suite/org_pages.rs"),
             include_str!("suite/outbox.rs"),
             include_str!("suite/read_back.rs"),
             include_str!("suite/sessions.rs"),
@@ -149,7 +151,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(names.len(), 23, "{names:?}");
+        assert_eq!(names.len(), 24, "{names:?}");
         for name in names {
             let named = listed.contains(&format!("{name},")) || listed.contains(&format!("fn {name}()"));
             assert!(named, "suite test {name} is not expanded by contract_tests!");

@@ -445,6 +445,19 @@ impl Store for PostgresStore {
         rows.iter().map(|r| json(col::<&str>(r, 0)?)).collect()
     }
 
+    async fn org_users_after(&self, org_id: &str, after: &str, limit: usize) -> Result<Vec<UserView>> {
+        // Byte order whatever the database's collation is (the order of the other stores).
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .rows(
+                "SELECT data FROM users WHERE org_id = $1 AND id COLLATE \"C\" > $2 \
+                 ORDER BY id COLLATE \"C\" LIMIT $3",
+                &[&org_id, &after, &limit],
+            )
+            .await?;
+        rows.iter().map(|r| json(col::<&str>(r, 0)?)).collect()
+    }
+
     async fn orgs(&self) -> Result<Vec<OrgView>> {
         let rows = self.rows("SELECT data FROM orgs", &[]).await?;
         rows.iter().map(|r| json(col::<&str>(r, 0)?)).collect()

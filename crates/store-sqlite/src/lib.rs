@@ -280,6 +280,10 @@ impl Store for SqliteStore {
         self.read(|c| lookups::users_matching(c, narrowing))
     }
 
+    async fn org_users_after(&self, org_id: &str, after: &str, limit: usize) -> Result<Vec<UserView>> {
+        self.read(|c| lookups::org_users_after(c, org_id, after, limit))
+    }
+
     async fn orgs(&self) -> Result<Vec<OrgView>> {
         self.read(lookups::orgs)
     }

@@ -17,7 +17,8 @@
 //! - `tokens`: authentication (Bearer header → cached [`Principal`]: PATs, our JWTs, trusted
 //!   issuers) and AddPersonalAccessToken.
 //! - `bootstrap`, `orgs`, `users`, `administrators`: instance, organizations, users, members.
-//! - `links`: CreatePasskeyRegistrationLink (and the hosted page's link); `codes`: checks of a
+//! - `links`: CreatePasskeyRegistrationLink (and the hosted page's link); `bulk`:
+//!   CreateRegistrationLinks (links for many users, idempotent, paged); `codes`: checks of a
 //!   presented registration code, the hosted page's look-up; `revoke`: RevokeRegistrationCodes
 //!   (and revoking on registration); `passkeys`: the passkey ceremony;
 //!   `delivery`: the outbox worker's use cases; `sessions`: sign-in sessions (SessionService v2)
@@ -45,6 +46,7 @@ use crate::view::{Membership, UserState, UserView};
 mod locks;
 mod administrators;
 mod bootstrap;
+mod bulk;
 mod client_auth;
 mod codes;
 pub mod config;
@@ -66,6 +68,7 @@ mod tx;
 mod users;
 
 pub use bootstrap::Bootstrapped;
+pub use bulk::{BulkCreated, BulkOutcome, BulkRequest, BulkResult, BulkSelection, MAX_BULK_USERS};
 pub use client_auth::{CLIENT_FAILURE_WINDOW, ClientCredentials, OAuthError, OAuthErrorKind};
 pub use codes::RegistrationInfo;
 pub use config::{

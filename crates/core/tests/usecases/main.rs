@@ -15,6 +15,7 @@
 mod admins;
 mod auth;
 mod bootstrap;
+mod bulk;
 mod codes;
 mod delivery;
 mod links;

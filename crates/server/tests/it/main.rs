@@ -10,6 +10,7 @@ mod setup;
 
 mod admin;
 mod authenticators;
+mod bulk;
 mod connection;
 mod delivery;
 mod headers;
