@@ -12,6 +12,7 @@ mod admin;
 mod authenticators;
 mod connection;
 mod delivery;
+mod events;
 mod headers;
 mod limits;
 mod link;
