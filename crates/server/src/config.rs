@@ -82,6 +82,28 @@ pub struct Config {
     /// An AAGUID list (the community list's JSON format) instead of the one shipped with
     /// passlink: names and icons of authenticators, read at start.
     pub aaguid_file: Option<PathBuf>,
+    /// The events webhook (`--events-webhook-url`, `--events-webhook-secret-file`): enrollment
+    /// events POSTed to the application. `None`: no events are recorded for it.
+    pub events_webhook: Option<EventsWebhook>,
+}
+
+/// Where enrollment events go, and how long they are retried.
+#[derive(Debug, Clone)]
+pub struct EventsWebhook {
+    pub url: String,
+    pub secret: Secret,
+    /// Age (from the event) after which an undelivered event is given up (default 3 days).
+    pub max_age: Duration,
+}
+
+impl EventsWebhook {
+    pub fn new(url: impl Into<String>, secret: Secret) -> EventsWebhook {
+        EventsWebhook {
+            url: url.into(),
+            secret,
+            max_age: Duration::from_secs(passlink_core::app::DEFAULT_EVENTS_MAX_AGE_SECS),
+        }
+    }
 }
 
 /// The delivery provider.
@@ -119,6 +141,7 @@ impl Config {
             limits: crate::limits::Limits::default(),
             revoke_codes_on_registration: false,
             aaguid_file: None,
+            events_webhook: None,
         }
     }
 

@@ -80,6 +80,8 @@ pub(crate) fn create_user_commit(id: &str, org: &str, username: &str) -> Commit 
         outbox: vec![],
         released: vec![],
         outbox_updates: vec![],
+        notifications: vec![],
+        notification_updates: vec![],
     }
 }
 

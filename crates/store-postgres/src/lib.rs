@@ -52,6 +52,7 @@
 //! Nothing PostgreSQL-specific leaves this crate: callers see the core's types and errors only.
 
 mod lookups;
+mod notifications;
 mod schema;
 mod writer;
 
@@ -625,6 +626,20 @@ impl Store for PostgresStore {
                 })
             })
             .transpose()
+    }
+
+    async fn claim_notifications(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<passlink_core::notify::Notification>> {
+        notifications::claim(self, owner, now, lease_until, limit).await
+    }
+
+    async fn notification(&self, id: &str) -> Result<Option<passlink_core::notify::NotificationStatus>> {
+        notifications::get(self, id).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -31,6 +31,7 @@
 //!   PKCE, refresh rotation, userinfo, end session.
 //! - `machine_credentials`: AddSecret, AddKey; `client_auth`: OAuth2 client authentication,
 //!   rate limit, [`OAuthError`]; `grants`: the token endpoint, introspection, revocation.
+//! - `notifications`: the events webhook's worker use cases (outcomes, code expiry checks).
 //! - `status`: GetStatus, the operator's view of a running server ([`Status`]).
 
 use std::sync::Arc;
@@ -55,6 +56,7 @@ mod grants;
 mod links;
 mod lookups;
 mod machine_credentials;
+mod notifications;
 mod oidc;
 mod orgs;
 mod passkeys;
@@ -83,6 +85,7 @@ pub use lookups::{
     AuthMethod, LOGIN_FACTS, LoginFacts, OrgList, OrgSearch, SettingsContext, UserList, UserSearch,
 };
 pub use machine_credentials::KeyAdded;
+pub use notifications::{DEFAULT_EVENTS_LEASE_SECS, DEFAULT_EVENTS_MAX_AGE_SECS, events_policy};
 pub use oidc::{
     AppCreated, AuthorizeParams, Authorized, Callback, NewApp, OidcClient, OidcTokens, user_claims,
 };

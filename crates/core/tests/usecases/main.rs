@@ -20,6 +20,7 @@ mod codes;
 mod delivery;
 mod links;
 mod lookups;
+mod notifications;
 mod oauth;
 mod oidc;
 mod orgs;

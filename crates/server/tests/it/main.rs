@@ -13,6 +13,7 @@ mod authenticators;
 mod bulk;
 mod connection;
 mod delivery;
+mod events;
 mod headers;
 mod language;
 mod limits;
