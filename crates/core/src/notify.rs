@@ -324,6 +324,7 @@ mod tests {
             url_template: None,
             code_returned: true,
             job_id: None,
+            idempotency_key: None,
         });
         let n = notifications_for(&[rec(3, req)]);
         assert_eq!(n.len(), 1);
