@@ -66,6 +66,11 @@ impl Run {
     /// Start the binary on this run's data directory (SQLite by default) and wait until it is
     /// ready; returns its base URL.
     pub async fn start(&mut self, log: &str) -> String {
+        self.start_with(log, &[]).await
+    }
+
+    /// [`Run::start`] with more flags for `passlink serve`.
+    pub async fn start_with(&mut self, log: &str, flags: &[&str]) -> String {
         assert!(self.child.is_none(), "one server at a time");
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log_path = self.dir.join(log);
@@ -74,6 +79,7 @@ impl Run {
             .arg("--data-dir")
             .arg(self.data())
             .args(["--log", "info"])
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log_path).unwrap())
             .spawn()
