@@ -50,6 +50,7 @@ pub mod aaguid;
 pub mod api;
 pub mod assemble;
 pub mod auth;
+pub mod authenticator_policy;
 pub mod backup;
 pub mod config;
 pub mod convert;

@@ -5,6 +5,9 @@
   "use strict";
 
   var INVALID_CODE_ID = "COMMAND-Eeb2a";
+  // The authenticator policy refused the authenticator (its AAGUID) or its attestation.
+  var NOT_ALLOWED_ID = "PASSKEY-Pol01";
+  var NOT_ATTESTED_ID = "PASSKEY-Att01";
 
   var MESSAGES = {
     invalid: {
@@ -35,6 +38,16 @@
     network: {
       title: "Cannot reach the server",
       text: "We could not reach the server. Check your connection and try again.",
+      retry: true,
+    },
+    notAllowed: {
+      title: "This authenticator is not allowed",
+      text: "Your organization does not allow passkeys from this authenticator. Try again with another passkey provider or security key.",
+      retry: true,
+    },
+    notAttested: {
+      title: "This authenticator is not allowed",
+      text: "Your organization only allows authenticators that can prove their make and model, and this one could not. Try again with another security key or device.",
       retry: true,
     },
     generic: {
@@ -109,10 +122,14 @@
     return ids;
   }
 
-  function isInvalidCode(err) {
+  function hasErrorId(err, id) {
     if (!(err instanceof ApiError)) return false;
     var message = typeof err.body.message === "string" ? err.body.message : "";
-    return errorIds(err.body).indexOf(INVALID_CODE_ID) >= 0 || message.indexOf(INVALID_CODE_ID) >= 0;
+    return errorIds(err.body).indexOf(id) >= 0 || message.indexOf(id) >= 0;
+  }
+
+  function isInvalidCode(err) {
+    return hasErrorId(err, INVALID_CODE_ID);
   }
 
   function request(url, body) {
@@ -249,6 +266,8 @@
 
   function classifyApiError(err, phase) {
     if (isInvalidCode(err)) return "invalid";
+    if (hasErrorId(err, NOT_ALLOWED_ID)) return "notAllowed";
+    if (hasErrorId(err, NOT_ATTESTED_ID)) return "notAttested";
     if (err.status === 0) return "network";
     // Unknown user: the link points nowhere.
     if (err.status === 404 && phase !== "finish") return "invalid";
