@@ -261,6 +261,41 @@ async function main() {
     await page.close();
   }
 
+  // ---- 8. a German user in an English browser: the page switches to German ----
+  // The browser asks for English (Accept-Language); the user's preferredLanguage wins once the
+  // link is checked.
+  {
+    const greta = await newUser(orgId, 'Greta', 'Deutsch', { preferredLanguage: 'de' });
+    const g = await newLink(greta.userId);
+    secrets.push(g.code);
+    const { page } = await openPage();
+    await page.goto(linkURL({ userId: greta.userId, orgId, codeId: g.id, code: g.code }));
+    const ready = await step('German: a user with preferredLanguage de gets the page in German', async () => {
+      await visible(page, '#ready');
+      const lang = await page.evaluate(() => document.documentElement.lang);
+      if (lang !== 'de') throw new Error(`<html lang="${lang}">`);
+      const text = (await page.locator('#ready').innerText()).replace(/\s+/g, ' ');
+      if (!text.includes('Erstellen Sie einen Passkey für Greta Deutsch') || !text.includes('Name des Passkeys')) {
+        throw new Error(`ready text: ${text}`);
+      }
+      const def = await page.locator('#passkey-name').inputValue();
+      if (!/^Passkey auf \S/.test(def)) throw new Error(`default name ${JSON.stringify(def)}`);
+    });
+    if (ready) {
+      await page.getByRole('button', { name: 'Passkey erstellen' }).click();
+      await step('German: the success screen is German', async () => {
+        const text = await waitForOutcome(page);
+        const heading = await page.locator('#success h1').innerText();
+        if (heading !== 'Ihr Passkey ist bereit') throw new Error(`success heading: ${heading}`);
+        if (!text.includes('Sie können sich jetzt mit dem Passkey \u201e')) throw new Error(`success text: ${text}`);
+        const title = await page.title();
+        if (title !== 'Ihr Passkey ist bereit · Passkey') throw new Error(`title: ${title}`);
+      });
+      await page.screenshot({ path: path.join(ARTIFACTS, 'enrollment-success-de.png'), fullPage: true });
+    }
+    await page.close();
+  }
+
   const leaked = consoleLines.filter((l) => secrets.some((s) => l.includes(s)));
   check('console: no registration code was logged', leaked.length === 0, `${leaked.length} console lines contain a code`);
   check('network: the page loaded nothing from other origins', foreignRequests.length === 0, foreignRequests.join(', '));

@@ -85,11 +85,11 @@ export async function rest(method, p, body, { auth = true } = {}) {
 export const rand = () => crypto.randomBytes(4).toString('hex');
 
 /// A human user with a verified email in `orgId`.
-export async function newUser(orgId, givenName = 'Ada', familyName = 'Lovelace') {
+export async function newUser(orgId, givenName = 'Ada', familyName = 'Lovelace', profile = {}) {
   const email = `${givenName.toLowerCase()}-${rand()}@example.com`;
   const user = await rest('POST', '/v2/users/human', {
     organization: { orgId },
-    profile: { givenName, familyName },
+    profile: { givenName, familyName, ...profile },
     email: { email, isVerified: true },
   });
   if (!user.userId) throw new Error(`no userId in ${JSON.stringify(user)}`);

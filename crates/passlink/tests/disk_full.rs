@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod crash;
-use crash::{Ack, Run, ack_of, inspect, post};
+use crash::{Ack, Run, ack_of, inspect, org_with_users, post};
 
 const USERS: usize = 6;
 const CLIENTS: usize = 12;
@@ -128,24 +128,9 @@ async fn a_full_disk_refuses_writes_with_503_loses_nothing_and_recovers() {
 
     // 1. The server on the small disk, an org and the users.
     let base = run.start("server.log").await;
-    let token = std::fs::read_to_string(run.data().join("admin.pat")).unwrap().trim().to_string();
+    let token = run.admin_token();
     let c = reqwest::Client::new();
-    let (s, org) = post(&c, format!("{base}/v2/organizations"), &token, json!({"name": "disk-full"})).await;
-    assert_eq!(s, 201, "{org}");
-    let org = org["organizationId"].as_str().unwrap().to_string();
-    let mut users = Vec::new();
-    for i in 0..USERS {
-        let (s, u) = post(
-            &c,
-            format!("{base}/v2/users/human"),
-            &token,
-            json!({"organization": {"orgId": org}, "profile": {"givenName": "D", "familyName": format!("{i}")},
-                   "email": {"email": format!("d{i}@example.com"), "isVerified": true}}),
-        )
-        .await;
-        assert_eq!(s, 201, "{u}");
-        users.push(u["userId"].as_str().unwrap().to_string());
-    }
+    let (_org, users) = org_with_users(&base, &token, "disk-full", "d", USERS).await;
 
     // 2. Load, then the disk fills up under it.
     let stop = Arc::new(AtomicBool::new(false));

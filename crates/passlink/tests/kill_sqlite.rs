@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod crash;
-use crash::{Ack, Run, ack_of, inspect, post};
+use crash::{Ack, Run, ack_of, inspect, org_with_users, post};
 
 const USERS: usize = 8;
 const CLIENTS: usize = 16;
@@ -71,33 +71,15 @@ fn file_len(p: &Path) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_link_load_loses_no_acknowledged_link() {
     let started = Instant::now();
-    let dir = std::env::temp_dir().join(format!("passlink-kill-sqlite-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut run = Run { dir, child: None, mount: None };
+    let mut run = Run::in_temp("kill-sqlite");
     let db = run.data().join("passlink.db");
     let wal = run.data().join("passlink.db-wal");
 
     // 1. A fresh SQLite data directory, an org and the users.
     let base = run.start("first.log").await;
-    let token = std::fs::read_to_string(run.data().join("admin.pat")).unwrap().trim().to_string();
+    let token = run.admin_token();
     let c = reqwest::Client::new();
-    let (s, org) = post(&c, format!("{base}/v2/organizations"), &token, json!({"name": "kill-sqlite"})).await;
-    assert_eq!(s, 201, "{org}");
-    let org = org["organizationId"].as_str().unwrap().to_string();
-    let mut users = Vec::new();
-    for i in 0..USERS {
-        let (s, u) = post(
-            &c,
-            format!("{base}/v2/users/human"),
-            &token,
-            json!({"organization": {"orgId": org}, "profile": {"givenName": "K", "familyName": format!("{i}")},
-                   "email": {"email": format!("k{i}@example.com"), "isVerified": true}}),
-        )
-        .await;
-        assert_eq!(s, 201, "{u}");
-        users.push(u["userId"].as_str().unwrap().to_string());
-    }
+    let (_org, users) = org_with_users(&base, &token, "kill-sqlite", "k", USERS).await;
     let db_before = file_len(&db);
 
     // 2. Load: CLIENTS_ON_HOT_USER clients on the first user, the others spread over the rest.

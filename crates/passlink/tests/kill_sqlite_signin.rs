@@ -16,7 +16,7 @@ use passlink_testkit::authenticator::Passkey;
 use serde_json::{Value, json};
 
 mod crash;
-use crash::{Run, post};
+use crash::{Run, org_with_users, post};
 
 const USERS: usize = 4;
 const CLIENTS: usize = 8;
@@ -144,29 +144,11 @@ async fn client(t: Arc<Target>, user: String, stop: Arc<AtomicBool>, done: Arc<A
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_registrations_and_sign_ins_loses_no_acknowledged_one() {
-    let dir = std::env::temp_dir().join(format!("passlink-kill-signin-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut run = Run { dir, child: None, mount: None };
+    let mut run = Run::in_temp("kill-signin");
     let base = run.start("first.log").await;
-    let admin = std::fs::read_to_string(run.data().join("admin.pat")).unwrap().trim().to_string();
+    let admin = run.admin_token();
     let c = reqwest::Client::new();
-    let (s, org) = post(&c, format!("{base}/v2/organizations"), &admin, json!({"name": "kill-signin"})).await;
-    assert_eq!(s, 201, "{org}");
-    let org = org["organizationId"].as_str().unwrap().to_string();
-    let mut users = Vec::new();
-    for i in 0..USERS {
-        let (s, u) = post(
-            &c,
-            format!("{base}/v2/users/human"),
-            &admin,
-            json!({"organization": {"orgId": org}, "profile": {"givenName": "S", "familyName": format!("{i}")},
-                   "email": {"email": format!("s{i}@example.com"), "isVerified": true}}),
-        )
-        .await;
-        assert_eq!(s, 201, "{u}");
-        users.push(u["userId"].as_str().unwrap().to_string());
-    }
+    let (_org, users) = org_with_users(&base, &admin, "kill-signin", "s", USERS).await;
 
     // Load, then SIGKILL in the middle of it.
     let origin = base.replace("127.0.0.1", "localhost");

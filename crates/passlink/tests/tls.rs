@@ -1,7 +1,8 @@
 //! `passlink serve --tls-cert-file --tls-key-file` with the real binary and a test CA: HTTPS on
 //! the port, SIGHUP reloads the certificate (a connection opened before keeps working with the
 //! old one, new connections get the new one), a failed reload keeps the certificate in use and
-//! logs why, and the flags' errors stop the start with a message.
+//! logs why, the flags' errors stop the start with a message, and the admin CLI reaches the server
+//! with `--ca-file`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -123,6 +124,27 @@ async fn sighup_reloads_the_certificate_without_dropping_connections() {
     .await;
     assert_eq!(get(&client(&ca), &url).await.unwrap(), (200, two.der.clone()));
     assert_eq!(get(&before, &url).await.unwrap(), (200, one.der.clone()));
+
+    // The admin CLI over https: trusting the test CA with --ca-file, and refusing the server
+    // without it (the system's roots do not know the test CA).
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let status = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_passlink"))
+            .args(["status", "--url", &format!("https://localhost:{port}"), "--data-dir"])
+            .arg(dir.join("data"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let trusted = status(&["--ca-file", ca_file.to_str().unwrap()]);
+    assert!(trusted.status.success(), "status with --ca-file: {}", String::from_utf8_lossy(&trusted.stderr));
+    assert!(String::from_utf8_lossy(&trusted.stdout).contains("ready"), "{trusted:?}");
+    let untrusted = status(&[]);
+    assert!(!untrusted.status.success(), "the test CA is not a system root");
+    assert!(String::from_utf8_lossy(&untrusted.stderr).contains("cannot reach passlink"), "{untrusted:?}");
+    let not_pem = status(&["--ca-file", key.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&not_pem.stderr).contains("--ca-file"), "{not_pem:?}");
 
     // SIGTERM: a clean exit.
     let mut child = child;

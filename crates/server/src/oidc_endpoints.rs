@@ -4,7 +4,9 @@
 //!
 //! Errors of `/authorize` go back to the client when its redirect URI is valid (OIDC Core
 //! §3.1.2.6); otherwise — unknown client, unregistered redirect URI — they are shown on a page
-//! (400), never redirected.
+//! (400), never redirected. Those pages speak the request's `ui_locales`, else the browser's
+//! `Accept-Language` ([`crate::ui_text::PageTexts`]); the error's description stays as the
+//! protocol names it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,24 +18,38 @@ use axum::routing::get;
 use axum::{Json, Router};
 use passlink_core::app::{App, AuthorizeParams, Authorized, OAuthError, OidcClient, OidcTokens};
 
-/// An HTML page for what cannot go back to the client (escaped text only).
-pub(crate) fn error_page(status: StatusCode, title: &str, text: &str) -> Response {
-    let esc =
-        |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+use crate::ui_text::{Lang, PageTexts};
+
+/// The language of a page of these endpoints: `ui_locales` (space-separated), then
+/// `Accept-Language`.
+fn page_lang(headers: &HeaderMap, q: &HashMap<String, String>) -> Lang {
+    let locales: Vec<String> =
+        q.get("ui_locales").map(|l| l.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
+    Lang::choose(&locales, headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
+}
+
+/// An HTML page in `lang` for what cannot go back to the client (escaped text only); `footer`
+/// is a last line (what to do next).
+pub(crate) fn error_page(lang: Lang, status: StatusCode, title: &str, text: &str, footer: &str) -> Response {
+    let esc = crate::ui_text::escape;
+    let footer = if footer.is_empty() { String::new() } else { format!("<p>{}</p>", esc(footer)) };
     let body = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta name=\"robots\" content=\"noindex, nofollow\"><title>{t}</title>\
          <link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/ui/passkey/register.css\"></head>\
          <body><main class=\"card\"><section id=\"error\" class=\"state\" role=\"alert\">\
          <div class=\"badge badge-error\" aria-hidden=\"true\">!</div><h1>{t}</h1><p id=\"error-message\">{m}</p>\
-         <p>Go back to the application and start the sign-in again.</p></section></main></body></html>\n",
+         {footer}</section></main></body></html>\n",
+        lang = lang.tag(),
         t = esc(title),
         m = esc(text),
     );
     let mut r = (status, body).into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang.tag()));
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Language"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -46,15 +62,16 @@ pub(crate) fn error_page(status: StatusCode, title: &str, text: &str) -> Respons
     r
 }
 
-fn oauth_page(e: &OAuthError) -> Response {
+fn oauth_page(lang: Lang, e: &OAuthError) -> Response {
     let status = match e.error() {
         "server_error" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
-    error_page(status, "This sign-in request is not valid", &e.description)
+    let t = PageTexts::of(lang);
+    error_page(lang, status, t.request_invalid, &e.description, t.start_again)
 }
 
-fn found(location: &str) -> Response {
+fn found(lang: Lang, location: &str) -> Response {
     match HeaderValue::from_str(location) {
         Ok(v) => {
             let mut r = StatusCode::FOUND.into_response();
@@ -62,11 +79,10 @@ fn found(location: &str) -> Response {
             r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
-        Err(_) => error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in request is not valid",
-            "the redirect target is not a valid URL",
-        ),
+        Err(_) => {
+            let t = PageTexts::of(lang);
+            error_page(lang, StatusCode::BAD_REQUEST, t.request_invalid, t.bad_redirect, t.start_again)
+        }
     }
 }
 
@@ -93,6 +109,7 @@ fn params_of(q: &HashMap<String, String>) -> AuthorizeParams {
 
 async fn authorize_with(app: &App, headers: &HeaderMap, q: HashMap<String, String>) -> Response {
     let p = params_of(&q);
+    let lang = page_lang(headers, &q);
     // A login UI proxying the request names itself (ZITADEL's `x-zitadel-login-client`); the
     // header counts only with a valid token of that caller.
     let login_client = match headers.get("x-zitadel-login-client") {
@@ -103,8 +120,8 @@ async fn authorize_with(app: &App, headers: &HeaderMap, q: HashMap<String, Strin
         None => None,
     };
     match app.authorize(&p, login_client.as_deref()).await {
-        Ok(Authorized::Login { url, .. }) | Ok(Authorized::Refused { url }) => found(&url),
-        Err(e) => oauth_page(&e),
+        Ok(Authorized::Login { url, .. }) | Ok(Authorized::Refused { url }) => found(lang, &url),
+        Err(e) => oauth_page(lang, &e),
     }
 }
 
@@ -204,24 +221,34 @@ async fn userinfo(
     userinfo_with(&app, bearer_token(&headers, form.as_ref())).await
 }
 
-async fn end_session_with(app: &App, q: HashMap<String, String>) -> Response {
+async fn end_session_with(app: &App, headers: &HeaderMap, q: HashMap<String, String>) -> Response {
     let get = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let lang = page_lang(headers, &q);
+    let t = PageTexts::of(lang);
     match app
         .end_session(get("id_token_hint"), get("client_id"), get("post_logout_redirect_uri"), get("state"))
         .await
     {
-        Ok(Some(url)) => found(&url),
-        Ok(None) => error_page(StatusCode::OK, "You are signed out", "You can close this window."),
-        Err(e) => error_page(StatusCode::BAD_REQUEST, "Sign-out request is not valid", &e.description),
+        Ok(Some(url)) => found(lang, &url),
+        Ok(None) => error_page(lang, StatusCode::OK, t.signed_out_title, t.signed_out_text, ""),
+        Err(e) => error_page(lang, StatusCode::BAD_REQUEST, t.signout_invalid, &e.description, ""),
     }
 }
 
-async fn end_session_get(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, String>>) -> Response {
-    end_session_with(&app, q).await
+async fn end_session_get(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    end_session_with(&app, &headers, q).await
 }
 
-async fn end_session_post(State(app): State<Arc<App>>, Form(q): Form<HashMap<String, String>>) -> Response {
-    end_session_with(&app, q).await
+async fn end_session_post(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(q): Form<HashMap<String, String>>,
+) -> Response {
+    end_session_with(&app, &headers, q).await
 }
 
 pub fn routes(app: Arc<App>) -> Router {
@@ -238,9 +265,10 @@ mod tests {
 
     #[test]
     fn error_pages_escape_what_they_show() {
-        let r = error_page(StatusCode::BAD_REQUEST, "t<", "<script>alert(1)</script>");
+        let r = error_page(Lang::De, StatusCode::BAD_REQUEST, "t<", "<script>alert(1)</script>", "");
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(r.headers()[header::CONTENT_LANGUAGE], "de");
     }
 
     #[test]

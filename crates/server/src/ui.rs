@@ -7,19 +7,25 @@
 //! the page's own link as a QR code, to enroll on another device (a phone);
 //! `/ui/passkey/register/authenticator` names the authenticator of an AAGUID ([`crate::aaguid`]),
 //! which the page uses as the passkey's default name.
+//!
+//! The page speaks the user's `preferredLanguage` once `/info` has checked the code (it answers
+//! the page's `language` for it), until then the browser's `Accept-Language`, else English
+//! ([`crate::ui_text`]: the HTML is rendered in the `Accept-Language` choice and carries the
+//! texts of every language for the script).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use passlink_core::app::App;
 use passlink_core::secret::Secret;
 
 use crate::error::to_rest;
+use crate::ui_text::{Lang, render_register};
 
 const HTML: &str = include_str!("../ui/register.html");
 const JS: &str = include_str!("../ui/register.js");
@@ -44,12 +50,27 @@ pub(crate) fn asset(body: &'static str, content_type: &'static str) -> Response 
     r
 }
 
+/// The page in the `Accept-Language` choice (the script may switch to the user's language).
+async fn page(headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let lang = Lang::choose(&[], accept);
+    let mut r = asset("", "text/html; charset=utf-8");
+    *r.body_mut() = axum::body::Body::from(render_register(HTML, lang));
+    r.headers_mut().insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang.tag()));
+    r.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept-Language"));
+    r
+}
+
 async fn info(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, String>>) -> Response {
     let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
     let code = Secret::new(get("code"));
     match app.registration_info(get("userID"), get("codeID"), &code).await {
         Ok(i) => {
-            let body = serde_json::json!({"displayName": i.display_name, "loginName": i.login_name});
+            let mut body = serde_json::json!({"displayName": i.display_name, "loginName": i.login_name});
+            // The page's language for the user's preferredLanguage, when the pages speak it.
+            if let Some(lang) = Lang::from_tag(&i.preferred_language) {
+                body["language"] = lang.tag().into();
+            }
             let mut r = (StatusCode::OK, body.to_string()).into_response();
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -94,7 +115,7 @@ async fn qr(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, String>
 
 pub fn routes(app: Arc<App>) -> Router {
     Router::new()
-        .route("/ui/passkey/register", get(|| async { asset(HTML, "text/html; charset=utf-8") }))
+        .route("/ui/passkey/register", get(page))
         .route("/ui/passkey/register.js", get(|| async { asset(JS, "text/javascript; charset=utf-8") }))
         .route(
             "/ui/passkey/base64url.js",

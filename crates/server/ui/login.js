@@ -30,7 +30,7 @@
       $(name).hidden = name !== state;
     });
     var heading = $(state).querySelector("h1");
-    document.title = heading.textContent + " · passkey";
+    document.title = heading.textContent + T.titleSuffix;
     $("status").textContent = announcement || heading.textContent;
     if (focus !== false) heading.focus({ preventScroll: false });
   }

@@ -9,53 +9,34 @@
   var NOT_ALLOWED_ID = "PASSKEY-Pol01";
   var NOT_ATTESTED_ID = "PASSKEY-Att01";
 
-  var MESSAGES = {
-    invalid: {
-      title: "This link is no longer valid",
-      text: "It has expired or has already been used. Ask for a new one.",
-      retry: false,
-    },
-    cancelled: {
-      title: "Passkey not created",
-      text: "The passkey prompt was closed. Try again.",
-      retry: true,
-    },
-    unsupported: {
-      title: "Passkeys are not available",
-      text: "This browser cannot create passkeys. Open this link in an up-to-date browser on a device with a screen lock, or use a security key.",
-      retry: false,
-    },
-    exists: {
-      title: "Passkey already exists",
-      text: "This device already has a passkey for this account. Try again with another device or security key.",
-      retry: true,
-    },
-    origin: {
-      title: "Passkey not created",
-      text: "Passkeys cannot be created for this address. Contact the people who sent you this link.",
-      retry: false,
-    },
-    network: {
-      title: "Cannot reach the server",
-      text: "We could not reach the server. Check your connection and try again.",
-      retry: true,
-    },
-    notAllowed: {
-      title: "This authenticator is not allowed",
-      text: "Your organization does not allow passkeys from this authenticator. Try again with another passkey provider or security key.",
-      retry: true,
-    },
-    notAttested: {
-      title: "This authenticator is not allowed",
-      text: "Your organization only allows authenticators that can prove their make and model, and this one could not. Try again with another security key or device.",
-      retry: true,
-    },
-    generic: {
-      title: "Something went wrong",
-      text: "Something went wrong while creating your passkey. Try again.",
-      retry: true,
-    },
-  };
+  // The texts of every language, rendered by the server (no inline script runs):
+  // {lang: {texts: {key: text}, errors: {kind: {title, text, retry}}}}. The page starts in the
+  // language the server chose (Accept-Language); /info may name the user's preferred one.
+  var ALL_TEXTS = JSON.parse(document.getElementById("texts").textContent);
+  var TEXTS = ALL_TEXTS[document.documentElement.lang] || ALL_TEXTS.en;
+
+  // The text of `key`, with each {name} of `vars` filled in.
+  function t(key, vars) {
+    var text = TEXTS.texts[key];
+    if (typeof text !== "string") text = "";
+    Object.keys(vars || {}).forEach(function (name) {
+      text = text.split("{" + name + "}").join(vars[name]);
+    });
+    return text;
+  }
+
+  // Switch the page to `lang` (a tag the server speaks): every element naming a text key.
+  function useLanguage(lang) {
+    if (!lang || !ALL_TEXTS[lang] || lang === document.documentElement.lang) return;
+    TEXTS = ALL_TEXTS[lang];
+    document.documentElement.lang = lang;
+    Array.prototype.forEach.call(document.querySelectorAll("[data-t]"), function (el) {
+      el.textContent = t(el.getAttribute("data-t"));
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-t-alt]"), function (el) {
+      el.setAttribute("alt", t(el.getAttribute("data-t-alt")));
+    });
+  }
 
   var STATES = ["loading", "ready", "progress", "success", "error"];
 
@@ -84,14 +65,14 @@
     });
     var section = $(state);
     var heading = section.querySelector("h1");
-    document.title = heading.textContent + " · passkey";
+    document.title = heading.textContent + t("title_suffix");
     $("status").textContent = announcement || heading.textContent;
     // Move focus to the new state's heading so keyboard and screen reader users land on it.
     heading.focus({ preventScroll: false });
   }
 
   function showError(kind, retry) {
-    var msg = MESSAGES[kind] || MESSAGES.generic;
+    var msg = TEXTS.errors[kind] || TEXTS.errors.generic;
     $("error-title").textContent = msg.title;
     $("error-message").textContent = msg.text;
     retryAction = msg.retry ? retry || null : null;
@@ -366,7 +347,7 @@
       else if (/Windows/.test(ua)) platform = "Windows";
       else if (/Linux/.test(ua)) platform = "Linux";
     }
-    return platform ? "Passkey on " + platform : "My passkey";
+    return platform ? t("default_name", { platform: platform }) : t("default_name_generic");
   }
 
   function validateName() {
@@ -374,8 +355,8 @@
     var errorEl = $("passkey-name-error");
     var name = input.value.trim();
     var problem = "";
-    if (!name) problem = "Enter a name for the passkey.";
-    else if (name.length > 200) problem = "Use at most 200 characters.";
+    if (!name) problem = t("name_missing");
+    else if (name.length > 200) problem = t("name_too_long");
     if (problem) {
       errorEl.textContent = problem;
       errorEl.hidden = false;
@@ -391,8 +372,8 @@
   }
 
   function enroll(name) {
-    $("progress-text").textContent = "Follow your browser's prompt to create the passkey.";
-    show("progress", "Confirm on your device. Follow your browser's prompt to create the passkey.");
+    $("progress-text").textContent = t("progress_text");
+    show("progress", t("progress_announce"));
     var retry = function () {
       enroll(name);
     };
@@ -407,8 +388,8 @@
           return navigator.credentials.create({ publicKey: publicKey }).then(
             function (cred) {
               if (!cred) throw { name: "NotAllowedError" };
-              $("progress-text").textContent = "Saving your passkey…";
-              $("status").textContent = "Saving your passkey…";
+              $("progress-text").textContent = t("saving");
+              $("status").textContent = t("saving");
               return passkeyName(name, cred).then(function (chosen) {
                 savedName = chosen;
                 return finishRegistration(passkeyId, credentialJSON(cred), chosen).then(null, function (err) {
@@ -430,8 +411,8 @@
       )
       .then(function (done) {
         if (!done) return;
-        $("success-name").textContent = "\u201c" + savedName + "\u201d";
-        show("success", "Your passkey is ready. You can now sign in with the passkey " + savedName + ".");
+        $("success-name").textContent = t("quoted_name", { name: savedName });
+        show("success", t("success_announce", { name: savedName }));
       })
       .catch(function () {
         showError("generic", retry);
@@ -439,18 +420,21 @@
   }
 
   function load() {
-    show("loading", "Checking your link…");
+    show("loading", t("checking"));
     fetchInfo().then(
       function (info) {
+        // The user's preferred language wins over the browser's.
+        useLanguage(typeof info.language === "string" ? info.language : "");
         var display = (info.displayName || "").trim();
         var login = (info.loginName || "").trim();
-        $("who-name").textContent = display || login || "your account";
+        var who = display || login || t("your_account");
+        $("who-name").textContent = who;
         $("who-login").textContent = login;
         $("who-login-wrap").hidden = !display || !login || display === login;
         var input = $("passkey-name");
         prefilledName = defaultPasskeyName();
         if (!input.value) input.value = prefilledName;
-        show("ready", "Create a passkey for " + (display || login || "your account") + (login && display && login !== display ? " (" + login + ")" : "") + ".");
+        show("ready", t("ready_announce", { name: who + (login && display && login !== display ? " (" + login + ")" : "") }));
       },
       function (err) {
         showError(classifyApiError(err, "info"), load);

@@ -19,6 +19,8 @@ use crate::view::UserView;
 pub struct RegistrationInfo {
     pub display_name: String,
     pub login_name: String,
+    /// The profile's `preferredLanguage` (a language tag, or empty), for the page's language.
+    pub preferred_language: String,
 }
 
 /// A refused code: the error, and for a wrong value the `check.failed` to record first.
@@ -98,38 +100,21 @@ impl App {
         Ok(RegistrationInfo {
             display_name: human.effective_display_name(),
             login_name: user.username.clone(),
+            preferred_language: human.preferred_language.clone(),
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{NOW, caller, human, org};
+    use super::super::testing::{self, NOW, caller, human, org};
     use super::*;
     use crate::code::CodeState;
-    use crate::event::{AggregateKind, CodeRequested, Recorded};
     use crate::permission as perm;
     use crate::view::{Change, Scope};
 
     fn code(user: &str, state: CodeState, failed: u32) -> CodeView {
-        let c = CodeRequested {
-            id: "c1".into(),
-            code_hash: "h".into(),
-            expiry_secs: 3600,
-            url_template: None,
-            code_returned: true,
-            job_id: None,
-        };
-        let r = Recorded {
-            aggregate_kind: AggregateKind::User,
-            aggregate_id: user.into(),
-            sequence: 2,
-            created_at: NOW,
-            resource_owner: "A".into(),
-            creator: String::new(),
-            event: Event::PasskeyCodeRequested(c.clone()),
-        };
-        CodeView { state, failed_checks: failed, ..CodeView::requested(&r, &c) }
+        CodeView { state, failed_checks: failed, ..testing::code("c1", user, None) }
     }
 
     #[test]

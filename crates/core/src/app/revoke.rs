@@ -156,32 +156,15 @@ impl App {
 mod tests {
     use std::time::Duration;
 
-    use super::super::testing::{NOW, human};
+    use super::super::testing::{self, NOW, human};
     use super::*;
     use crate::code::CodeState;
-    use crate::event::{CodeRequested, OutboxJob, Recorded};
+    use crate::event::OutboxJob;
     use crate::secret::Sealed;
     use crate::view::Change;
 
     fn code(id: &str, user: &str, state: CodeState, job: Option<&str>) -> CodeView {
-        let c = CodeRequested {
-            id: id.into(),
-            code_hash: "h".into(),
-            expiry_secs: 3600,
-            url_template: None,
-            code_returned: job.is_none(),
-            job_id: job.map(str::to_string),
-        };
-        let r = Recorded {
-            aggregate_kind: AggregateKind::User,
-            aggregate_id: user.into(),
-            sequence: 2,
-            created_at: NOW,
-            resource_owner: "A".into(),
-            creator: String::new(),
-            event: Event::PasskeyCodeRequested(c.clone()),
-        };
-        CodeView { state, ..CodeView::requested(&r, &c) }
+        CodeView { state, ..testing::code(id, user, job) }
     }
 
     fn job(id: &str, code_id: &str, state: JobState) -> JobStatus {

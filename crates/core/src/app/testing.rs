@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use super::{Caller, Principal};
-use crate::event::{AggregateKind, Event, HumanProfile, MachineProfile, Recorded};
+use crate::code::CodeView;
+use crate::event::{AggregateKind, CodeRequested, Event, HumanProfile, MachineProfile, Recorded};
 use crate::time::Timestamp;
 use crate::view::{Membership, Scope, UserView};
 
@@ -53,4 +54,27 @@ pub fn caller(scope: Scope, role: &str) -> Caller {
 
 pub fn org(id: &str) -> Scope {
     Scope::Org(id.into())
+}
+
+/// Code `id` of `user` (in org "A"), requested at [`NOW`] for an hour: returned to the caller,
+/// or with `job` its delivery job.
+pub fn code(id: &str, user: &str, job: Option<&str>) -> CodeView {
+    let c = CodeRequested {
+        id: id.into(),
+        code_hash: "h".into(),
+        expiry_secs: 3600,
+        url_template: None,
+        code_returned: job.is_none(),
+        job_id: job.map(str::to_string),
+    };
+    let r = Recorded {
+        aggregate_kind: AggregateKind::User,
+        aggregate_id: user.into(),
+        sequence: 2,
+        created_at: NOW,
+        resource_owner: "A".into(),
+        creator: String::new(),
+        event: Event::PasskeyCodeRequested(c.clone()),
+    };
+    CodeView::requested(&r, &c)
 }

@@ -366,6 +366,8 @@ async fn the_hosted_page_names_who_is_enrolling() {
     let info = w.app.registration_info(&user, &code_id, &code).await.unwrap();
     assert_eq!(info.display_name, "Ada Lovelace");
     assert_eq!(info.login_name, w.user(&user).await.username);
+    // The profile's preferredLanguage, for the page's language.
+    assert_eq!(info.preferred_language, "en");
     // A wrong value is counted like any wrong check.
     let e = w.app.registration_info(&user, &code_id, &Secret::new("wrongwrong12")).await;
     assert_err(e, Kind::InvalidArgument, CODE_INVALID);

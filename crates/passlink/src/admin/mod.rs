@@ -27,6 +27,27 @@ pub struct Target {
     token_file: Option<PathBuf>,
     #[arg(long, env = "PASSLINK_DATA_DIR", default_value = "passlink-data")]
     data_dir: PathBuf,
+    /// For an `https://` --url: trust only the CA certificates in this PEM file (as curl's
+    /// --cacert), e.g. the CA that issued the server's --tls-cert-file. Default: the system's
+    /// trusted roots.
+    #[arg(long, env = "PASSLINK_CA_FILE")]
+    ca_file: Option<PathBuf>,
+}
+
+/// The HTTP client: the system's roots, or only the CA certificates of `ca_file`.
+fn http_client(ca_file: Option<&std::path::Path>) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder();
+    if let Some(path) = ca_file {
+        let pem =
+            std::fs::read(path).map_err(|e| format!("--ca-file {}: cannot read it: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("--ca-file {}: not PEM certificates: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!("--ca-file {}: no certificate in it", path.display()));
+        }
+        builder = builder.tls_certs_only(certs);
+    }
+    builder.build().map_err(|e| format!("HTTP client: {e}"))
 }
 
 pub struct Client {
@@ -38,7 +59,7 @@ pub struct Client {
 impl Client {
     pub fn new(target: &Target) -> Result<Client, String> {
         Ok(Client {
-            http: reqwest::Client::new(),
+            http: http_client(target.ca_file.as_deref())?,
             url: target.url.trim_end_matches('/').to_string(),
             token: token(target)?,
         })

@@ -46,6 +46,19 @@ impl Drop for Run {
 }
 
 impl Run {
+    /// A fresh temporary directory named after the test (and this process), nothing running.
+    pub fn in_temp(name: &str) -> Run {
+        let dir = std::env::temp_dir().join(format!("passlink-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Run { dir, child: None, mount: None }
+    }
+
+    /// The admin token the first start wrote.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data().join("admin.pat")).unwrap().trim().to_string()
+    }
+
     pub fn data(&self) -> PathBuf {
         self.dir.join("data")
     }
@@ -109,6 +122,36 @@ impl Run {
         let status = status.unwrap();
         assert!(ok && status.success(), "clean exit on SIGTERM: {status:?}");
     }
+}
+
+/// A new organization `name` with `n` human users (emails `<prefix><i>@example.com`, verified);
+/// returns the organization id and the user ids.
+pub async fn org_with_users(
+    base: &str,
+    token: &str,
+    name: &str,
+    prefix: &str,
+    n: usize,
+) -> (String, Vec<String>) {
+    let c = reqwest::Client::new();
+    let (s, org) =
+        post(&c, format!("{base}/v2/organizations"), token, serde_json::json!({"name": name})).await;
+    assert_eq!(s, 201, "{org}");
+    let org = org["organizationId"].as_str().unwrap().to_string();
+    let mut users = Vec::with_capacity(n);
+    for i in 0..n {
+        let (s, u) = post(
+            &c,
+            format!("{base}/v2/users/human"),
+            token,
+            serde_json::json!({"organization": {"orgId": org}, "profile": {"givenName": prefix.to_uppercase(), "familyName": format!("{i}")},
+                   "email": {"email": format!("{prefix}{i}@example.com"), "isVerified": true}}),
+        )
+        .await;
+        assert_eq!(s, 201, "{u}");
+        users.push(u["userId"].as_str().unwrap().to_string());
+    }
+    (org, users)
 }
 
 pub async fn post(c: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {

@@ -13,6 +13,7 @@ mod authenticators;
 mod connection;
 mod delivery;
 mod headers;
+mod language;
 mod limits;
 mod link;
 mod login_page;

@@ -1,10 +1,11 @@
-//! OpenID Connect use cases: `projects` (ProjectService v2), `apps` (ApplicationService v2) and the
-//! authorization code flow with PKCE in two halves: `login` (authorize, GetAuthRequest,
-//! CreateCallback) and `tokens` (client authentication, code exchange, refresh), then `userinfo`
-//! (claims, introspection, end session). The loaders both halves use are here; the read models and pure
-//! helpers are in [`crate::oidc`].
+//! OpenID Connect use cases: `projects` (ProjectService v2), `apps` (ApplicationService v2) and
+//! the authorization code flow with PKCE in two halves: `login` (authorize, GetAuthRequest,
+//! CreateCallback) and `tokens` (code exchange, refresh), with `client` (client authentication)
+//! and `userinfo` (claims, introspection, end session). The loaders both halves use are here; the
+//! read models and pure helpers are in [`crate::oidc`].
 
 mod apps;
+mod client;
 mod login;
 mod projects;
 #[cfg(test)]
@@ -13,8 +14,9 @@ mod tokens;
 mod userinfo;
 
 pub use apps::{AppCreated, NewApp};
+pub use client::OidcClient;
 pub use login::{AuthorizeParams, Authorized, Callback};
-pub use tokens::{OidcClient, OidcTokens};
+pub use tokens::OidcTokens;
 pub use userinfo::user_claims;
 
 use super::App;

@@ -1,7 +1,8 @@
 //! The pure decisions of the code flow, without a store.
 
+use super::client::{OidcClient, check_client};
 use super::login::{AuthorizeParams, decide_authorize};
-use super::tokens::{OidcClient, check_client, decide_refresh};
+use super::tokens::decide_refresh;
 use crate::event::{AggregateKind, Event, Recorded};
 use crate::oidc::{
     AppSettings, AppView, GrantAdded, GrantTokens, GrantView, ObjectState, OidcConfig, auth_method,
