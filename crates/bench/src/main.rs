@@ -63,6 +63,8 @@
 //! requests never contend on one aggregate's sequence. Non-200 responses and transport errors
 //! count as errors; the process exits non-zero if any request failed.
 
+// The bulk enrollment phase (CreateRegistrationLinks over a large organization).
+mod bulk;
 mod prefill;
 mod probe;
 mod stats;
@@ -144,6 +146,9 @@ enum Phase {
     SignIn,
     /// Complete OpenID Connect sign-ins: authorize, CreateSession, SetSession, CreateCallback, token.
     Oidc,
+    /// Bulk enrollment: CreateRegistrationLinks over an organization of --bulk-users users, in
+    /// pages (first backend only; not in the default list).
+    Bulk,
 }
 
 #[derive(Parser)]
@@ -203,6 +208,12 @@ struct Cli {
     /// request on every connection, the link users in turn), as fast as the server takes them.
     #[arg(long, default_value_t = 0)]
     prefill: u64,
+    /// The bulk phase: users created in its organization (setup, not measured).
+    #[arg(long, default_value_t = 100_000)]
+    bulk_users: u64,
+    /// The bulk phase: users per CreateRegistrationLinks page (at most 1000).
+    #[arg(long, default_value_t = 1000)]
+    bulk_page_size: usize,
 }
 
 // ------------------------------------------------------------------------------------------ HTTP
@@ -1486,6 +1497,12 @@ async fn bench(
         }
     }
 
+    let bulk = if phase(Phase::Bulk) {
+        Some(bulk::run(name, addr, token, cli.bulk_users, cli.bulk_page_size, n).await?)
+    } else {
+        None
+    };
+
     let health_spec =
         RequestSpec { method: Method::GET, host: host_value(addr)?, auth: None, body: Bytes::new() };
     println!(
@@ -1504,6 +1521,12 @@ async fn bench(
         server,
     )
     .await?;
+    if let Some(b) = &bulk {
+        b.print(name, health.rps());
+        if !b.ok() {
+            return Err(format!("bulk: {} of {} users got no link", b.users - b.created, b.users));
+        }
+    }
     Ok(BackendResult {
         name: name.to_string(),
         prefill,

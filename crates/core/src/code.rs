@@ -149,6 +149,7 @@ mod tests {
             url_template: None,
             code_returned: returned,
             job_id: None,
+            idempotency_key: None,
         };
         let r = Recorded {
             aggregate_kind: AggregateKind::User,

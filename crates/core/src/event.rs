@@ -121,6 +121,11 @@ pub struct CodeRequested {
     /// requested before passlink recorded it have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
+    /// passlink's own: the idempotency key of the bulk request (CreateRegistrationLinks) that
+    /// asked for this code; a retry with the same key answers this code again instead of
+    /// creating another. Codes requested without a key (and older events) have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +175,10 @@ pub enum Event {
     /// RevokeRegistrationCodes request, or because a passkey was registered).
     #[serde(rename = "user.human.passwordless.initialization.code.revoked")]
     PasskeyCodeRevoked { id: String, reason: String },
+    /// passlink's own: an outstanding code reached its expiry unredeemed, recorded (with the
+    /// events webhook on) by the check scheduled at its expiry, so the application hears of it.
+    #[serde(rename = "user.human.passwordless.initialization.code.expired")]
+    PasskeyCodeExpired { id: String },
     /// A registration started: the pending passkey and its server-side ceremony state.
     #[serde(rename = "user.human.passwordless.token.added")]
     PasskeyAdded { id: String, rp_id: String, code_id: Option<String>, registration_state: String },
@@ -303,6 +312,7 @@ impl Event {
                 "user.human.passwordless.initialization.code.check.succeeded"
             }
             Event::PasskeyCodeRevoked { .. } => "user.human.passwordless.initialization.code.revoked",
+            Event::PasskeyCodeExpired { .. } => "user.human.passwordless.initialization.code.expired",
             Event::PasskeyAdded { .. } => "user.human.passwordless.token.added",
             Event::PasskeyVerified { .. } => "user.human.passwordless.token.verified",
             Event::PasskeyRemoved { .. } => "user.human.passwordless.token.removed",
@@ -392,9 +402,11 @@ mod tests {
                 url_template: None,
                 code_returned: true,
                 job_id: None,
+                idempotency_key: None,
             }),
             Event::PasskeyCodeCheckSucceeded { id: "1".into() },
             Event::PasskeyCodeRevoked { id: "1".into(), reason: "r".into() },
+            Event::PasskeyCodeExpired { id: "1".into() },
         ];
         for e in all {
             let v = serde_json::to_value(&e).unwrap_or_default();

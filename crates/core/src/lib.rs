@@ -5,6 +5,8 @@
 //!   tokens, links, passkeys, codes, delivery, machine credentials, OAuth2 client auth and
 //!   grants), each `load → decide → append` with a pure `decide`; [`app::config`] holds every
 //!   default. See the `app` module's note for its files.
+//! - [`notify`]: the events webhook's notifications (which events, their JSON, the store
+//!   decorator that writes them with the events).
 //! - [`store`]: the storage port (one commit per command); [`ports`]: clock, ids, entropy,
 //!   trusted issuers; [`ids`]: sonyflake ids driven by an injected clock.
 //! - [`view`]: read models and how events fold into them; [`code`]: the registration code
@@ -37,6 +39,7 @@ pub mod hex;
 pub mod ids;
 pub mod jwt;
 pub mod keys;
+pub mod notify;
 pub mod oidc;
 pub mod passkey;
 pub mod permission;

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use crate::code::CodeView;
 use crate::error::{Error, Result};
 use crate::event::{AggregateKind, OutboxJob, Recorded};
+use crate::notify::{Notification, NotificationStatus, NotificationUpdate};
 use crate::query::UserNarrowing;
 use crate::session::{SessionFilter, SessionView};
 use crate::time::Timestamp;
@@ -38,6 +39,10 @@ pub struct Commit {
     pub released: Vec<(&'static str, String)>,
     /// Outcomes of delivery attempts: written with the events they cause (`code.sent`).
     pub outbox_updates: Vec<OutboxUpdate>,
+    /// Notification jobs of the events webhook ([`crate::notify`]), new.
+    pub notifications: Vec<Notification>,
+    /// Outcomes of notification attempts (and finished expiry checks).
+    pub notification_updates: Vec<NotificationUpdate>,
 }
 
 /// Where an outbox job stands.
@@ -116,6 +121,22 @@ pub trait Store: Send + Sync + 'static {
     /// Every user (in any state) the narrowing admits ([`UserNarrowing::admits`]), in no
     /// particular order. The list RPCs filter, sort and page these in the core.
     async fn users_matching(&self, narrowing: &UserNarrowing) -> Result<Vec<UserView>>;
+    /// Up to `limit` users (in any state) of organization `org_id` whose id sorts after `after`
+    /// (byte order; `""` for the first page), in id order: paging through an organization
+    /// (CreateRegistrationLinks). The default filters [`Store::users_matching`]; the database
+    /// adapters read the page through their index.
+    async fn org_users_after(&self, org_id: &str, after: &str, limit: usize) -> Result<Vec<UserView>> {
+        let narrowing = UserNarrowing { org_ids: Some(vec![org_id.to_string()]), ..Default::default() };
+        let mut users: Vec<UserView> = self
+            .users_matching(&narrowing)
+            .await?
+            .into_iter()
+            .filter(|u| u.org_id == org_id && u.id.as_str() > after)
+            .collect();
+        users.sort_by(|a, b| a.id.cmp(&b.id));
+        users.truncate(limit);
+        Ok(users)
+    }
     /// Every organization, in no particular order.
     async fn orgs(&self) -> Result<Vec<OrgView>>;
     async fn pat_by_hash(&self, hash: &[u8; 32]) -> Result<Option<PatView>>;
@@ -158,6 +179,21 @@ pub trait Store: Send + Sync + 'static {
     /// live lease (`lease_until > now`) holds them, and the abandoned ones. Counted in the
     /// database, not loaded.
     async fn outbox_counts(&self, now: Timestamp) -> Result<OutboxCounts>;
+
+    /// Lease up to `limit` due notifications ([`crate::notify`]) to `owner` until
+    /// `lease_until`: pending, `next_attempt_at <= now`, no live lease, and, for
+    /// [`crate::notify::KIND_EVENT`], no pending event notification of the same user with a
+    /// smaller `seq` (a user's events go out in order, one at a time). Oldest due first. Two
+    /// workers never lease the same notification at the same time.
+    async fn claim_notifications(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Notification>>;
+    /// One notification with its bookkeeping, in any state.
+    async fn notification(&self, id: &str) -> Result<Option<NotificationStatus>>;
 
     /// Is the store reachable? (readiness)
     async fn ping(&self) -> Result<()>;

@@ -10,9 +10,13 @@
 //! - `smtp`: the SMTP sender (lettre; STARTTLS, implicit TLS or plain).
 //! - `webhook`: the webhook sender (reqwest; JSON body signed with HMAC-SHA-256).
 //!
+//! - `events`: the events webhook (issue 16): enrollment events to the application, from the
+//!   notification outbox, signed with a timestamp; and the registration codes' expiry checks.
+//!
 //! A message carries a stable id derived from the code id (`Message-ID`, webhook delivery id):
 //! delivery is at least once, so a receiver recognises a duplicate by it.
 
+pub mod events;
 mod message;
 mod smtp;
 mod webhook;
@@ -21,6 +25,7 @@ mod worker;
 use async_trait::async_trait;
 pub use passlink_core::app::LinkMessage;
 
+pub use events::{EventsConfig, EventsWorker};
 pub use message::{Email, render_email};
 pub use smtp::{SmtpConfig, SmtpSender, SmtpTls};
 pub use webhook::{SIGNATURE_HEADER, WebhookSender, sign};

@@ -37,6 +37,11 @@ enum Command {
     /// Make a one-time passkey registration link for a user and print it (`--qr`: also as a QR
     /// code), or have passlink send it (`--send`).
     Link(admin::user::LinkArgs),
+    /// Registration links for every user of a CSV file (a `userId` column), in calls of up to
+    /// 1000: the codes to `--out FILE` (mode 0600), or delivered (`--send`); prints a summary.
+    /// Running the same file again creates nothing twice (the default idempotency key is
+    /// derived from the file's content).
+    Links(admin::links::LinksArgs),
     /// List a user's passkeys: name, registration, last use, backup state, authenticator.
     Passkeys(admin::user::PasskeysArgs),
     /// Revoke a user's outstanding registration codes (all, or `--code-id ID`): their links stop
@@ -149,6 +154,7 @@ fn main() -> ExitCode {
         Some(Command::App(a)) => return exit(admin::run(admin::app::app(a))),
         Some(Command::User(a)) => return exit(admin::run(admin::user::user(a))),
         Some(Command::Link(a)) => return exit(admin::run(admin::user::link(a))),
+        Some(Command::Links(a)) => return exit(admin::run(admin::links::links(a))),
         Some(Command::Passkeys(a)) => return exit(admin::run(admin::user::passkeys(a))),
         Some(Command::Revoke(a)) => return exit(admin::run(admin::user::revoke(a))),
         Some(Command::Status(a)) => return exit(admin::run(admin::status::status(a))),

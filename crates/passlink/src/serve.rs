@@ -102,6 +102,18 @@ pub(crate) struct ServeArgs {
     /// File holding the webhook signing secret (required with --webhook-url).
     #[arg(long, env = "PASSLINK_WEBHOOK_SECRET_FILE")]
     webhook_secret_file: Option<PathBuf>,
+    /// POST enrollment events (passkey.registered, passkey.removed, registration_code.expired,
+    /// link.delivery_failed, session.passkey_checked) as signed JSON to this URL.
+    #[arg(long, env = "PASSLINK_EVENTS_WEBHOOK_URL")]
+    events_webhook_url: Option<String>,
+    /// File holding the events webhook's signing secret (mode 0600; required with
+    /// --events-webhook-url).
+    #[arg(long, env = "PASSLINK_EVENTS_WEBHOOK_SECRET_FILE")]
+    events_webhook_secret_file: Option<PathBuf>,
+    /// Give an undelivered event up this many seconds after it happened (retried with backoff
+    /// until then).
+    #[arg(long, env = "PASSLINK_EVENTS_MAX_AGE_SECS", default_value_t = passlink_core::app::DEFAULT_EVENTS_MAX_AGE_SECS)]
+    events_max_age_secs: u64,
     /// Delivery attempts before a link is given up.
     #[arg(long, env = "PASSLINK_DELIVERY_MAX_ATTEMPTS", default_value_t = passlink_core::app::DEFAULT_DELIVERY_MAX_ATTEMPTS)]
     delivery_max_attempts: u32,
@@ -213,6 +225,23 @@ fn read_secret(path: &std::path::Path, what: &str) -> Result<Secret, String> {
     Ok(Secret::new(s))
 }
 
+/// `--events-webhook-url` and `--events-webhook-secret-file`: both or neither; the secret file
+/// private to passlink's user.
+fn events_webhook(args: &ServeArgs) -> Result<Option<passlink_server::config::EventsWebhook>, String> {
+    match (&args.events_webhook_url, &args.events_webhook_secret_file) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err("--events-webhook-url needs --events-webhook-secret-file".into()),
+        (None, Some(_)) => Err("--events-webhook-secret-file needs --events-webhook-url".into()),
+        (Some(url), Some(path)) => {
+            passlink_server::keyfile::check_private(path, "events webhook secret")?;
+            let secret = read_secret(path, "--events-webhook-secret-file")?;
+            let mut hook = passlink_server::config::EventsWebhook::new(url.clone(), secret);
+            hook.max_age = Duration::from_secs(args.events_max_age_secs);
+            Ok(Some(hook))
+        }
+    }
+}
+
 fn delivery(args: &ServeArgs) -> Result<Delivery, String> {
     match (&args.smtp_host, &args.webhook_url) {
         (Some(_), Some(_)) => Err("configure either --smtp-host or --webhook-url, not both".into()),
@@ -310,6 +339,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), String> {
     cfg.signing_key_max_age = Duration::from_secs(args.signing_key_max_age_days.saturating_mul(86_400));
     cfg.delivery = delivery(&args)?;
     cfg.delivery_worker = args.delivery_worker;
+    cfg.events_webhook = events_webhook(&args)?;
     cfg.metrics_listen = args.metrics_listen;
     cfg.shutdown_timeout = Duration::from_secs(args.shutdown_timeout_secs);
     cfg.limits = passlink_server::limits::Limits {

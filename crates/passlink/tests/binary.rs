@@ -379,3 +379,44 @@ async fn json_logs_one_line_per_request_with_its_request_id_and_no_secrets() {
     assert!(page.is_some(), "the hosted page is logged by its route: {requests:#?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The events webhook's flags: both or neither, a secret file private to passlink's user and not
+/// empty, an http(s) URL; each refused at start with its reason.
+#[test]
+fn events_webhook_flags_are_checked_at_start() {
+    let dir = temp_dir("events-flags");
+    std::fs::create_dir_all(&dir).unwrap();
+    let private = dir.join("events.secret");
+    std::fs::write(&private, "s3cret\n").unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let open = dir.join("open.secret");
+    std::fs::write(&open, "s3cret\n").unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let empty = dir.join("empty.secret");
+    std::fs::write(&empty, "\n").unwrap();
+    std::fs::set_permissions(&empty, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (p, o, e) = (private.to_str().unwrap(), open.to_str().unwrap(), empty.to_str().unwrap());
+    let url = "http://127.0.0.1:9/events";
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--events-webhook-url", url], "--events-webhook-url needs --events-webhook-secret-file"),
+        (vec!["--events-webhook-secret-file", p], "--events-webhook-secret-file needs --events-webhook-url"),
+        (vec!["--events-webhook-url", url, "--events-webhook-secret-file", o], "has mode 0644"),
+        (vec!["--events-webhook-url", url, "--events-webhook-secret-file", e], "is empty"),
+        (
+            vec!["--events-webhook-url", "ftp://x/events", "--events-webhook-secret-file", p],
+            "must be http or https",
+        ),
+    ];
+    let data = dir.join("data");
+    for (args, expected) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_passlink"))
+            .args(["--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

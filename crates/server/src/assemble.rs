@@ -65,6 +65,11 @@ pub(crate) async fn build_app(
             Arc::new(store)
         }
     };
+    // The events webhook: every commit also writes the notifications of its events.
+    let store: Arc<dyn Store> = match cfg.events_webhook {
+        Some(_) => Arc::new(passlink_core::notify::NotifyingStore::new(store)),
+        None => store,
+    };
     let mut trusted_issuers: Vec<Arc<dyn passlink_core::ports::TrustedIssuer>> = Vec::new();
     for url in &cfg.trust_issuers {
         trusted_issuers.push(Arc::new(crate::trust::RemoteIssuer::new(url).map_err(|e| e.to_string())?));

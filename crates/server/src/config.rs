@@ -89,6 +89,28 @@ pub struct Config {
     /// `attestation_roots_only`, replacing them).
     pub attestation_roots: Option<PathBuf>,
     pub attestation_roots_only: bool,
+    /// The events webhook (`--events-webhook-url`, `--events-webhook-secret-file`): enrollment
+    /// events POSTed to the application. `None`: no events are recorded for it.
+    pub events_webhook: Option<EventsWebhook>,
+}
+
+/// Where enrollment events go, and how long they are retried.
+#[derive(Debug, Clone)]
+pub struct EventsWebhook {
+    pub url: String,
+    pub secret: Secret,
+    /// Age (from the event) after which an undelivered event is given up (default 3 days).
+    pub max_age: Duration,
+}
+
+impl EventsWebhook {
+    pub fn new(url: impl Into<String>, secret: Secret) -> EventsWebhook {
+        EventsWebhook {
+            url: url.into(),
+            secret,
+            max_age: Duration::from_secs(passlink_core::app::DEFAULT_EVENTS_MAX_AGE_SECS),
+        }
+    }
 }
 
 /// The delivery provider.
@@ -129,6 +151,7 @@ impl Config {
             authenticator_policy: None,
             attestation_roots: None,
             attestation_roots_only: false,
+            events_webhook: None,
         }
     }
 

@@ -36,6 +36,9 @@
 //! sessions are limited in [`api`], where their targets are known); [`metrics`] holds every metric and renders
 //! `GET /metrics` (on the main port, or on `--metrics-listen`'s own listener).
 //!
+//! Beside the delivery worker, [`events`] runs the events webhook's worker (enrollment events to
+//! the application; `passlink_core::notify`).
+//!
 //! Before the router: [`listen`] accepts the connections of the main port (plain TCP, or TLS
 //! with [`tls`]: ALPN h2/http/1.1, a certificate reloaded on SIGHUP) and serves each with hyper
 //! (HTTP/1.1 or HTTP/2) under the connection limits ([`listen::ConnLimits`]: header and body
@@ -57,6 +60,7 @@ pub mod backup;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod events;
 pub mod inspect;
 pub mod keyfile;
 pub mod limits;

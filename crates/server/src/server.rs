@@ -54,6 +54,8 @@ pub struct Server {
     task: JoinHandle<std::io::Result<()>>,
     /// The delivery worker (when a provider is configured) and its stop signal.
     worker: Option<RunningWorker>,
+    /// The events webhook's worker (when configured) and its stop signal.
+    events_worker: Option<RunningWorker>,
     drain: Arc<Drain>,
     shutdown_timeout: Duration,
     /// The main port's TLS (its certificate is reloaded by [`Server::reload_tls`]).
@@ -250,6 +252,7 @@ impl Server {
         let app = build_app(&cfg, &external_url, clock, &metrics).await?;
         bootstrap(&app, &admin_token_file).await?;
         let worker = start_worker(&cfg, &app, &external_url, &metrics)?;
+        let events_worker = crate::events::start_events_worker(&cfg, &app, &metrics)?;
         let (tx, rx) = oneshot::channel::<()>();
         let (stop_metrics, stopped_metrics) = tokio::sync::watch::channel(false);
         let metrics_addr = match metrics_listener {
@@ -314,6 +317,7 @@ impl Server {
             stopping,
             task,
             worker,
+            events_worker,
             drain,
             shutdown_timeout: cfg.shutdown_timeout,
             tls,
@@ -361,6 +365,10 @@ impl Server {
             let _ = stop.send(true);
             task
         });
+        let events_worker = self.events_worker.take().map(|(stop, task)| {
+            let _ = stop.send(true);
+            task
+        });
         // The requests that were in flight at the signal finish while the listener still
         // answers (/readyz with 503 among them).
         while self.drain.before.load(Ordering::Acquire) > 0 {
@@ -374,6 +382,9 @@ impl Server {
             Err(e) => Err(e.to_string()),
         };
         if let Some(task) = worker {
+            let _ = task.await;
+        }
+        if let Some(task) = events_worker {
             let _ = task.await;
         }
         tracing::info!("shutdown complete");

@@ -80,6 +80,8 @@ pub(crate) fn create_user_commit(id: &str, org: &str, username: &str) -> Commit 
         outbox: vec![],
         released: vec![],
         outbox_updates: vec![],
+        notifications: vec![],
+        notification_updates: vec![],
     }
 }
 
@@ -96,6 +98,7 @@ pub(crate) fn code_requested(
         url_template: (!returned).then(|| "https://example.com/p?u={{.UserID}}&c={{.Code}}&ü=1".to_string()),
         code_returned: returned,
         job_id: None,
+        idempotency_key: None,
     };
     let r =
         rec(AggregateKind::User, &user.id, &user.org_id, sequence, Event::PasskeyCodeRequested(c.clone()));

@@ -5,7 +5,7 @@
 //! Layout:
 //! - [`contract_tests!`] and [`Harness`] (here): how an adapter runs the suite.
 //! - [`suite`]: the tests, by theme (`read_back`, `failures`, `concurrency`, `durability`,
-//!   `outbox`, `sessions`,
+//!   `outbox`, `notifications`, `sessions`,
 //!   `lookups`); `fixtures`: the test data and the "no trace of a failed commit" checks.
 //! - [`join_all`]: many futures polled at once without a runtime (commits in flight together).
 //! - [`Split`]: two stores on one location used alternately (replicas behind a load balancer).
@@ -80,6 +80,9 @@ macro_rules! contract_tests {
             users_matching_admits_exactly_its_narrowing,
             orgs_lists_every_organization,
             events_of_kind_lists_every_aggregate_of_a_kind,
+            org_users_after_pages_an_organization_in_id_order,
+            notifications_leased_in_each_users_order,
+            concurrent_notification_claims_never_share,
         );
 
         #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,6 +100,8 @@ macro_rules! contract_tests {
             two_stores_commit_then_read_back = commit_then_read_back,
             two_stores_outbox_leases_and_outcomes = outbox_leases_and_outcomes,
             two_stores_concurrent_claims_never_share_a_job = concurrent_claims_never_share_a_job,
+            two_stores_notifications_leased_in_each_users_order = notifications_leased_in_each_users_order,
+            two_stores_concurrent_notification_claims_never_share = concurrent_notification_claims_never_share,
         );
     };
     (@one $harness:ty; $($test:ident,)*) => {
@@ -131,6 +136,8 @@ mod tests {
             include_str!("suite/durability.rs"),
             include_str!("suite/failures.rs"),
             include_str!("suite/lookups.rs"),
+            include_str!("suite/org_pages.rs"),
+            include_str!("suite/notifications.rs"),
             include_str!("suite/outbox.rs"),
             include_str!("suite/read_back.rs"),
             include_str!("suite/sessions.rs"),
@@ -149,7 +156,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(names.len(), 23, "{names:?}");
+        assert_eq!(names.len(), 26, "{names:?}");
         for name in names {
             let named = listed.contains(&format!("{name},")) || listed.contains(&format!("fn {name}()"));
             assert!(named, "suite test {name} is not expanded by contract_tests!");

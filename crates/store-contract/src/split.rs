@@ -104,6 +104,18 @@ impl Store for Split {
     async fn job(&self, id: &str) -> Result<Option<JobStatus>> {
         self.pick().job(id).await
     }
+    async fn claim_notifications(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<passlink_core::notify::Notification>> {
+        self.pick().claim_notifications(owner, now, lease_until, limit).await
+    }
+    async fn notification(&self, id: &str) -> Result<Option<passlink_core::notify::NotificationStatus>> {
+        self.pick().notification(id).await
+    }
     async fn ping(&self) -> Result<()> {
         self.pick().ping().await
     }

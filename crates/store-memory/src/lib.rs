@@ -14,12 +14,15 @@ use async_trait::async_trait;
 use passlink_core::code::CodeView;
 use passlink_core::error::{Error, Result};
 use passlink_core::event::{AggregateKind, OutboxJob, Recorded};
+use passlink_core::notify::{Notification, NotificationStatus};
 use passlink_core::passkey::PasskeyView;
 use passlink_core::query::UserNarrowing;
 use passlink_core::session::{SessionFilter, SessionView};
 use passlink_core::store::{Commit, JobState, JobStatus, OutboxCounts, Store};
 use passlink_core::time::Timestamp;
 use passlink_core::view::{Change, InstanceView, Membership, OrgView, PatView, UserView};
+
+mod notifications;
 
 /// The in-memory store. Cloning (or [`MemoryStore::reopen`]) shares the data.
 #[derive(Clone, Default)]
@@ -60,6 +63,7 @@ struct State {
     /// Passkeys by user, in creation order.
     passkeys: HashMap<String, Vec<PasskeyView>>,
     outbox: HashMap<String, JobRow>,
+    notifications: notifications::Notifications,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -138,6 +142,12 @@ impl State {
                 job,
             };
             self.outbox.insert(row.job.id.clone(), row);
+        }
+        for n in commit.notifications {
+            self.notifications.add(n);
+        }
+        for u in commit.notification_updates {
+            self.notifications.update(u);
         }
         for u in commit.outbox_updates {
             // A job in a final state stays there (a late outcome of a taken-over lease is ignored).
@@ -360,6 +370,20 @@ impl Store for MemoryStore {
             lease_until: r.lease_until,
             last_error: r.last_error.clone(),
         }))
+    }
+
+    async fn claim_notifications(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Notification>> {
+        Ok(self.lock().notifications.claim(owner, now, lease_until, limit))
+    }
+
+    async fn notification(&self, id: &str) -> Result<Option<NotificationStatus>> {
+        Ok(self.lock().notifications.get(id))
     }
 
     async fn ping(&self) -> Result<()> {

@@ -52,6 +52,7 @@
 //! Nothing PostgreSQL-specific leaves this crate: callers see the core's types and errors only.
 
 mod lookups;
+mod notifications;
 mod schema;
 mod writer;
 
@@ -445,6 +446,19 @@ impl Store for PostgresStore {
         rows.iter().map(|r| json(col::<&str>(r, 0)?)).collect()
     }
 
+    async fn org_users_after(&self, org_id: &str, after: &str, limit: usize) -> Result<Vec<UserView>> {
+        // Byte order whatever the database's collation is (the order of the other stores).
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .rows(
+                "SELECT data FROM users WHERE org_id = $1 AND id COLLATE \"C\" > $2 \
+                 ORDER BY id COLLATE \"C\" LIMIT $3",
+                &[&org_id, &after, &limit],
+            )
+            .await?;
+        rows.iter().map(|r| json(col::<&str>(r, 0)?)).collect()
+    }
+
     async fn orgs(&self) -> Result<Vec<OrgView>> {
         let rows = self.rows("SELECT data FROM orgs", &[]).await?;
         rows.iter().map(|r| json(col::<&str>(r, 0)?)).collect()
@@ -612,6 +626,20 @@ impl Store for PostgresStore {
                 })
             })
             .transpose()
+    }
+
+    async fn claim_notifications(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<passlink_core::notify::Notification>> {
+        notifications::claim(self, owner, now, lease_until, limit).await
+    }
+
+    async fn notification(&self, id: &str) -> Result<Option<passlink_core::notify::NotificationStatus>> {
+        notifications::get(self, id).await
     }
 
     async fn ping(&self) -> Result<()> {

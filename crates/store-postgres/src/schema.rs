@@ -78,6 +78,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
         "CREATE TABLE passkeys (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, created_at BIGINT NOT NULL, data TEXT NOT NULL);
     CREATE INDEX passkeys_user ON passkeys (user_id, created_at, id);",
     ),
+    // The notification outbox of the events webhook (issue 16).
+    (5, crate::notifications::MIGRATION),
 ];
 
 /// A migration's step that SQL cannot do, run after its SQL in the same transaction.

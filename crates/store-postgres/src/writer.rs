@@ -256,6 +256,36 @@ fn ops(commit: &Commit) -> Result<Vec<Op>> {
             vec![s(&job.id), Box::new(job.created_at.0), Box::new(to_json(job)?)],
         ));
     }
+    for n in &commit.notifications {
+        out.push(op(
+            "INSERT INTO notifications (id, kind, user_id, seq, state, created_at, next_attempt_at, attempts, data) \
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+            vec![
+                s(&n.id),
+                s(&n.kind),
+                s(&n.user_id),
+                Box::new(i64::try_from(n.seq).map_err(Error::internal)?),
+                Box::new(n.created_at.0),
+                Box::new(n.due_at.0),
+                Box::new(i64::from(n.attempts)),
+                Box::new(to_json(n)?),
+            ],
+        ));
+    }
+    for u in &commit.notification_updates {
+        // A notification in a final state stays there (a late outcome of a lost lease).
+        out.push(op(
+            "UPDATE notifications SET state = $2, next_attempt_at = $3, attempts = $4, last_error = $5, \
+             lease_owner = NULL, lease_until = NULL WHERE id = $1 AND state = 'pending'",
+            vec![
+                s(&u.id),
+                s(u.state.as_str()),
+                Box::new(u.next_attempt_at.0),
+                Box::new(i64::from(u.attempts)),
+                Box::new(u.last_error.clone()),
+            ],
+        ));
+    }
     for u in &commit.outbox_updates {
         // A job in a final state stays there (a late outcome of a taken-over lease is ignored).
         out.push(op(

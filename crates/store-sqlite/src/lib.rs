@@ -22,6 +22,7 @@
 pub mod backup;
 mod checkpoint;
 mod lookups;
+mod notifications;
 mod schema;
 mod users;
 mod writer;
@@ -125,7 +126,7 @@ fn events_of_kind(c: &Connection, kind: AggregateKind) -> rusqlite::Result<Vec<R
     rows.collect()
 }
 
-fn json<T: serde::de::DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
+pub(crate) fn json<T: serde::de::DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
     from_str(s)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
@@ -162,7 +163,8 @@ impl SqliteStore {
         // One process owns an SQLite database: leases left in it belong to a process that is
         // gone (killed mid-delivery), so its jobs are due again at once.
         conn.execute_batch(
-            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
+            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL; \
+             UPDATE notifications SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL;",
         )
         .map_err(db_err)?;
         let users = Arc::new(users::UserCache::default());
@@ -278,6 +280,10 @@ impl Store for SqliteStore {
 
     async fn users_matching(&self, narrowing: &UserNarrowing) -> Result<Vec<UserView>> {
         self.read(|c| lookups::users_matching(c, narrowing))
+    }
+
+    async fn org_users_after(&self, org_id: &str, after: &str, limit: usize) -> Result<Vec<UserView>> {
+        self.read(|c| lookups::org_users_after(c, org_id, after, limit))
     }
 
     async fn orgs(&self) -> Result<Vec<OrgView>> {
@@ -418,6 +424,30 @@ impl Store for SqliteStore {
             })
             .optional()
         })
+    }
+
+    async fn claim_notifications(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<passlink_core::notify::Notification>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(writer::Job::ClaimNotifications {
+                owner: owner.to_string(),
+                now: now.0,
+                lease_until: lease_until.0,
+                limit,
+                reply: tx,
+            })
+            .map_err(|_| Error::unavailable("sqlite writer stopped"))?;
+        rx.await.map_err(|_| Error::unavailable("sqlite writer stopped"))?
+    }
+
+    async fn notification(&self, id: &str) -> Result<Option<passlink_core::notify::NotificationStatus>> {
+        self.read(|c| notifications::get(c, id))
     }
 
     async fn ping(&self) -> Result<()> {

@@ -34,6 +34,20 @@ pub(crate) fn users_matching(
     rows.collect()
 }
 
+/// A page of an organization's users in id order (byte order: SQLite's BINARY collation).
+pub(crate) fn org_users_after(
+    c: &Connection,
+    org_id: &str,
+    after: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<passlink_core::view::UserView>> {
+    let sql = format!("{} WHERE u.org_id = ?1 AND u.id > ?2 ORDER BY u.id LIMIT ?3", crate::users::SELECT);
+    let mut st = c.prepare_cached(&sql)?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = st.query_map(rusqlite::params![org_id, after, limit], crate::users::from_row)?;
+    rows.collect()
+}
+
 pub(crate) fn orgs(c: &Connection) -> rusqlite::Result<Vec<passlink_core::view::OrgView>> {
     let mut st = c.prepare_cached("SELECT data FROM orgs")?;
     let rows = st.query_map([], |r| json(&r.get::<_, String>(0)?))?;

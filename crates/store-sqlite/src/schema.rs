@@ -99,6 +99,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE events_log RENAME TO events;
     CREATE UNIQUE INDEX events_aggregate ON events (aggregate_type, aggregate_id, sequence);",
     ),
+    // The notification outbox of the events webhook (issue 16).
+    (8, crate::notifications::MIGRATION),
 ];
 
 /// A migration's step that SQL cannot do, run after its SQL in the same transaction.

@@ -30,6 +30,14 @@ pub(crate) enum Job {
         limit: usize,
         reply: tokio::sync::oneshot::Sender<Result<Vec<OutboxJob>>>,
     },
+    /// Lease due notifications (see [`passlink_core::store::Store::claim_notifications`]).
+    ClaimNotifications {
+        owner: String,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+        reply: tokio::sync::oneshot::Sender<Result<Vec<passlink_core::notify::Notification>>>,
+    },
     /// A liveness probe: succeeds to send only while the writer thread runs.
     Ping,
 }
@@ -60,12 +68,16 @@ fn run(conn: Connection, path: &Path, rx: mpsc::Receiver<Job>, users: &UserCache
     while let Ok(first) = rx.recv() {
         let mut batch = Vec::new();
         let mut claims = Vec::new();
+        let mut note_claims = Vec::new();
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
                 Job::Commit { commit, reply } => batch.push((commit, reply)),
                 Job::Claim { owner, now, lease_until, limit, reply } => {
                     claims.push((owner, now, lease_until, limit, reply));
+                }
+                Job::ClaimNotifications { owner, now, lease_until, limit, reply } => {
+                    note_claims.push((owner, now, lease_until, limit, reply));
                 }
                 Job::Ping => {}
             }
@@ -92,6 +104,9 @@ fn run(conn: Connection, path: &Path, rx: mpsc::Receiver<Job>, users: &UserCache
         }
         for (owner, now, lease_until, limit, reply) in claims {
             let _ = reply.send(claim(&conn, &owner, now, lease_until, limit));
+        }
+        for (owner, now, lease_until, limit, reply) in note_claims {
+            let _ = reply.send(crate::notifications::claim(&conn, &owner, now, lease_until, limit));
         }
         // Every caller of the batch has its answer: copy the WAL back before the next batch.
         checkpoints.after_commit(&conn);
@@ -121,7 +136,7 @@ fn write_batch(conn: &Connection, batch: &[Pending]) -> Vec<Result<()>> {
 }
 
 /// `BEGIN IMMEDIATE`, run `f`, `COMMIT` (or `ROLLBACK` when `f` or the commit fails).
-fn transaction(
+pub(crate) fn transaction(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<Vec<Result<()>>>,
 ) -> Result<Vec<Result<()>>> {
@@ -201,6 +216,7 @@ fn apply(c: &Connection, commit: &Commit) -> Result<()> {
             params![job.id, job.created_at.0, to_json(job)?],
         )?;
     }
+    crate::notifications::apply(c, commit)?;
     for u in &commit.outbox_updates {
         // A job in a final state stays there (a late outcome of a taken-over lease is ignored).
         exec(
@@ -244,7 +260,7 @@ fn claim(conn: &Connection, owner: &str, now: i64, lease_until: i64, limit: usiz
     r.map(|_| jobs)
 }
 
-fn exec(c: &Connection, sql: &'static str, p: impl rusqlite::Params) -> Result<()> {
+pub(crate) fn exec(c: &Connection, sql: &'static str, p: impl rusqlite::Params) -> Result<()> {
     c.prepare_cached(sql).and_then(|mut st| st.execute(p)).map(|_| ()).map_err(db_err)
 }
 

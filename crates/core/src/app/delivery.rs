@@ -340,6 +340,7 @@ mod tests {
             url_template: None,
             code_returned: false,
             job_id: None,
+            idempotency_key: None,
         };
         let r = crate::event::Recorded {
             aggregate_kind: crate::event::AggregateKind::User,

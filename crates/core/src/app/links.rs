@@ -59,23 +59,23 @@ const MSG: &str = "CreatePasskeyRegistrationLinkRequest";
 
 /// The link policy of this server.
 #[derive(Debug, Clone, Copy)]
-struct LinkPolicy {
-    code_lifetime: Duration,
+pub(super) struct LinkPolicy {
+    pub(super) code_lifetime: Duration,
     /// Is a delivery provider configured?
-    delivery_enabled: bool,
+    pub(super) delivery_enabled: bool,
 }
 
 /// A fresh code, drawn before deciding: its id, its keyed hash, and for a sent link the outbox
 /// job id with the code sealed under it.
 #[derive(Debug, Clone)]
-struct FreshCode {
-    code_id: String,
+pub(super) struct FreshCode {
+    pub(super) code_id: String,
     code_hash: [u8; 32],
-    job: Option<(String, Sealed)>,
+    pub(super) job: Option<(String, Sealed)>,
 }
 
 /// Request checks: `user.passkey.write` somewhere, the user id, the template's length.
-fn check(caller: &Caller, user_id: &str, medium: &LinkMedium) -> Result<()> {
+pub(super) fn check(caller: &Caller, user_id: &str, medium: &LinkMedium) -> Result<()> {
     require_somewhere(caller.memberships(), perm::USER_PASSKEY_WRITE)?;
     validate::runes_between(MSG, "UserId", user_id, 1, 200)?;
     if let LinkMedium::Send { url_template: Some(t) } = medium {
@@ -97,6 +97,22 @@ fn decide(
     policy: LinkPolicy,
     now: Timestamp,
     code: FreshCode,
+) -> Result<()> {
+    decide_keyed(tx, caller, user, medium, policy, now, code, None)
+}
+
+/// [`decide`], recording the bulk request's idempotency key in the `…code.requested` event
+/// (CreateRegistrationLinks, `bulk.rs`).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn decide_keyed(
+    tx: &mut Tx,
+    caller: &Caller,
+    user: &UserView,
+    medium: &LinkMedium,
+    policy: LinkPolicy,
+    now: Timestamp,
+    code: FreshCode,
+    idempotency_key: Option<&str>,
 ) -> Result<()> {
     require_in(caller.memberships(), perm::USER_PASSKEY_WRITE, &user.org_id, user_not_found)?;
     let human = user.human().ok_or_else(not_human)?;
@@ -129,6 +145,7 @@ fn decide(
         url_template: url_template.clone(),
         code_returned: *medium == LinkMedium::Return,
         job_id: code.job.as_ref().map(|(job_id, _)| job_id.clone()),
+        idempotency_key: idempotency_key.map(str::to_string),
     };
     tx.set_creator(caller.user_id());
     tx.record_user(&user.id, Event::PasskeyCodeRequested(requested));
@@ -263,7 +280,7 @@ impl App {
     }
 
     /// Draw a code: its id, the code, its hash, and for a sent link the job id and the sealed code.
-    fn fresh_code(&self, medium: &LinkMedium) -> Result<(FreshCode, Secret)> {
+    pub(super) fn fresh_code(&self, medium: &LinkMedium) -> Result<(FreshCode, Secret)> {
         let deps = &self.deps;
         let code_id = self.next_id();
         let code = secret::generate_code(&*deps.entropy, self.cfg.code_length);

@@ -17,7 +17,8 @@
 //! - `tokens`: authentication (Bearer header → cached [`Principal`]: PATs, our JWTs, trusted
 //!   issuers) and AddPersonalAccessToken.
 //! - `bootstrap`, `orgs`, `users`, `administrators`: instance, organizations, users, members.
-//! - `links`: CreatePasskeyRegistrationLink (and the hosted page's link); `codes`: checks of a
+//! - `links`: CreatePasskeyRegistrationLink (and the hosted page's link); `bulk`:
+//!   CreateRegistrationLinks (links for many users, idempotent, paged); `codes`: checks of a
 //!   presented registration code, the hosted page's look-up; `revoke`: RevokeRegistrationCodes
 //!   (and revoking on registration); `passkeys`: the passkey ceremony;
 //!   `delivery`: the outbox worker's use cases; `sessions`: sign-in sessions (SessionService v2)
@@ -30,6 +31,7 @@
 //!   PKCE, refresh rotation, userinfo, end session.
 //! - `machine_credentials`: AddSecret, AddKey; `client_auth`: OAuth2 client authentication,
 //!   rate limit, [`OAuthError`]; `grants`: the token endpoint, introspection, revocation.
+//! - `notifications`: the events webhook's worker use cases (outcomes, code expiry checks).
 //! - `status`: GetStatus, the operator's view of a running server ([`Status`]).
 
 use std::sync::Arc;
@@ -45,6 +47,7 @@ use crate::view::{Membership, UserState, UserView};
 mod locks;
 mod administrators;
 mod bootstrap;
+mod bulk;
 mod client_auth;
 mod codes;
 pub mod config;
@@ -53,6 +56,7 @@ mod grants;
 mod links;
 mod lookups;
 mod machine_credentials;
+mod notifications;
 mod oidc;
 mod orgs;
 mod passkeys;
@@ -66,6 +70,7 @@ mod tx;
 mod users;
 
 pub use bootstrap::Bootstrapped;
+pub use bulk::{BulkCreated, BulkOutcome, BulkRequest, BulkResult, BulkSelection, MAX_BULK_USERS};
 pub use client_auth::{CLIENT_FAILURE_WINDOW, ClientCredentials, OAuthError, OAuthErrorKind};
 pub use codes::RegistrationInfo;
 pub use config::{
@@ -80,6 +85,7 @@ pub use lookups::{
     AuthMethod, LOGIN_FACTS, LoginFacts, OrgList, OrgSearch, SettingsContext, UserList, UserSearch,
 };
 pub use machine_credentials::KeyAdded;
+pub use notifications::{DEFAULT_EVENTS_LEASE_SECS, DEFAULT_EVENTS_MAX_AGE_SECS, events_policy};
 pub use oidc::{
     AppCreated, AuthorizeParams, Authorized, Callback, NewApp, OidcClient, OidcTokens, user_claims,
 };

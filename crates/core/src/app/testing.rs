@@ -66,6 +66,7 @@ pub fn code(id: &str, user: &str, job: Option<&str>) -> CodeView {
         url_template: None,
         code_returned: job.is_none(),
         job_id: job.map(str::to_string),
+        idempotency_key: None,
     };
     let r = Recorded {
         aggregate_kind: AggregateKind::User,

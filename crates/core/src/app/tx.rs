@@ -302,6 +302,7 @@ mod tests {
             url_template: None,
             code_returned: true,
             job_id: None,
+            idempotency_key: None,
         };
         tx.record_user("u", Event::PasskeyCodeRequested(code));
         let changes = tx.into_commit().changes;

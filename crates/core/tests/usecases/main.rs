@@ -15,10 +15,12 @@
 mod admins;
 mod auth;
 mod bootstrap;
+mod bulk;
 mod codes;
 mod delivery;
 mod links;
 mod lookups;
+mod notifications;
 mod oauth;
 mod oidc;
 mod orgs;

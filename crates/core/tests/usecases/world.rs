@@ -47,6 +47,8 @@ fn signing_key() -> SigningKey {
 
 pub struct Options {
     pub delivery_enabled: bool,
+    /// The events webhook is configured: the store writes notifications with the events.
+    pub events: bool,
     pub signing: bool,
     pub cfg: AppConfig,
 }
@@ -55,6 +57,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             delivery_enabled: true,
+            events: false,
             signing: false,
             cfg: AppConfig { issuer: EXTERNAL.into(), ..AppConfig::default() },
         }
@@ -198,7 +201,11 @@ pub fn app_on(store: MemoryStore, opts: Options) -> (App, MemoryStore, Arc<Fixed
         keys.signing = TokenKeys { keys: vec![signing_key()] };
     }
     let deps = Deps {
-        store: Arc::new(store.clone()),
+        store: if opts.events {
+            Arc::new(passlink_core::notify::NotifyingStore::new(Arc::new(store.clone())))
+        } else {
+            Arc::new(store.clone())
+        },
         webauthn: Ceremony::new("passlink", EXTERNAL, &[]).unwrap(),
         clock: clock.clone(),
         ids: Arc::new(SequentialIds::default()),

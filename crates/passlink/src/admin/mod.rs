@@ -3,6 +3,7 @@
 //! - [`app`]: `passlink app add` registers an OpenID Connect application;
 //! - [`user`]: `passlink user add`, `passlink link USER [--send] [--qr]`, `passlink passkeys USER`,
 //!   `passlink revoke USER [--code-id ID]`;
+//! - [`links`]: `passlink links --csv users.csv [--send]` (bulk enrollment);
 //! - [`status`]: `passlink status` (health, readiness, GetStatus).
 //!
 //! [`Target`] (server URL, token) is shared by all; [`Client`] makes the calls and turns HTTP
@@ -13,6 +14,8 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 pub mod app;
+// Bulk enrollment from a CSV file.
+pub mod links;
 pub mod status;
 pub mod user;
 

@@ -13,6 +13,7 @@
 //!   as ZITADEL);
 //! - [`oidc_v2`] serves zitadel.oidc.v2.OIDCService (custom login UIs);
 //! - [`enrollment_v1`] serves passlink.enrollment.v1.EnrollmentService, passlink's own RPCs;
+//!   [`enrollment_bulk`] its CreateRegistrationLinks (bulk enrollment);
 //!   [`admin_v1`] serves passlink.admin.v1.AdminService (GetStatus, for operators).
 
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub mod admin_v1;
 pub mod app_keys_v2;
 pub mod apps_v2;
 pub mod enrollment_v1;
+// Bulk enrollment (CreateRegistrationLinks), beside enrollment_v1.
+pub mod enrollment_bulk;
 pub mod lookups;
 pub mod oidc_v2;
 pub mod org_v2;
@@ -81,6 +84,11 @@ pub fn table() -> Vec<(&'static str, Arc<dyn Method>)> {
         rpc(
             "passlink.enrollment.v1.EnrollmentService/RevokeRegistrationCodes",
             enrollment_v1::revoke_registration_codes,
+        ),
+        // Bulk enrollment.
+        rpc(
+            "passlink.enrollment.v1.EnrollmentService/CreateRegistrationLinks",
+            enrollment_bulk::create_registration_links,
         ),
         rpc("passlink.admin.v1.AdminService/GetStatus", admin_v1::get_status),
         rpc("zitadel.user.v2.UserService/AddSecret", v2::add_secret),

@@ -614,6 +614,14 @@ impl Api for Generated {
                 revoke_registration_codes_with_options,
                 passlink_wire::passlink::enrollment::v1::RevokeRegistrationCodesRequest
             ),
+            // Bulk enrollment.
+            ("passlink.enrollment.v1.EnrollmentService", "CreateRegistrationLinks") => typed!(
+                en,
+                o,
+                req,
+                create_registration_links_with_options,
+                passlink_wire::passlink::enrollment::v1::CreateRegistrationLinksRequest
+            ),
             ("passlink.admin.v1.AdminService", "GetStatus") => {
                 typed!(
                     ad,

@@ -10,8 +10,10 @@ mod setup;
 
 mod admin;
 mod authenticators;
+mod bulk;
 mod connection;
 mod delivery;
+mod events;
 mod headers;
 mod language;
 mod limits;

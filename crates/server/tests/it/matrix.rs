@@ -106,6 +106,12 @@ fn rows(t: &Targets) -> Vec<(&'static str, Value, Scope)> {
         ("zitadel.user.v2.UserService/RemovePasskey", json!({"userId": t.user, "passkeyId": t.passkey}), Org),
         ("passlink.enrollment.v1.EnrollmentService/ListPasskeys", user(), Org),
         ("passlink.enrollment.v1.EnrollmentService/RevokeRegistrationCodes", user(), Org),
+        // Bulk enrollment: an organization selection names organization A.
+        (
+            "passlink.enrollment.v1.EnrollmentService/CreateRegistrationLinks",
+            json!({"organization": {"orgId": t.org_a}, "returnCode": {}}),
+            Org,
+        ),
         ("passlink.admin.v1.AdminService/GetStatus", json!({}), Instance),
         ("zitadel.user.v2.UserService/AddSecret", json!({"userId": t.machine}), Org),
         (

@@ -44,6 +44,8 @@ pub async fn concurrent_commits_on_one_aggregate_serialize(store: &dyn Store) {
                 outbox: vec![],
                 released: vec![],
                 outbox_updates: vec![],
+                notifications: vec![],
+                notification_updates: vec![],
             };
             match store.commit(commit).await {
                 Ok(()) => return attempts,

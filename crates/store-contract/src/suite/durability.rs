@@ -73,6 +73,8 @@ where
             outbox: vec![j.clone()],
             released: vec![],
             outbox_updates: vec![],
+            notifications: vec![],
+            notification_updates: vec![],
         })
         .await
         .expect("commit 2");

@@ -30,6 +30,8 @@ pub async fn stale_sequence_is_aborted_and_writes_nothing(store: &dyn Store) {
         outbox: vec![],
         released: vec![],
         outbox_updates: vec![],
+        notifications: vec![],
+        notification_updates: vec![],
     };
     store.commit(winner).await.expect("the first writer wins");
 
@@ -76,6 +78,8 @@ pub async fn stale_sequence_is_aborted_and_writes_nothing(store: &dyn Store) {
             outbox: vec![job(&format!("oc-job-{n}"), user, org, &loser_code.id, at(2))],
             released: vec![],
             outbox_updates: vec![],
+            notifications: vec![],
+            notification_updates: vec![],
         };
         let err = store.commit(loser.clone()).await.expect_err("a stale sequence must fail");
         assert_eq!(err.kind, Kind::Aborted, "stale sequence (conflict first: {conflict_first}): {err:?}");

@@ -161,6 +161,8 @@ pub async fn commit_then_read_back(store: &dyn Store) {
         outbox: vec![job_old.clone(), job_mid.clone()],
         released: vec![],
         outbox_updates: vec![],
+        notifications: vec![],
+        notification_updates: vec![],
     };
     store.commit(commit1).await.expect("commit 1");
 
@@ -217,6 +219,8 @@ pub async fn commit_then_read_back(store: &dyn Store) {
         outbox: vec![job_new.clone()],
         released: vec![],
         outbox_updates: vec![],
+        notifications: vec![],
+        notification_updates: vec![],
     };
     store.commit(commit2).await.expect("commit 2");
 

@@ -65,6 +65,7 @@ fn verifying_with_a_code_consumes_it_and_claims_the_credential() {
         url_template: None,
         code_returned: true,
         job_id: None,
+        idempotency_key: None,
     };
     let r = Recorded {
         aggregate_kind: AggregateKind::User,
