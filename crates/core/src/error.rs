@@ -179,6 +179,12 @@ pub fn translate(key: &str) -> Option<&'static str> {
         "Errors.User.WebAuthN.CloneDetected" => {
             "The passkey's signature counter went backwards; the authenticator may have been cloned"
         }
+        "Errors.User.WebAuthN.AuthenticatorNotAllowed" => {
+            "This authenticator is not allowed by the organization's policy; use another passkey provider or security key"
+        }
+        "Errors.User.WebAuthN.AttestationNotTrusted" => {
+            "The organization's policy requires an attested authenticator; this one's attestation could not be verified against a trusted root"
+        }
         "Errors.Session.NotExisting" => "Session does not exist",
         "Errors.Session.Terminated" => "Session is already terminated",
         "Errors.Session.Expired" => "Session is expired",

@@ -12,6 +12,8 @@
 //! - [`view`]: read models and how events fold into them; [`code`]: the registration code
 //!   state machine; [`passkey`]: the passkeys read model (folded from a user's events), the WebAuthn
 //!   ceremony (webauthn-rs) and the sign-in assertion check (`passkey/assertion.rs`, ring for ES256).
+//! - [`policy`]: the authenticator policy (AAGUID allow-/deny-lists per instance and organization,
+//!   attestation none or verified), parsed from its JSON file and checked at registration.
 //! - [`aaguid`]: which authenticator made a passkey (its AAGUID → provider name and icons, from
 //!   a catalog in the community list's format).
 //! - [`session`]: sign-in sessions (SessionService v2) folded from their events, the store's
@@ -41,6 +43,7 @@ pub mod notify;
 pub mod oidc;
 pub mod passkey;
 pub mod permission;
+pub mod policy;
 pub mod ports;
 pub mod query;
 pub mod secret;

@@ -2,7 +2,8 @@
 //! webauthn-rs-core, built once at start from the relying-party configuration).
 //!
 //! Policy, fixed here: discoverable credentials (resident key required), user verification
-//! required, attestation "none", existing passkeys excluded, the WebAuthn user handle derived
+//! required, attestation "none" (unless the authenticator policy asks for verified attestation:
+//! [`crate::policy`], roots in `passkey/attestation.rs`), existing passkeys excluded, the WebAuthn user handle derived
 //! from the user id with a server key (stable, not the login name). The registration state
 //! (challenge) is kept server-side in the `token.added` event and never sent to the client.
 //! webauthn-rs draws the challenge from its own CSPRNG: the one place the core does not take
@@ -16,11 +17,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use url::Url;
 use webauthn_rs_core::WebauthnCore;
-use webauthn_rs_core::proto::{
-    AttestationConveyancePreference, AuthenticatorAttachment, COSEAlgorithm, Credential, CredentialID,
-    PublicKeyCredential, RegisterPublicKeyCredential, RegistrationState, UserVerificationPolicy,
-};
+use webauthn_rs_core::proto::{Credential, PublicKeyCredential, UserVerificationPolicy};
 
+pub use self::attestation::AttestationRoots;
+pub use self::registration::{Attachment, Verified, attested_aaguid};
 use crate::error::{Error, Kind};
 use crate::event::{Event, Recorded};
 use crate::session::ChallengeState;
@@ -153,42 +153,6 @@ pub fn fold(events: &[Recorded]) -> Vec<PasskeyView> {
     out
 }
 
-/// The authenticator attachment a registration may ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attachment {
-    Platform,
-    CrossPlatform,
-}
-
-/// A credential verified by the ceremony, ready to be stored.
-#[derive(Debug, Clone)]
-pub struct Verified {
-    pub cred_id: String,
-    pub credential: String,
-    pub backup_eligible: bool,
-    pub backup_state: bool,
-    /// The authenticator's AAGUID, if it told one (see [`attested_aaguid`]).
-    pub aaguid: Option<String>,
-}
-
-/// The AAGUID in a registration's attestation object: its `authData` is rpIdHash (32 bytes),
-/// flags (1), signCount (4), then, with the AT flag, the attested credential data, which starts
-/// with the 16-byte AAGUID. `None` without attested data or for all zeros (what an authenticator
-/// that does not tell, or a browser that hides it, sends).
-pub fn attested_aaguid(attestation_object: &[u8]) -> Option<String> {
-    use serde_cbor_2::Value;
-    let Value::Map(top) = serde_cbor_2::from_slice::<Value>(attestation_object).ok()? else {
-        return None;
-    };
-    let Value::Bytes(auth_data) = top.get(&Value::Text("authData".into()))? else { return None };
-    const AT: u8 = 0x40;
-    if auth_data.get(32)? & AT == 0 {
-        return None;
-    }
-    let aaguid: &[u8; 16] = auth_data.get(37..53)?.try_into().ok()?;
-    crate::aaguid::from_bytes(aaguid)
-}
-
 /// A sign-in assertion that verified: what the authenticator reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Asserted {
@@ -233,10 +197,12 @@ fn webauthn_error(key: &'static str, id: &'static str, cause: impl std::fmt::Dis
     Error::new(Kind::InvalidArgument, id, key).with_cause(cause)
 }
 
-/// The relying parties passlink serves: one per allowed RP id, each with its allowed origins.
+/// The relying parties passlink serves: one per allowed RP id, each with its allowed origins;
+/// and the roots attestations are verified against when the policy asks for it.
 pub struct Ceremony {
     default_rp: String,
     parties: HashMap<String, Party>,
+    roots: AttestationRoots,
 }
 
 /// One relying party: webauthn-rs for its ceremonies, and its origins for checking assertions.
@@ -282,7 +248,14 @@ impl Ceremony {
                 (rp, Party { core, origins })
             })
             .collect();
-        Ok(Ceremony { default_rp, parties })
+        Ok(Ceremony { default_rp, parties, roots: AttestationRoots::default() })
+    }
+
+    /// Verify attestations (under a "verified" policy) against these roots.
+    #[must_use]
+    pub fn with_attestation_roots(mut self, roots: AttestationRoots) -> Ceremony {
+        self.roots = roots;
+        self
     }
 
     /// The RP id for a request's `domain` ("" = the default). Unknown domains are refused.
@@ -304,67 +277,6 @@ impl Ceremony {
 
     fn relying_party(&self, rp_id: &str) -> Result<&Party, Error> {
         self.parties.get(rp_id).ok_or_else(|| Error::internal(format!("no relying party {rp_id}")))
-    }
-
-    /// Start a registration. Returns the options for `navigator.credentials.create` (JSON,
-    /// `{"publicKey": {...}}`) and the state to keep server-side (JSON).
-    pub fn start(
-        &self,
-        rp_id: &str,
-        user_handle: &[u8],
-        user_name: &str,
-        display_name: &str,
-        exclude: Vec<String>,
-        attachment: Option<Attachment>,
-    ) -> Result<(serde_json::Value, String), Error> {
-        let core = self.party(rp_id)?;
-        let exclude: Vec<CredentialID> =
-            exclude.iter().filter_map(|c| URL_SAFE_NO_PAD.decode(c).ok()).collect();
-        let builder = core
-            .new_challenge_register_builder(user_handle, user_name, display_name)
-            .map_err(|e| webauthn_error("Errors.User.WebAuthN.BeginRegisterFailed", "WEBAUTHN-b3g1n", e))?
-            .attestation(AttestationConveyancePreference::None)
-            .credential_algorithms(vec![COSEAlgorithm::ES256, COSEAlgorithm::RS256, COSEAlgorithm::EDDSA])
-            .require_resident_key(true)
-            .authenticator_attachment(attachment.map(|a| match a {
-                Attachment::Platform => AuthenticatorAttachment::Platform,
-                Attachment::CrossPlatform => AuthenticatorAttachment::CrossPlatform,
-            }))
-            .user_verification_policy(UserVerificationPolicy::Required)
-            .exclude_credentials((!exclude.is_empty()).then_some(exclude));
-        let (ccr, state) = core
-            .generate_challenge_register(builder)
-            .map_err(|e| webauthn_error("Errors.User.WebAuthN.BeginRegisterFailed", "WEBAUTHN-b3g1n", e))?;
-        let options = serde_json::to_value(&ccr).map_err(Error::internal)?;
-        let state = serde_json::to_string(&state).map_err(Error::internal)?;
-        Ok((options, state))
-    }
-
-    /// Verify the browser's answer against the stored state.
-    pub fn finish(
-        &self,
-        rp_id: &str,
-        credential: &serde_json::Value,
-        state: &str,
-    ) -> Result<Verified, Error> {
-        let core = self.party(rp_id)?;
-        let reg: RegisterPublicKeyCredential = serde_json::from_value(credential.clone()).map_err(|e| {
-            webauthn_error("Errors.User.WebAuthN.ErrorOnParseCredential", "WEBAUTHN-p4rs3", e)
-        })?;
-        let state: RegistrationState = serde_json::from_str(state).map_err(Error::internal)?;
-        let cred: Credential = core.register_credential(&reg, &state, None).map_err(|e| {
-            webauthn_error("Errors.User.WebAuthN.CreateCredentialFailed", "WEBAUTHN-v3r1f", e)
-        })?;
-        let id_bytes: &[u8] = cred.cred_id.as_ref();
-        let cred_id = URL_SAFE_NO_PAD.encode(id_bytes);
-        let aaguid = attested_aaguid(reg.response.attestation_object.as_ref());
-        Ok(Verified {
-            aaguid,
-            cred_id,
-            credential: serde_json::to_string(&cred).map_err(Error::internal)?,
-            backup_eligible: cred.backup_eligible,
-            backup_state: cred.backup_state,
-        })
     }
 
     /// Start a sign-in on `rp_id`: a fresh challenge with user verification required. `allow`
@@ -432,5 +344,7 @@ impl ChallengeState {
 }
 
 mod assertion;
+mod attestation;
+mod registration;
 #[cfg(test)]
 mod tests;

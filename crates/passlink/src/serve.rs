@@ -43,6 +43,18 @@ pub(crate) struct ServeArgs {
     /// `{"<aaguid>": {"name": …, "icon_light": …, "icon_dark": …}}`.
     #[arg(long, env = "PASSLINK_AAGUID_FILE")]
     aaguid_file: Option<PathBuf>,
+    /// Authenticator policy (JSON): `{"allow"|"deny": [AAGUIDs], "attestation": "none"|"verified",
+    /// "organizations": {"<orgId>": {...}}}`; a registration from an authenticator it does not
+    /// allow is refused (PASSKEY-Pol01), the code stays usable.
+    #[arg(long, env = "PASSLINK_AUTHENTICATOR_POLICY")]
+    authenticator_policy: Option<PathBuf>,
+    /// PEM bundle of attestation root certificates trusted besides the shipped vendor roots
+    /// (under "attestation": "verified").
+    #[arg(long, env = "PASSLINK_ATTESTATION_ROOTS")]
+    attestation_roots: Option<PathBuf>,
+    /// Trust only the roots of --attestation-roots, not the shipped ones.
+    #[arg(long, env = "PASSLINK_ATTESTATION_ROOTS_ONLY", requires = "attestation_roots")]
+    attestation_roots_only: bool,
     /// More WebAuthn origins (besides --external-url) whose hosts may be relying party ids;
     /// repeat the flag or separate with commas.
     #[arg(long = "webauthn-origin", env = "PASSLINK_WEBAUTHN_ORIGINS", value_delimiter = ',')]
@@ -317,6 +329,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), String> {
     cfg.code_lifetime = Duration::from_secs(args.code_lifetime_secs);
     cfg.revoke_codes_on_registration = args.revoke_codes_on_registration;
     cfg.aaguid_file = args.aaguid_file.clone();
+    cfg.authenticator_policy = args.authenticator_policy.clone();
+    cfg.attestation_roots = args.attestation_roots.clone();
+    cfg.attestation_roots_only = args.attestation_roots_only;
     cfg.webauthn_origins = args.webauthn_origins.clone();
     cfg.trust_issuers = args.trust_issuers.clone();
     cfg.login_ui_url = args.login_ui_url.clone();

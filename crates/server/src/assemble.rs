@@ -24,7 +24,13 @@ pub(crate) async fn build_app(
     metrics: &Arc<Metrics>,
 ) -> Result<Arc<App>, String> {
     std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("{}: {e}", cfg.data_dir.display()))?;
-    let webauthn = passlink_core::passkey::Ceremony::new("passlink", external_url, &cfg.webauthn_origins)?;
+    let (policy, roots) = crate::authenticator_policy::load(
+        cfg.authenticator_policy.as_deref(),
+        cfg.attestation_roots.as_deref(),
+        cfg.attestation_roots_only,
+    )?;
+    let webauthn = passlink_core::passkey::Ceremony::new("passlink", external_url, &cfg.webauthn_origins)?
+        .with_attestation_roots(roots);
     let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy);
     let keys_path = cfg.keys_file.clone().unwrap_or_else(|| cfg.data_dir.join("keys.json"));
     let keys = load_or_create_keys(&keys_path, &*entropy, clock.now(), cfg.signing_key_max_age)
@@ -87,6 +93,7 @@ pub(crate) async fn build_app(
         store_kind,
         revoke_codes_on_registration: cfg.revoke_codes_on_registration,
         authenticators: Arc::new(crate::aaguid::catalog(cfg.aaguid_file.as_deref())?),
+        authenticator_policy: Arc::new(policy),
         ..AppConfig::default()
     };
     Ok(Arc::new(App::new(deps, app_cfg).with_observer(metrics.clone())))

@@ -82,6 +82,13 @@ pub struct Config {
     /// An AAGUID list (the community list's JSON format) instead of the one shipped with
     /// passlink: names and icons of authenticators, read at start.
     pub aaguid_file: Option<PathBuf>,
+    /// The authenticator policy (JSON: AAGUID allow-/deny-lists per instance and organization,
+    /// attestation none or verified), read at start; `None`: no policy.
+    pub authenticator_policy: Option<PathBuf>,
+    /// A PEM bundle of attestation roots added to the shipped ones (or, with
+    /// `attestation_roots_only`, replacing them).
+    pub attestation_roots: Option<PathBuf>,
+    pub attestation_roots_only: bool,
     /// The events webhook (`--events-webhook-url`, `--events-webhook-secret-file`): enrollment
     /// events POSTed to the application. `None`: no events are recorded for it.
     pub events_webhook: Option<EventsWebhook>,
@@ -141,6 +148,9 @@ impl Config {
             limits: crate::limits::Limits::default(),
             revoke_codes_on_registration: false,
             aaguid_file: None,
+            authenticator_policy: None,
+            attestation_roots: None,
+            attestation_roots_only: false,
             events_webhook: None,
         }
     }

@@ -47,12 +47,15 @@
 //! [`Server::start`] takes an already-bound listener (port 0 in tests) and runs until
 //! [`Server::shutdown`]; [`assemble`] builds what it serves (the core app on the configured
 //! store, the first start's bootstrap, the delivery worker); `platform` holds the real clock and
-//! randomness, [`keyfile`] the key file (modes, rotation).
+//! randomness, [`keyfile`] the key file (modes, rotation), [`authenticator_policy`] the
+//! authenticator policy file and the attestation roots (shipped `data/attestation-roots.pem`,
+//! `--attestation-roots`) read at start.
 
 pub mod aaguid;
 pub mod api;
 pub mod assemble;
 pub mod auth;
+pub mod authenticator_policy;
 pub mod backup;
 pub mod config;
 pub mod convert;

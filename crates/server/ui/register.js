@@ -5,6 +5,9 @@
   "use strict";
 
   var INVALID_CODE_ID = "COMMAND-Eeb2a";
+  // The authenticator policy refused the authenticator (its AAGUID) or its attestation.
+  var NOT_ALLOWED_ID = "PASSKEY-Pol01";
+  var NOT_ATTESTED_ID = "PASSKEY-Att01";
 
   // The texts of every language, rendered by the server (no inline script runs):
   // {lang: {texts: {key: text}, errors: {kind: {title, text, retry}}}}. The page starts in the
@@ -100,10 +103,14 @@
     return ids;
   }
 
-  function isInvalidCode(err) {
+  function hasErrorId(err, id) {
     if (!(err instanceof ApiError)) return false;
     var message = typeof err.body.message === "string" ? err.body.message : "";
-    return errorIds(err.body).indexOf(INVALID_CODE_ID) >= 0 || message.indexOf(INVALID_CODE_ID) >= 0;
+    return errorIds(err.body).indexOf(id) >= 0 || message.indexOf(id) >= 0;
+  }
+
+  function isInvalidCode(err) {
+    return hasErrorId(err, INVALID_CODE_ID);
   }
 
   function request(url, body) {
@@ -240,6 +247,8 @@
 
   function classifyApiError(err, phase) {
     if (isInvalidCode(err)) return "invalid";
+    if (hasErrorId(err, NOT_ALLOWED_ID)) return "notAllowed";
+    if (hasErrorId(err, NOT_ATTESTED_ID)) return "notAttested";
     if (err.status === 0) return "network";
     // Unknown user: the link points nowhere.
     if (err.status === 404 && phase !== "finish") return "invalid";

@@ -1,4 +1,5 @@
-//! A software passkey for the bench and the tests: one ES256 key (ring), attestation "none",
+//! A software passkey for the bench and the tests: one ES256 key (ring), attestation "none" (or
+//! `packed` with an x5c chain from a test CA: [`crate::attestation`]),
 //! user verification reported, a signature counter that grows with every assertion, and the user
 //! handle kept from the registration (so it is discoverable: an assertion also works
 //! username-less).
@@ -13,6 +14,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ring::digest::{SHA256, digest};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+
+use crate::attestation::{PackedAttestation, cbor_bytes, cbor_text};
 
 type Res<T> = Result<T, String>;
 
@@ -36,6 +39,8 @@ pub struct Passkey {
     pub without_counter: bool,
     /// The AAGUID its registrations report (zeros: none, as before).
     pub aaguid: [u8; 16],
+    /// Sign registrations with this `packed` attestation (x5c); `None`: attestation "none".
+    pub attestation: Option<PackedAttestation>,
 }
 
 impl Passkey {
@@ -57,6 +62,7 @@ impl Passkey {
             flags: UP | UV,
             without_counter: false,
             aaguid: [0; 16],
+            attestation: None,
         })
     }
 
@@ -102,27 +108,25 @@ impl Passkey {
         );
         auth_data.extend_from_slice(&self.cred_id);
         auth_data.extend_from_slice(&cose);
-        // {"fmt": "none", "attStmt": {}, "authData": bytes}
-        let mut att = vec![0xa3, 0x63];
-        att.extend_from_slice(b"fmt");
-        att.push(0x64);
-        att.extend_from_slice(b"none");
-        att.push(0x67);
-        att.extend_from_slice(b"attStmt");
-        att.push(0xa0);
-        att.push(0x68);
-        att.extend_from_slice(b"authData");
-        att.push(0x59);
-        att.extend_from_slice(
-            &u16::try_from(auth_data.len()).map_err(|_| "authData too long")?.to_be_bytes(),
-        );
-        att.extend_from_slice(&auth_data);
+        let client_data = Self::client_data("webauthn.create", challenge, origin);
+        // {"fmt": "none", "attStmt": {}, "authData": bytes}, or "packed" with its statement.
+        let (fmt, stmt) = match &self.attestation {
+            None => ("none", vec![0xa0]),
+            Some(a) => ("packed", a.statement(&auth_data, digest(&SHA256, &client_data).as_ref())),
+        };
+        let mut att = vec![0xa3];
+        cbor_text(&mut att, "fmt");
+        cbor_text(&mut att, fmt);
+        cbor_text(&mut att, "attStmt");
+        att.extend_from_slice(&stmt);
+        cbor_text(&mut att, "authData");
+        cbor_bytes(&mut att, &auth_data);
         let id = B64.encode(&self.cred_id);
         Ok(serde_json::json!({
             "id": id, "rawId": id, "type": "public-key",
             "response": {
                 "attestationObject": B64.encode(&att),
-                "clientDataJSON": B64.encode(Self::client_data("webauthn.create", challenge, origin)),
+                "clientDataJSON": B64.encode(&client_data),
             },
         }))
     }

@@ -7,6 +7,8 @@
 //!   with the statuses it is told to.
 //! - [`authenticator::Passkey`]: a software ES256 passkey building the browser's WebAuthn JSON
 //!   (also the bench's authenticator), with settable flags and counter.
+//! - [`attestation::AttestationCa`]: a test authenticator vendor's root CA, issuing attestation
+//!   certificates a [`authenticator::Passkey`] signs `packed` attestations with.
 //! - [`tls::TestCa`]: a test certificate authority issuing passlink's server certificates
 //!   (`--tls-cert-file`), with the leaf's SPKI hash for Chromium.
 //! - [`free_port`], [`wait_healthy`], and [`postgres_url`] / [`test_schema`] for the
@@ -17,6 +19,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)] // test support: waits on real processes and sockets
 
+pub mod attestation;
 pub mod authenticator;
 pub mod tls;
 

@@ -60,6 +60,9 @@ pub struct AppConfig {
     pub revoke_codes_on_registration: bool,
     /// AAGUID → provider name and icons, for ListPasskeys and the hosted page (empty: none known).
     pub authenticators: std::sync::Arc<crate::aaguid::Catalog>,
+    /// Which authenticators may register (AAGUID allow-/deny-lists per instance and
+    /// organization) and whether their attestation must verify. Default: no policy.
+    pub authenticator_policy: std::sync::Arc<crate::policy::Policy>,
 }
 
 impl Default for AppConfig {
@@ -77,6 +80,7 @@ impl Default for AppConfig {
             store_kind: "memory",
             revoke_codes_on_registration: false,
             authenticators: std::sync::Arc::default(),
+            authenticator_policy: std::sync::Arc::default(),
         }
     }
 }

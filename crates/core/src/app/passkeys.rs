@@ -15,6 +15,7 @@ use crate::error::{Error, Kind, Result};
 use crate::event::{Event, HumanProfile};
 use crate::passkey::{Attachment, PasskeyState, PasskeyView, Verified};
 use crate::permission as perm;
+use crate::policy::Rule;
 use crate::secret::Secret;
 use crate::store::UniqueClaim;
 use crate::time::Timestamp;
@@ -111,15 +112,20 @@ fn pending(passkeys: Vec<PasskeyView>, passkey_id: &str) -> Result<PasskeyView> 
 
 /// VerifyPasskeyRegistration, once the credential verified: `…token.verified`, the code's
 /// `check.succeeded` (consumed) when it was started with one, and the credential id's claim.
+/// An authenticator the policy's rule for the user's organization does not allow is refused
+/// (`PASSKEY-Pol01`) and nothing is recorded: the code stays usable for another authenticator.
+#[allow(clippy::too_many_arguments)]
 fn decide_verify(
     user: &UserView,
     pending: &PasskeyView,
     code: Option<CodeView>,
     verified: Verified,
+    rule: &Rule,
     name: &str,
     creator: &str,
     now: Timestamp,
-) -> Tx {
+) -> Result<Tx> {
+    rule.check(verified.aaguid.as_deref())?;
     let mut tx = Tx::on_user(now, creator, user);
     tx.load_passkeys([pending.clone()]);
     tx.record_user(
@@ -144,7 +150,7 @@ fn decide_verify(
         value: verified.cred_id,
         taken: Error::new(Kind::AlreadyExists, "WEBAUTHN-dup1c", "Errors.User.WebAuthN.CredentialExists"),
     });
-    tx
+    Ok(tx)
 }
 
 /// RemovePasskey: a pending or READY passkey; its credential id may be registered again.
@@ -207,13 +213,12 @@ impl App {
             let human = registrant(&user)?;
             let passkeys = self.passkeys_of(&user).await?;
             let handle = self.deps.keys.user_handle(&user.id);
-            let (options, state) = self.deps.webauthn.start(
+            let (options, state) = self.deps.webauthn.start_with(
                 &rp_id,
-                &handle,
-                &user.username,
-                &human.effective_display_name(),
+                (&handle, &user.username, &human.effective_display_name()),
                 ready_credentials(&passkeys),
                 req.attachment,
+                self.cfg.authenticator_policy.rule(&user.org_id).attestation,
             )?;
             let passkey_id = self.next_id();
             let code_id = code.map(|c| c.id);
@@ -262,10 +267,12 @@ impl App {
                     None
                 }
             };
+            let rule = self.cfg.authenticator_policy.rule(&user.org_id);
+            let state = &pending.registration_state;
             let verified =
-                self.deps.webauthn.finish(&pending.rp_id, credential, &pending.registration_state)?;
+                self.deps.webauthn.finish_with(&pending.rp_id, credential, state, rule.attestation)?;
             let now = self.now();
-            let mut tx = decide_verify(&user, &pending, code, verified, name, creator(caller), now);
+            let mut tx = decide_verify(&user, &pending, code, verified, rule, name, creator(caller), now)?;
             if self.cfg.revoke_codes_on_registration {
                 // The user's other outstanding codes (the one consumed here is not among them).
                 let (mut codes, jobs) = self.codes_and_jobs_of(&user, now).await?;

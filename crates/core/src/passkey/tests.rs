@@ -311,3 +311,105 @@ mod assertions {
         assert_eq!(attested_aaguid(&[0xa0]), None, "an empty map");
     }
 }
+
+// ------------------------------------------------------------------ verified attestation
+
+mod attestations {
+    use super::*;
+    use crate::policy::Attestation;
+    use passlink_testkit::attestation::AttestationCa;
+    use passlink_testkit::authenticator::Passkey;
+
+    const ORIGIN: &str = "http://localhost:8080";
+    const AAGUID: [u8; 16] =
+        [0xcb, 0x69, 0x48, 0x1e, 0x8f, 0xf7, 0x40, 0x39, 0x93, 0xec, 0x0a, 0x27, 0x29, 0xa1, 0x54, 0xa8];
+
+    fn trusting(ca: &AttestationCa) -> Ceremony {
+        let roots = AttestationRoots::from_pem_bundle(&format!("# the test vendor\n{}", ca.pem)).unwrap();
+        assert_eq!(roots.len(), 1);
+        Ceremony::new("passlink", ORIGIN, &[]).unwrap().with_attestation_roots(roots)
+    }
+
+    /// Register `key` under `attestation`: the options asked for, and the verification.
+    fn register(
+        c: &Ceremony,
+        key: &mut Passkey,
+        attestation: Attestation,
+    ) -> (String, Result<Verified, Error>) {
+        let user = (&[7u8; 32][..], "ada", "Ada");
+        let (options, state) = c.start_with("localhost", user, vec![], None, attestation).unwrap();
+        let asked =
+            options.pointer("/publicKey/attestation").and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let credential = key.register(&options, ORIGIN).unwrap();
+        (asked, c.finish_with("localhost", &credential, &state, attestation))
+    }
+
+    #[test]
+    fn a_packed_attestation_chaining_to_a_trusted_root_verifies() {
+        let ca = AttestationCa::new("passlink test vendor");
+        let c = trusting(&ca);
+        let mut key = Passkey::new().unwrap();
+        key.aaguid = AAGUID;
+        key.attestation = Some(ca.attestation(AAGUID));
+        let (asked, v) = register(&c, &mut key, Attestation::Verified);
+        assert_eq!(asked, "direct");
+        assert_eq!(v.unwrap().aaguid.as_deref(), Some("cb69481e-8ff7-4039-93ec-0a2729a154a8"));
+        // Without the policy, the same attestation is not even looked at beyond its signature.
+        let mut key = Passkey::new().unwrap();
+        key.attestation = Some(ca.attestation([0; 16]));
+        let (asked, v) = register(&c, &mut key, Attestation::None);
+        assert_eq!(asked, "none");
+        assert!(v.is_ok(), "{v:?}");
+    }
+
+    #[test]
+    fn unknown_roots_self_and_no_attestation_are_refused_under_verified() {
+        let ca = AttestationCa::new("passlink test vendor");
+        let other = AttestationCa::new("another vendor");
+        let c = trusting(&other);
+        let refused = |key: &mut Passkey| {
+            let (_, v) = register(&c, key, Attestation::Verified);
+            let e = v.expect_err("refused");
+            assert_eq!((e.kind, e.id), (Kind::FailedPrecondition, "PASSKEY-Att01"), "{e:?}");
+            assert!(e.text().contains("attestation"), "{}", e.text());
+        };
+        let mut unknown_root = Passkey::new().unwrap();
+        unknown_root.aaguid = AAGUID;
+        unknown_root.attestation = Some(ca.attestation(AAGUID));
+        refused(&mut unknown_root);
+        let mut none = Passkey::new().unwrap();
+        none.aaguid = AAGUID;
+        refused(&mut none);
+        // No roots at all: nothing verifies.
+        let bare = Ceremony::new("passlink", ORIGIN, &[]).unwrap();
+        let mut key = Passkey::new().unwrap();
+        key.attestation = Some(ca.attestation(AAGUID));
+        key.aaguid = AAGUID;
+        let (_, v) = register(&bare, &mut key, Attestation::Verified);
+        assert_eq!(v.err().map(|e| e.id), Some("PASSKEY-Att01"));
+    }
+
+    #[test]
+    fn the_certificates_aaguid_must_match_the_authenticators() {
+        let ca = AttestationCa::new("passlink test vendor");
+        let c = trusting(&ca);
+        let mut key = Passkey::new().unwrap();
+        key.aaguid = [1; 16];
+        key.attestation = Some(ca.attestation(AAGUID));
+        let (_, v) = register(&c, &mut key, Attestation::Verified);
+        assert_eq!(v.err().map(|e| e.id), Some("PASSKEY-Att01"), "a forged AAGUID");
+    }
+
+    #[test]
+    fn pem_bundles_are_parsed_or_refused_by_position() {
+        let a = AttestationCa::new("a");
+        let b = AttestationCa::new("b");
+        let both = AttestationRoots::from_pem_bundle(&format!("{}\n{}\n{}", a.pem, b.pem, a.pem)).unwrap();
+        assert_eq!(both.len(), 2, "duplicates count once");
+        assert!(AttestationRoots::from_pem_bundle("").unwrap_err().contains("no PEM certificate"));
+        let broken = format!("{}-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", a.pem);
+        assert!(AttestationRoots::from_pem_bundle(&broken).unwrap_err().starts_with("certificate 2:"));
+        let open = "-----BEGIN CERTIFICATE-----\nAAAA\n";
+        assert!(AttestationRoots::from_pem_bundle(open).unwrap_err().starts_with("certificate 1: no"));
+    }
+}

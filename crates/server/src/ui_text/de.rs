@@ -171,6 +171,22 @@ pub const REGISTER: RegisterTexts = RegisterTexts {
             ),
         ),
         (
+            "notAllowed",
+            e(
+                "Dieser Authenticator ist nicht erlaubt",
+                "Ihre Organisation erlaubt keine Passkeys von diesem Authenticator. Versuchen Sie es mit einem anderen Passkey-Anbieter oder Sicherheitsschlüssel erneut.",
+                true,
+            ),
+        ),
+        (
+            "notAttested",
+            e(
+                "Dieser Authenticator ist nicht erlaubt",
+                "Ihre Organisation erlaubt nur Authenticators, die Hersteller und Modell nachweisen können, und dieser konnte es nicht. Versuchen Sie es mit einem anderen Sicherheitsschlüssel oder Gerät erneut.",
+                true,
+            ),
+        ),
+        (
             "generic",
             e(
                 "Etwas ist schiefgelaufen",

@@ -154,6 +154,22 @@ pub const REGISTER: RegisterTexts = RegisterTexts {
             ),
         ),
         (
+            "notAllowed",
+            e(
+                "This authenticator is not allowed",
+                "Your organization does not allow passkeys from this authenticator. Try again with another passkey provider or security key.",
+                true,
+            ),
+        ),
+        (
+            "notAttested",
+            e(
+                "This authenticator is not allowed",
+                "Your organization only allows authenticators that can prove their make and model, and this one could not. Try again with another security key or device.",
+                true,
+            ),
+        ),
+        (
             "generic",
             e("Something went wrong", "Something went wrong while creating your passkey. Try again.", true),
         ),

@@ -27,6 +27,7 @@ mod oidc;
 mod openapi;
 mod ops;
 mod passkey;
+mod policy;
 mod properties;
 mod restart;
 mod revoke;

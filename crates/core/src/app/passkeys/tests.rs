@@ -85,11 +85,46 @@ fn verifying_with_a_code_consumes_it_and_claims_the_credential() {
         backup_state: false,
         aaguid: Some("cb69481e-8ff7-4039-93ec-0a2729a154a8".into()),
     };
-    let commit = decide_verify(&human("u", "A"), &p, Some(code), verified, "key", "", NOW).into_commit();
+    let rule = Rule::default();
+    let commit = decide_verify(&human("u", "A"), &p, Some(code), verified, &rule, "key", "", NOW)
+        .unwrap()
+        .into_commit();
     assert_eq!(commit.events.len(), 2);
     assert!(commit.changes.iter().any(|ch| matches!(ch, Change::Code(c) if c.state == CodeState::Consumed)));
     assert_eq!(commit.claims[0].value, "cred");
     assert!(pending(vec![passkey("p1", PasskeyState::Ready, None, None)], "p1").is_err());
+}
+
+#[test]
+fn the_policy_of_the_users_organization_refuses_an_authenticator_and_records_nothing() {
+    let yubikey = "cb69481e-8ff7-4039-93ec-0a2729a154a8";
+    let policy = crate::policy::Policy::parse(&format!(
+        r#"{{"deny": ["{yubikey}"], "organizations": {{"B": {{"allow": ["{yubikey}"]}}}}}}"#
+    ))
+    .unwrap();
+    let verified = |aaguid: Option<&str>| Verified {
+        cred_id: "cred".into(),
+        credential: "{}".into(),
+        backup_eligible: false,
+        backup_state: false,
+        aaguid: aaguid.map(str::to_string),
+    };
+    let p = passkey("p1", PasskeyState::NotReady, Some("c1"), None);
+    let verify = |org: &str, aaguid: Option<&str>| {
+        let user = human("u", org);
+        decide_verify(&user, &p, None, verified(aaguid), policy.rule(&user.org_id), "key", "", NOW)
+    };
+    // Instance: a deny-list.
+    let e = verify("A", Some(yubikey)).err().unwrap();
+    assert_eq!((e.kind, e.id), (Kind::FailedPrecondition, "PASSKEY-Pol01"));
+    assert_eq!(verify("A", None).unwrap().into_commit().events.len(), 1, "no AAGUID passes a deny-list");
+    // Organization B: an allow-list of the same AAGUID.
+    assert_eq!(verify("B", Some(yubikey)).unwrap().into_commit().events.len(), 1);
+    assert_eq!(verify("B", None).err().map(|e| e.id), Some("PASSKEY-Pol01"), "zero AAGUID, allow-list");
+    assert_eq!(
+        verify("B", Some("01020304-0506-0708-0102-030405060708")).err().map(|e| e.id),
+        Some("PASSKEY-Pol01")
+    );
 }
 
 #[test]

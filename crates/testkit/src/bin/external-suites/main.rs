@@ -56,6 +56,12 @@ const SUITES: &[Suite] = &[
         run: suites::browser_tls,
     },
     Suite {
+        name: "browser-policy",
+        banner: "browser and the authenticator policy: passlink with --authenticator-policy denying Chromium's virtual \
+                 authenticator; the hosted page says it is not allowed and the code stays usable (tests/browser/policy.mjs)",
+        run: suites::browser_policy,
+    },
+    Suite {
         name: "sdk",
         banner: "SDK compatibility: ZITADEL's official SDKs, unchanged (zitadel-client from PyPI, @zitadel/client \
                  from npm), in every auth mode (PAT, client credentials, private-key JWT) against a running \

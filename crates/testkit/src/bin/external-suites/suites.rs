@@ -154,6 +154,29 @@ pub fn browser_tls(ctx: &Ctx) -> Outcome {
     passlink.stop()
 }
 
+/// The authenticator policy on the hosted registration page (tests/browser/policy.mjs): passlink
+/// with `--authenticator-policy` denying the AAGUID of Chromium's virtual authenticator.
+pub fn browser_policy(ctx: &Ctx) -> Outcome {
+    let chromium =
+        which("chromium").ok_or_else(|| Failure::new("chromium is not installed: run scripts/setup"))?;
+    let policy = ctx.path("browser-policy.json");
+    std::fs::write(&policy, r#"{"deny": ["01020304-0506-0708-0102-030405060708"]}"#)
+        .map_err(|e| format!("writing {}: {e}", policy.display()))?;
+    let mut args = external_url_localhost();
+    args.extend(["--authenticator-policy".to_string(), policy.display().to_string()]);
+    let passlink = ctx.start_passlink("passlink-browser-policy", &args)?;
+    run_filtered(
+        Command::new("node")
+            .arg("tests/browser/policy.mjs")
+            .env("PASSLINK_URL", format!("http://localhost:{}", passlink.port))
+            .env("PASSLINK_TOKEN", passlink.admin_token()?)
+            .env("CHROMIUM", &chromium)
+            .env("ARTIFACTS_DIR", "tests/browser/artifacts"),
+    )
+    .map_err(|f| f.with_log(&passlink.log))?;
+    passlink.stop()
+}
+
 /// ZITADEL's Python and Node SDKs against one passlink. The JWT assertion's audience is the host
 /// the SDK is given: the SDKs use the external URL.
 pub fn sdk(ctx: &Ctx) -> Outcome {
