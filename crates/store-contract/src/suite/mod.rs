@@ -7,8 +7,8 @@ mod durability;
 mod failures;
 mod lookups;
 // Paging through an organization (bulk enrollment).
-mod org_pages;
 mod notifications;
+mod org_pages;
 mod outbox;
 mod read_back;
 mod sessions;
@@ -24,10 +24,10 @@ pub use failures::{
     user_by_username_is_case_insensitive,
 };
 pub use lookups::{orgs_lists_every_organization, users_matching_admits_exactly_its_narrowing};
-pub use org_pages::org_users_after_pages_an_organization_in_id_order;
 pub use notifications::{
     concurrent_notification_claims_never_share, notifications_leased_in_each_users_order,
 };
+pub use org_pages::org_users_after_pages_an_organization_in_id_order;
 pub use outbox::{concurrent_claims_never_share_a_job, outbox_counts_by_state, outbox_leases_and_outcomes};
 pub use read_back::{
     a_sequence_only_user_change_reads_back, commit_then_read_back, empty_store_reads_nothing,
