@@ -4,7 +4,8 @@
 //!
 //! Layout: `world` (the given side: an app, callers with roles, the permission matrix), then one
 //! module per area: `auth`, `bootstrap`, `users`, `orgs`, `admins`, `pats`, `links`, `codes`
-//! (the passkey ceremony and code states), `delivery`, `oauth`, `sessions` (sign-in with the passkey), `oidc` (projects, applications, the
+//! (the passkey ceremony and code states), `policy` (the authenticator policy in it), `bulk`
+//! (CreateRegistrationLinks), `delivery`, `notifications` (the events webhook's outbox), `oauth`, `sessions` (sign-in with the passkey), `oidc` (projects, applications, the
 //! authorization code flow),
 //! `lookups` (ListUsers, ListAuthenticationMethodTypes, ListOrganizations, the settings reads),
 //! `properties` (property tests of the parsers and checks an attacker reaches: URL templates,
@@ -25,6 +26,7 @@ mod oauth;
 mod oidc;
 mod orgs;
 mod pats;
+mod policy;
 mod properties;
 mod sessions;
 mod users;
