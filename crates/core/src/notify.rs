@@ -248,6 +248,9 @@ impl Store for NotifyingStore {
     async fn notification(&self, id: &str) -> Result<Option<NotificationStatus>> {
         self.inner.notification(id).await
     }
+    async fn events_depth(&self) -> Result<u64> {
+        self.inner.events_depth().await
+    }
     async fn ping(&self) -> Result<()> {
         self.inner.ping().await
     }

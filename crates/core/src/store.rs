@@ -194,6 +194,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Notification>>;
     /// One notification with its bookkeeping, in any state.
     async fn notification(&self, id: &str) -> Result<Option<NotificationStatus>>;
+    /// How many event notifications ([`crate::notify::KIND_EVENT`]) are not yet finished: the
+    /// events webhook's backlog (for metrics). Scheduled expiry checks are not counted.
+    async fn events_depth(&self) -> Result<u64>;
 
     /// Is the store reachable? (readiness)
     async fn ping(&self) -> Result<()>;

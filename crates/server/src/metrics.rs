@@ -71,6 +71,7 @@ pub struct Metrics {
     commit_duration: Histogram,
     batch_commits: Histogram,
     outbox_depth: Gauge,
+    events_depth: Gauge,
     deliveries: Family<DeliveryLabels, Counter>,
     sessions_created: Counter,
     sign_ins: Family<ResultLabels, Counter>,
@@ -113,6 +114,12 @@ impl Metrics {
             "Delivery jobs not yet finished (read from the store at each scrape)",
             outbox_depth.clone(),
         );
+        let events_depth = Gauge::default();
+        registry.register(
+            "passlink_events_webhook_depth",
+            "Events webhook notifications not yet delivered or given up (read from the store at each scrape)",
+            events_depth.clone(),
+        );
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register(
             "passlink_deliveries",
@@ -152,6 +159,7 @@ impl Metrics {
             commit_duration,
             batch_commits,
             outbox_depth,
+            events_depth,
             deliveries,
             sessions_created,
             sign_ins,
@@ -176,6 +184,11 @@ impl Metrics {
             _ => Cow::Borrowed("other"),
         };
         self.tokens_issued.get_or_create(&GrantLabels { grant_type }).inc();
+    }
+
+    /// The events webhook's backlog as read from the store (shown by the next [`Metrics::render`]).
+    pub fn set_events_depth(&self, depth: u64) {
+        self.events_depth.set(i64::try_from(depth).unwrap_or(i64::MAX));
     }
 
     /// The exposition, with the outbox depth as of `outbox_depth` (read by the caller).

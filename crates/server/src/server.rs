@@ -101,8 +101,8 @@ async fn readyz(State((app, drain)): State<(Arc<App>, Arc<Drain>)>) -> (StatusCo
     }
 }
 
-/// `GET /metrics`: the exposition, with the outbox depth read from the store now (left at its
-/// last value when the store does not answer).
+/// `GET /metrics`: the exposition, with the outbox depth and the events webhook's backlog read
+/// from the store now (left at their last values when the store does not answer).
 async fn metrics((app, metrics): (Arc<App>, Arc<Metrics>)) -> Response {
     let depth = match app.store().outbox_depth().await {
         Ok(d) => Some(d),
@@ -111,6 +111,10 @@ async fn metrics((app, metrics): (Arc<App>, Arc<Metrics>)) -> Response {
             None
         }
     };
+    match app.store().events_depth().await {
+        Ok(d) => metrics.set_events_depth(d),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the events webhook's backlog"),
+    }
     let mut r = metrics.render(depth).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::metrics::CONTENT_TYPE));
     r

@@ -116,6 +116,9 @@ impl Store for Split {
     async fn notification(&self, id: &str) -> Result<Option<passlink_core::notify::NotificationStatus>> {
         self.pick().notification(id).await
     }
+    async fn events_depth(&self) -> Result<u64> {
+        self.pick().events_depth().await
+    }
     async fn ping(&self) -> Result<()> {
         self.pick().ping().await
     }

@@ -386,6 +386,10 @@ impl Store for MemoryStore {
         Ok(self.lock().notifications.get(id))
     }
 
+    async fn events_depth(&self) -> Result<u64> {
+        Ok(self.lock().notifications.events_pending())
+    }
+
     async fn ping(&self) -> Result<()> {
         Ok(())
     }

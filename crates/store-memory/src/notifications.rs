@@ -35,6 +35,12 @@ impl Notifications {
         }
     }
 
+    /// Event notifications not yet finished.
+    pub(crate) fn events_pending(&self) -> u64 {
+        self.0.values().filter(|r| r.state == JobState::Pending && r.notification.kind == KIND_EVENT).count()
+            as u64
+    }
+
     pub(crate) fn get(&self, id: &str) -> Option<NotificationStatus> {
         self.0.get(id).cloned()
     }

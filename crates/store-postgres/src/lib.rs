@@ -642,6 +642,17 @@ impl Store for PostgresStore {
         notifications::get(self, id).await
     }
 
+    async fn events_depth(&self) -> Result<u64> {
+        let rows = self
+            .rows("SELECT count(*) FROM notifications WHERE state = 'pending' AND kind = 'event'", &[])
+            .await?;
+        let n: i64 = match rows.first() {
+            Some(r) => col(r, 0)?,
+            None => 0,
+        };
+        Ok(n.max(0) as u64)
+    }
+
     async fn ping(&self) -> Result<()> {
         if self.writer.is_closed() {
             return Err(Error::unavailable("postgres writer stopped"));

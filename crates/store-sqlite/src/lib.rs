@@ -450,6 +450,16 @@ impl Store for SqliteStore {
         self.read(|c| notifications::get(c, id))
     }
 
+    async fn events_depth(&self) -> Result<u64> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT count(*) FROM notifications WHERE state = 'pending' AND kind = 'event'",
+            )?;
+            st.query_row([], |r| r.get::<_, i64>(0))
+        })
+        .map(|n| n.max(0) as u64)
+    }
+
     async fn ping(&self) -> Result<()> {
         // Reachable means: the database file is still there, the writer thread is running, and a
         // read succeeds.

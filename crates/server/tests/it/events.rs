@@ -196,6 +196,12 @@ fn seq(v: &Value, user: &str) -> u64 {
     id.strip_prefix(&format!("evt-{user}-")).unwrap_or_else(|| panic!("id {id}")).parse().unwrap()
 }
 
+/// `passlink_events_webhook_depth` as `GET /metrics` answers it now.
+async fn events_depth(s: &TestServer) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", s.base)).await.unwrap().text().await.unwrap();
+    crate::metrics::value(&crate::metrics::parse(&text), "passlink_events_webhook_depth", &[])
+}
+
 async fn remove_passkey(s: &TestServer, admin: &str, user: &str) -> String {
     let passkeys = s.server.app.store().passkeys_of(user).await.unwrap();
     let id = passkeys.first().unwrap().id.clone();
@@ -340,6 +346,8 @@ async fn an_outage_delays_but_loses_nothing_and_keeps_each_users_order() {
             .unwrap();
         assert_eq!((st.state, st.notification.attempts), (JobState::Pending, 0), "{u}");
     }
+    // The backlog shows in the metrics: six events pending.
+    assert_eq!(events_depth(&s).await, 6.0, "passlink_events_webhook_depth while the receiver is down");
     // Up again: everything arrives, each user's events in their order.
     r.status.store(200, Ordering::SeqCst);
     r.wait_for("all six events", Duration::from_secs(30), |r| users.iter().all(|u| r.of_user(u).len() >= 2))
@@ -353,6 +361,12 @@ async fn an_outage_delays_but_loses_nothing_and_keeps_each_users_order() {
     }
     // At least once: a repeat carries the same id (and the same body).
     assert_eq!(by_id.len(), 6, "{by_id:?}");
+    // And the backlog drains to zero.
+    let drained = std::time::Instant::now();
+    while events_depth(&s).await != 0.0 {
+        assert!(drained.elapsed() < Duration::from_secs(10), "the events backlog did not drain");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     s.server.shutdown().await.unwrap();
 }
 

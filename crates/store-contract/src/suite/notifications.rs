@@ -56,8 +56,14 @@ pub async fn notifications_leased_in_each_users_order(store: &dyn Store) {
         payload: "n-c1".to_string(),
         ..note("n-u1", 0, 1)
     };
+    assert_eq!(store.events_depth().await.expect("depth"), 0, "an empty backlog");
     c.notifications = vec![a3.clone(), a1.clone(), a2.clone(), b1.clone(), check.clone()];
     store.commit(c).await.expect("commit with notifications");
+    assert_eq!(
+        store.events_depth().await.expect("depth"),
+        4,
+        "four events pending; the expiry check is not one"
+    );
 
     let first = store.claim_notifications("w-a", at(10), at(70), 10).await.expect("claim");
     assert_eq!(
@@ -106,6 +112,8 @@ pub async fn notifications_leased_in_each_users_order(store: &dyn Store) {
     assert_eq!(ids(&last), ["evt-n-u1-4"]);
     let st = store.notification(&a2.id).await.expect("read").expect("exists");
     assert_eq!((st.state, st.last_error.as_deref()), (JobState::Abandoned, Some("gave up")));
+    // Delivered and abandoned ones leave the backlog; a leased one is still in it.
+    assert_eq!(store.events_depth().await.expect("depth"), 2, "u1's third and u2's first");
 
     // A notification written with a failing commit is not written.
     let mut bad = create_user_commit("n-u1", "n-org", "notify-order-again");
