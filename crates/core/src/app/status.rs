@@ -1,5 +1,5 @@
 //! GetStatus (passlink.admin.v1.AdminService): what an operator asks a running server: its
-//! version, store, readiness, uptime and outbox by state. Instance-wide `iam.read` only: the
+//! version, store, readiness, uptime, outbox by state and the events webhook's backlog. Instance-wide `iam.read` only: the
 //! outbox spans every organization.
 
 use super::{App, Caller};
@@ -21,6 +21,8 @@ pub struct Status {
     pub started_at: Timestamp,
     pub now: Timestamp,
     pub outbox: OutboxCounts,
+    /// Events webhook notifications not yet finished ([`crate::store::Store::events_depth`]).
+    pub events_backlog: u64,
 }
 
 /// Only a membership on the instance with `iam.read` sees the status (403 otherwise).
@@ -36,6 +38,7 @@ impl App {
         let now = self.now();
         let store_ready = self.deps.store.ping().await.is_ok();
         let outbox = self.deps.store.outbox_counts(now).await?;
+        let events_backlog = self.deps.store.events_depth().await?;
         Ok(Status {
             version: env!("CARGO_PKG_VERSION"),
             store_kind: self.cfg.store_kind,
@@ -43,6 +46,7 @@ impl App {
             started_at: self.started_at,
             now,
             outbox,
+            events_backlog,
         })
     }
 }

@@ -55,6 +55,7 @@ pub async fn status(args: StatusArgs) -> Result<(), String> {
         number(&o["inFlight"]),
         number(&o["failed"])
     );
+    println!("events:   {} not yet delivered to the events webhook", number(&s["eventsBacklog"]));
     if health != 200 || ready != 200 || !store_ready {
         return Err("the server is not ready".into());
     }

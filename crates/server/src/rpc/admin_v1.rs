@@ -9,7 +9,8 @@ use passlink_wire::passlink::admin::v1 as pb;
 
 use crate::convert::timestamp;
 
-/// GetStatus: version, store, readiness, uptime, outbox depth (instance-wide `iam.read`).
+/// GetStatus: version, store, readiness, uptime, outbox depth, events backlog (instance-wide
+/// `iam.read`).
 pub async fn get_status(
     app: Arc<App>,
     caller: Caller,
@@ -31,6 +32,7 @@ pub async fn get_status(
             ..Default::default()
         }
         .into(),
+        events_backlog: count(s.events_backlog),
         ..Default::default()
     })
 }

@@ -348,6 +348,16 @@ async fn an_outage_delays_but_loses_nothing_and_keeps_each_users_order() {
     }
     // The backlog shows in the metrics: six events pending.
     assert_eq!(events_depth(&s).await, 6.0, "passlink_events_webhook_depth while the receiver is down");
+    let status: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/passlink/v1/status", s.base))
+        .bearer_auth(&w.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["eventsBacklog"], 6, "GetStatus: {status}");
     // Up again: everything arrives, each user's events in their order.
     r.status.store(200, Ordering::SeqCst);
     r.wait_for("all six events", Duration::from_secs(30), |r| users.iter().all(|u| r.of_user(u).len() >= 2))
