@@ -118,8 +118,8 @@ impl EventsWorker {
     }
 
     /// Run until `stop` turns true (a send in progress finishes first, bounded by the timeout;
-    /// leased notifications not yet sent are due again when their lease runs out, at once on
-    /// SQLite's next start).
+    /// the leased notifications not yet sent are released: due again at once, for another
+    /// replica or the next start).
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         tracing::info!(owner = %self.cfg.owner, "events webhook worker started");
         loop {
@@ -133,8 +133,10 @@ impl EventsWorker {
             {
                 Ok(batch) if batch.is_empty() => true,
                 Ok(batch) => {
-                    for n in batch {
+                    let mut batch = batch.into_iter();
+                    while let Some(n) = batch.next() {
                         if *stop.borrow() {
+                            self.release(std::iter::once(n).chain(batch).collect()).await;
                             break;
                         }
                         self.handle(&n).await;
@@ -154,6 +156,18 @@ impl EventsWorker {
             }
         }
         tracing::info!("events webhook worker stopped");
+    }
+
+    /// Give back what was leased and not sent (at stop).
+    async fn release(&self, left: Vec<Notification>) {
+        match self.app.release_notifications(&left).await {
+            Ok(()) => {
+                tracing::info!(notifications = left.len(), "events webhook: released what it had not sent")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "events webhook: releasing at stop failed; due when the lease runs out")
+            }
+        }
     }
 
     async fn handle(&self, n: &Notification) {

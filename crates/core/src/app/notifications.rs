@@ -116,6 +116,21 @@ impl App {
         self.deps.store.commit(commit).await
     }
 
+    /// Leased notifications given back unsent (the worker is stopping): pending and due at once,
+    /// their attempts unchanged, so another replica (or the next start) sends them without
+    /// waiting for the lease to run out.
+    pub async fn release_notifications(&self, ns: &[Notification]) -> Result<()> {
+        if ns.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        let notification_updates = ns
+            .iter()
+            .map(|n| update(n, JobState::Pending, n.attempts, now, Some("released unsent at shutdown")))
+            .collect();
+        self.deps.store.commit(Commit { notification_updates, ..Default::default() }).await
+    }
+
     /// A send failed: retried later (`Some(at)`) or given up (`None`).
     pub async fn notification_failed(
         &self,

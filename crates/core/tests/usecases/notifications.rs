@@ -103,3 +103,37 @@ async fn without_the_events_webhook_nothing_is_written() {
     w.advance(Duration::from_secs(3601));
     assert!(w.app.claim_notifications("w", Duration::from_secs(60), 10).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn notifications_released_at_a_stop_are_due_at_once_for_another_worker() {
+    // Given two users' events leased to a worker
+    let w = events_world().await;
+    for _ in 0..2 {
+        let user = w.given_human(&w.default_org).await;
+        w.app.create_passkey_link(&w.admin, &user, LinkMedium::Send { url_template: None }).await.unwrap();
+    }
+    for job in w.app.claim_deliveries("d", 10).await.unwrap() {
+        w.app.delivery_failed(&job, "550 no such mailbox", true).await.unwrap();
+    }
+    let leased: Vec<_> = w
+        .app
+        .claim_notifications("stopping", Duration::from_secs(60), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.kind == KIND_EVENT)
+        .collect();
+    assert_eq!(leased.len(), 2);
+    assert!(w.app.claim_notifications("other", Duration::from_secs(60), 10).await.unwrap().is_empty());
+    // When the worker stops and releases them unsent
+    w.app.release_notifications(&leased).await.unwrap();
+    // Then another worker leases them at once, with no attempt counted
+    let again = w.app.claim_notifications("other", Duration::from_secs(60), 10).await.unwrap();
+    let mut ids: Vec<_> = again.iter().map(|n| (n.id.clone(), n.attempts)).collect();
+    let mut want: Vec<_> = leased.iter().map(|n| (n.id.clone(), 0)).collect();
+    ids.sort();
+    want.sort();
+    assert_eq!(ids, want);
+    let st = w.store.notification(&leased[0].id).await.unwrap().unwrap();
+    assert_eq!(st.lease_owner.as_deref(), Some("other"));
+}
