@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod crash;
-use crash::{Ack, Run, ack_of, inspect, org_with_users, post};
+use crash::{Ack, Run, ack_of, inspect, one_more_link_each, org_with_users};
 
 const USERS: usize = 6;
 const CLIENTS: usize = 12;
@@ -212,19 +212,7 @@ async fn a_full_disk_refuses_writes_with_503_loses_nothing_and_recovers() {
     let at_kill = tokio::task::spawn_blocking(move || inspect(&db2, &u, &a)).await.unwrap();
     let base = run.start("second.log").await;
     let mut all = acked.clone();
-    for user in &users {
-        let (s, body) = post(
-            &c,
-            format!("{base}/v2beta/users/{user}/passkeys/registration_link"),
-            &token,
-            json!({"returnCode": {}}),
-        )
-        .await;
-        assert_eq!(s, 200, "after the restart: {body}");
-        let a = ack_of(user, &body);
-        assert_eq!(a.sequence, at_kill.max_sequence[user] + 1, "sequences go on");
-        all.push(a);
-    }
+    all.extend(one_more_link_each(&base, &token, &users, &at_kill.max_sequence).await);
     run.terminate().await;
     let (u, a, db2) = (users.clone(), all.clone(), db.clone());
     let after = tokio::task::spawn_blocking(move || inspect(&db2, &u, &a)).await.unwrap();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod crash;
-use crash::{Ack, Run, ack_of, inspect, org_with_users, post};
+use crash::{Ack, Run, ack_of, inspect, one_more_link_each, org_with_users};
 
 const USERS: usize = 8;
 const CLIENTS: usize = 16;
@@ -78,7 +78,6 @@ async fn kill_9_under_link_load_loses_no_acknowledged_link() {
     // 1. A fresh SQLite data directory, an org and the users.
     let base = run.start("first.log").await;
     let token = run.admin_token();
-    let c = reqwest::Client::new();
     let (_org, users) = org_with_users(&base, &token, "kill-sqlite", "k", USERS).await;
     let db_before = file_len(&db);
 
@@ -172,19 +171,7 @@ async fn kill_9_under_link_load_loses_no_acknowledged_link() {
 
     // 3b. The binary starts again on the crashed directory and goes on where the crash left off.
     let base = run.start("second.log").await;
-    for user in &users {
-        let (s, body) = post(
-            &c,
-            format!("{base}/v2beta/users/{user}/passkeys/registration_link"),
-            &token,
-            json!({"returnCode": {}}),
-        )
-        .await;
-        assert_eq!(s, 200, "after the restart: {body}");
-        let a = ack_of(user, &body);
-        assert_eq!(a.sequence, at_crash.max_sequence[user] + 1, "sequences go on after the crash");
-        acked.push(a);
-    }
+    acked.extend(one_more_link_each(&base, &token, &users, &at_crash.max_sequence).await);
     run.terminate().await;
 
     // 3c. And after the restart and a clean stop, the database itself.

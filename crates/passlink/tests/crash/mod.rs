@@ -160,6 +160,32 @@ pub async fn org_with_users(
     (org, users)
 }
 
+/// One more returned link for each user (after a restart): each must answer 200 at the user's
+/// next sequence after `max_sequence`; returns the acknowledgements.
+pub async fn one_more_link_each(
+    base: &str,
+    token: &str,
+    users: &[String],
+    max_sequence: &HashMap<String, i64>,
+) -> Vec<Ack> {
+    let c = reqwest::Client::new();
+    let mut acked = Vec::with_capacity(users.len());
+    for user in users {
+        let (s, body) = post(
+            &c,
+            format!("{base}/v2beta/users/{user}/passkeys/registration_link"),
+            token,
+            serde_json::json!({"returnCode": {}}),
+        )
+        .await;
+        assert_eq!(s, 200, "after the restart: {body}");
+        let a = ack_of(user, &body);
+        assert_eq!(a.sequence, max_sequence[user] + 1, "sequences go on where the store left off");
+        acked.push(a);
+    }
+    acked
+}
+
 pub async fn post(c: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
     let r = c.post(url).bearer_auth(token).json(&body).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
